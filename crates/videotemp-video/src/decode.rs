@@ -1,0 +1,389 @@
+//! Frame-exact decoding of a set of frames: a plan of decode runs (seek to a keyframe, decode
+//! forward through the targets), spread over worker threads that each own a demuxer and a
+//! decoder, writing converted frames straight into one output buffer.
+
+use std::path::Path;
+
+use ffmpeg_next as ff;
+use ff::ffi;
+
+use crate::convert::Converter;
+use crate::error::{Result, VideoError};
+use crate::source::{open_input, FrameIndex};
+
+/// Seeking costs a flush and a demuxer jump; continuing to decode is preferred when the next
+/// target's keyframe lies at most this many packets beyond what has been decoded anyway.
+const SEEK_SLACK_PACKETS: u32 = 2;
+
+/// Consecutive undecodable packets tolerated before a file is declared broken.
+const MAX_BAD_PACKETS: usize = 128;
+
+/// Decode from keyframe `key` (an index into `FrameIndex::key_pos`) through `targets`
+/// (frame indices, ascending).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Run {
+    pub key: u32,
+    pub targets: Vec<usize>,
+    /// Decode-order position of the last packet the run needs.
+    pub reach: u32,
+}
+
+impl Run {
+    /// Packets decoded by this run when it starts with a seek.
+    pub fn cost(&self, index: &FrameIndex) -> u64 {
+        (self.reach - index.key_pos[self.key as usize]) as u64 + 1
+    }
+}
+
+/// Groups ascending unique frame indices into runs: a new run (a seek) starts only where the
+/// target's keyframe lies beyond what the current run decodes anyway, so no packet is decoded
+/// twice.
+pub(crate) fn plan_runs(index: &FrameIndex, targets: &[usize]) -> Vec<Run> {
+    let mut runs: Vec<Run> = Vec::new();
+    for &t in targets {
+        let k = index.frame_key[t];
+        let kpos = index.key_pos[k as usize];
+        let pos = index.decode_pos[t];
+        match runs.last_mut() {
+            Some(run) if k >= run.key && kpos <= run.reach + SEEK_SLACK_PACKETS => {
+                run.targets.push(t);
+                run.reach = run.reach.max(pos);
+            }
+            _ => runs.push(Run { key: k, targets: vec![t], reach: pos }),
+        }
+    }
+    runs
+}
+
+/// Splits runs into at most `workers` contiguous groups of about equal decoding cost.
+pub(crate) fn balance(index: &FrameIndex, runs: Vec<Run>, workers: usize) -> Vec<Vec<Run>> {
+    let workers = workers.max(1).min(runs.len().max(1));
+    if workers <= 1 {
+        return vec![runs];
+    }
+    let total: u64 = runs.iter().map(|r| r.cost(index)).sum();
+    let share = total.div_ceil(workers as u64).max(1);
+    let mut groups: Vec<Vec<Run>> = vec![Vec::new()];
+    let mut acc = 0;
+    let n = runs.len();
+    for (i, run) in runs.into_iter().enumerate() {
+        let c = run.cost(index);
+        let left_runs = n - i;
+        let left_groups = workers - groups.len();
+        // Start a new group when this one has its share, or when every remaining run must get its own.
+        if !groups.last().unwrap().is_empty() && (acc + c / 2 > share || left_runs <= left_groups) && left_groups > 0 {
+            groups.push(Vec::new());
+            acc = 0;
+        }
+        acc += c;
+        groups.last_mut().unwrap().push(run);
+    }
+    groups
+}
+
+/// A demuxer and a decoder positioned somewhere in one file.
+pub(crate) struct Session {
+    input: ff::format::context::Input,
+    stream_index: usize,
+    decoder: ff::decoder::Video,
+    pub(crate) threads: usize,
+    /// Decode-order position of the next video packet to be read, when known.
+    next_pos: Option<u32>,
+    /// Presentation timestamp of the last frame the decoder has output since the last seek.
+    last_out: Option<i64>,
+    eof: bool,
+    converter: Converter,
+    frame: ff::frame::Video,
+    prev: ff::frame::Video,
+    have_prev: bool,
+}
+
+impl Session {
+    pub(crate) fn open(path: &Path, threads: usize) -> Result<Session> {
+        let (input, stream_index) = open_input(path)?;
+        Self::from_input(path, input, stream_index, threads)
+    }
+
+    pub(crate) fn from_input(
+        path: &Path,
+        input: ff::format::context::Input,
+        stream_index: usize,
+        threads: usize,
+    ) -> Result<Session> {
+        let params = input.stream(stream_index).expect("stream exists").parameters();
+        let mut ctx = ff::codec::context::Context::from_parameters(params)
+            .map_err(|e| VideoError::Open { path: path.to_path_buf(), reason: format!("codec parameters: {e}") })?;
+        unsafe {
+            let c = ctx.as_mut_ptr();
+            (*c).thread_count = threads.max(1) as i32;
+            (*c).thread_type = if threads > 1 { ffi::FF_THREAD_FRAME | ffi::FF_THREAD_SLICE } else { 0 };
+        }
+        let decoder = ctx.decoder().video().map_err(|e| VideoError::Open {
+            path: path.to_path_buf(),
+            reason: format!("no decoder for this codec in the FFmpeg build: {e}"),
+        })?;
+        Ok(Session {
+            input,
+            stream_index,
+            decoder,
+            threads,
+            next_pos: Some(0),
+            last_out: None,
+            eof: false,
+            converter: Converter::new(),
+            frame: ff::frame::Video::empty(),
+            prev: ff::frame::Video::empty(),
+            have_prev: false,
+        })
+    }
+
+    pub(crate) fn input_mut(&mut self) -> &mut ff::format::context::Input {
+        // Whoever reads packets directly leaves the decoder's position unknown.
+        self.next_pos = None;
+        &mut self.input
+    }
+
+    /// Positions the demuxer so that the next packet read is keyframe `k`'s packet.
+    fn seek_to_key(&mut self, path: &Path, index: &FrameIndex, k: usize) -> Result<ff::Packet> {
+        self.decoder.flush();
+        self.last_out = None;
+        self.have_prev = false;
+        self.eof = false;
+        let key_pts = index.key_pts[k];
+        let key_pos = index.key_pos[k];
+        let attempts: [i64; 2] = [key_pts, i64::MIN];
+        for (attempt, &ts) in attempts.iter().enumerate() {
+            let target = if attempt == 0 { ts } else { index.pts[0].min(key_pts) - 1 };
+            let rc = unsafe {
+                ffi::avformat_seek_file(self.input.as_mut_ptr(), self.stream_index as i32, i64::MIN, target, target, 0)
+            };
+            if rc < 0 && attempt == 0 {
+                continue;
+            }
+            if rc < 0 {
+                // Last resort: reopen, which always starts at the first packet.
+                let (input, _) = open_input(path)?;
+                self.input = input;
+            }
+            // Read forward to the keyframe's packet; demuxing without decoding is cheap.
+            let mut packet = ff::Packet::empty();
+            let mut failures = 0;
+            loop {
+                match packet.read(&mut self.input) {
+                    Ok(()) => {
+                        if packet.stream() != self.stream_index {
+                            continue;
+                        }
+                        let ts = packet.pts().or(packet.dts());
+                        if key_pos == 0 && (k == 0 || ts.is_none()) && attempt > 0 {
+                            self.next_pos = Some(1);
+                            return Ok(packet);
+                        }
+                        if packet.is_key() && ts == Some(key_pts) {
+                            self.next_pos = Some(key_pos + 1);
+                            return Ok(packet);
+                        }
+                        // Past the keyframe without meeting it: the seek landed too late.
+                        if packet.dts().unwrap_or(i64::MIN) > key_pts {
+                            break;
+                        }
+                    }
+                    Err(ff::Error::Eof) => break,
+                    Err(_) => {
+                        failures += 1;
+                        if failures > MAX_BAD_PACKETS {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        Err(VideoError::decode(path, format!("cannot seek to the keyframe at pts {key_pts}")))
+    }
+
+    /// Decodes `run`, handing each target frame to `emit(frame_index, frame)`.
+    pub(crate) fn decode_run(
+        &mut self,
+        path: &Path,
+        index: &FrameIndex,
+        run: &Run,
+        emit: &mut dyn FnMut(usize, &ff::frame::Video, &mut Converter) -> Result<()>,
+    ) -> Result<()> {
+        let first_pts = index.pts[run.targets[0]];
+        let kpos = index.key_pos[run.key as usize];
+        // Continuing is always valid while the first target has not been output yet (the
+        // decoder's state comes from an earlier keyframe); it is cheaper than a seek unless the
+        // target's keyframe lies further ahead than the seek costs.
+        let can_continue = !self.eof
+            && matches!(self.next_pos, Some(p) if kpos <= p + SEEK_SLACK_PACKETS)
+            && self.last_out.map_or(true, |last| last < first_pts);
+        let mut pending: Option<ff::Packet> = None;
+        if !can_continue {
+            pending = Some(self.seek_to_key(path, index, run.key as usize)?);
+        }
+        let mut cursor = 0; // next target to deliver
+        let mut bad = 0usize;
+        while cursor < run.targets.len() {
+            // Drain decoded frames first.
+            loop {
+                match self.decoder.receive_frame(&mut self.frame) {
+                    Ok(()) => {
+                        let pts = frame_pts(&self.frame);
+                        cursor = self.deliver(index, run, cursor, Some(pts), emit)?;
+                        self.last_out = Some(pts);
+                        std::mem::swap(&mut self.frame, &mut self.prev);
+                        self.have_prev = true;
+                        if cursor == run.targets.len() {
+                            return Ok(());
+                        }
+                    }
+                    Err(ff::Error::Eof) => {
+                        // Everything decodable has been output: remaining targets show the last frame.
+                        cursor = self.deliver(index, run, cursor, None, emit)?;
+                        if cursor < run.targets.len() {
+                            let t = run.targets[cursor];
+                            return Err(VideoError::decode(
+                                path,
+                                format!("frame {t} (t = {:.3} s) could not be decoded", index.time_of(t)),
+                            ));
+                        }
+                        return Ok(());
+                    }
+                    Err(ff::Error::Other { errno }) if errno == ffi::EAGAIN => break,
+                    Err(e) => {
+                        bad += 1;
+                        if bad > MAX_BAD_PACKETS {
+                            return Err(VideoError::decode(path, e));
+                        }
+                        break;
+                    }
+                }
+            }
+            // Feed the next packet of the video stream.
+            let next = match pending.take() {
+                Some(p) => Some(p),
+                None => self.read_video_packet(path)?,
+            };
+            match next {
+                Some(p) => match self.decoder.send_packet(&p) {
+                    Ok(()) => bad = 0,
+                    // Decoder full: drain it first and send the same packet again.
+                    Err(ff::Error::Other { errno }) if errno == ffi::EAGAIN => pending = Some(p),
+                    Err(_) => {
+                        // A corrupt packet: skip it, as a sequential decode would.
+                        bad += 1;
+                        if bad > MAX_BAD_PACKETS {
+                            return Err(VideoError::decode(path, "too many undecodable packets in a row"));
+                        }
+                    }
+                },
+                None if !self.eof => {
+                    self.eof = true;
+                    let _ = self.decoder.send_eof();
+                }
+                None => {
+                    // Drained after end of stream without an Eof answer: treat as the end.
+                    cursor = self.deliver(index, run, cursor, None, emit)?;
+                    if cursor < run.targets.len() {
+                        return Err(VideoError::decode(path, "the stream ended before the requested frames"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The next packet of the video stream, or `None` at the end of the file.
+    fn read_video_packet(&mut self, path: &Path) -> Result<Option<ff::Packet>> {
+        let mut packet = ff::Packet::empty();
+        let mut failures = 0;
+        loop {
+            match packet.read(&mut self.input) {
+                Ok(()) if packet.stream() == self.stream_index => {
+                    if let Some(p) = self.next_pos.as_mut() {
+                        *p += 1;
+                    }
+                    return Ok(Some(packet));
+                }
+                Ok(()) => continue,
+                Err(ff::Error::Eof) => return Ok(None),
+                Err(e) => {
+                    failures += 1;
+                    if failures > MAX_BAD_PACKETS {
+                        return Err(VideoError::decode(path, format!("cannot read packets: {e}")));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Delivers every pending target displayed at or before the frame just decoded (`pts`), or
+    /// all remaining ones when `pts` is `None` (end of stream). A target whose own frame never
+    /// came out (a corrupt packet) shows the frame displayed before it, as a sequential
+    /// decode would.
+    fn deliver(
+        &mut self,
+        index: &FrameIndex,
+        run: &Run,
+        mut cursor: usize,
+        pts: Option<i64>,
+        emit: &mut dyn FnMut(usize, &ff::frame::Video, &mut Converter) -> Result<()>,
+    ) -> Result<usize> {
+        while cursor < run.targets.len() {
+            let t = run.targets[cursor];
+            let want = index.pts[t];
+            match pts {
+                Some(p) if p == want => {
+                    emit(t, &self.frame, &mut self.converter)?;
+                }
+                Some(p) if p > want => {
+                    if !self.have_prev {
+                        // The first frame after the seek is already later: only possible for a
+                        // target before the stream's first decodable frame. Show this frame.
+                        emit(t, &self.frame, &mut self.converter)?;
+                    } else {
+                        emit(t, &self.prev, &mut self.converter)?;
+                    }
+                }
+                Some(_) => break,
+                None => {
+                    if !self.have_prev {
+                        break;
+                    }
+                    emit(t, &self.prev, &mut self.converter)?;
+                }
+            }
+            cursor += 1;
+        }
+        Ok(cursor)
+    }
+}
+
+fn frame_pts(frame: &ff::frame::Video) -> i64 {
+    frame.pts().or_else(|| frame.timestamp()).unwrap_or(i64::MIN)
+}
+
+/// Output buffer shared by worker threads. Each frame slot is written by exactly one worker
+/// (every unique target belongs to exactly one run), so the writes never overlap.
+pub(crate) struct SharedOut {
+    ptr: *mut u8,
+    len: usize,
+}
+
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    pub(crate) fn new(buf: &mut [u8]) -> Self {
+        SharedOut { ptr: buf.as_mut_ptr(), len: buf.len() }
+    }
+
+    /// # Safety
+    /// No two live slices may overlap: callers write each slot from one thread only.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn slot(&self, offset: usize, len: usize) -> &mut [u8] {
+        assert!(offset + len <= self.len, "slot out of bounds");
+        std::slice::from_raw_parts_mut(self.ptr.add(offset), len)
+    }
+}
+

@@ -1,0 +1,10 @@
+"""VideoTemp-o3: agentic thinking with long videos.
+
+A vision-language model answers questions about long videos by grounding itself in time: it
+looks at an overview of the whole video, calls a clip tool on the segment it needs, refines
+the segment if needed, and answers. This package holds the agent loop, the engines, the
+benchmark registry and scorer, and the training plug-ins; :mod:`videotemp_o3.video` is the
+video layer (a Rust extension).
+"""
+
+__version__ = "0.1.0"
