@@ -310,7 +310,8 @@ mod tests {
     fn smart_resize_known_values() {
         // 720p at the 200704-pixel budget of the release: 336x588 (12x21 patches of 28).
         assert_eq!(smart_resize(720, 1280, 28, 100_352.0, 200_704.0).unwrap(), (336, 588));
-        assert_eq!(smart_resize(10, 10, 28, 100_352.0, 602_112.0).unwrap(), (322, 322));
+        // sqrt(100352 / 100) = 31.68 -> 316.8 -> ceil to 12 patches.
+        assert_eq!(smart_resize(10, 10, 28, 100_352.0, 602_112.0).unwrap(), (336, 336));
         assert!(smart_resize(1, 500, 28, 1.0, 1e9).is_err());
     }
 
