@@ -139,6 +139,10 @@ impl VideoReader {
                 (VideoError::InvalidArgument { reason, .. }, Some((s, e))) => {
                     VideoError::InvalidRange { path: self.path.clone(), start: s, end: e, reason }
                 }
+                (VideoError::InvalidArgument { field, reason }, None) => VideoError::InvalidArgument {
+                    field,
+                    reason: format!("{}: {reason}", self.path.display()),
+                },
                 (e, _) => e,
             })?;
         self.decode_indices(&plan.indices, Some((plan.height, plan.width)), plan.sample_fps)

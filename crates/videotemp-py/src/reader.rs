@@ -1,0 +1,120 @@
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use videotemp_video::{ClipRequest, ReaderOptions, VideoReader};
+
+use crate::budget::PyFrameBudget;
+use crate::errors::IntoPyResult;
+use crate::frames;
+
+/// One open video. Decoding releases the GIL and may use several threads.
+#[pyclass(name = "VideoReader", module = "videotemp_o3._core", frozen)]
+pub struct PyVideoReader {
+    inner: Arc<VideoReader>,
+}
+
+#[pymethods]
+impl PyVideoReader {
+    #[new]
+    #[pyo3(signature = (path, num_threads=0))]
+    fn new(py: Python<'_>, path: PathBuf, num_threads: usize) -> PyResult<Self> {
+        let reader = py.detach(|| VideoReader::open_with(&path, ReaderOptions { threads: num_threads })).py()?;
+        Ok(PyVideoReader { inner: Arc::new(reader) })
+    }
+
+    /// Metadata as a dict (no decoding).
+    fn metadata<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let m = self.inner.metadata();
+        let d = PyDict::new(py);
+        d.set_item("path", m.path.to_string_lossy())?;
+        d.set_item("duration", m.duration)?;
+        d.set_item("avg_fps", m.avg_fps)?;
+        d.set_item("container_frames", m.container_frames)?;
+        d.set_item("width", m.width)?;
+        d.set_item("height", m.height)?;
+        d.set_item("rotation", m.rotation)?;
+        d.set_item("codec", &m.codec)?;
+        d.set_item("pixel_format", &m.pixel_format)?;
+        d.set_item("time_base", m.time_base)?;
+        d.set_item("start_time", m.start_time)?;
+        Ok(d)
+    }
+
+    /// Exact frame count (demuxes the file once, decodes nothing).
+    fn num_frames(&self, py: Python<'_>) -> PyResult<usize> {
+        let r = self.inner.clone();
+        py.detach(move || r.num_frames()).py()
+    }
+
+    /// Duration from the frame index: last frame's time plus one average frame interval.
+    fn exact_duration(&self, py: Python<'_>) -> PyResult<f64> {
+        let r = self.inner.clone();
+        py.detach(move || r.index().map(|ix| ix.duration())).py()
+    }
+
+    #[pyo3(signature = (timestamps, size=None))]
+    fn frames_at<'py>(&self, py: Python<'py>, timestamps: Vec<f64>, size: Option<(u32, u32)>) -> PyResult<Bound<'py, PyDict>> {
+        let r = self.inner.clone();
+        let f = py.detach(move || r.frames_at(&timestamps, size)).py()?;
+        frames::into_py(py, f)
+    }
+
+    #[pyo3(signature = (indices, size=None))]
+    fn frames_at_indices<'py>(&self, py: Python<'py>, indices: Vec<usize>, size: Option<(u32, u32)>) -> PyResult<Bound<'py, PyDict>> {
+        let r = self.inner.clone();
+        let f = py.detach(move || r.frames_at_indices(&indices, size)).py()?;
+        frames::into_py(py, f)
+    }
+
+    /// Frames `budget` picks from `[start, end]` seconds, or from the whole video when both are None.
+    #[pyo3(signature = (budget, start=None, end=None))]
+    fn sample<'py>(&self, py: Python<'py>, budget: PyFrameBudget, start: Option<f64>, end: Option<f64>) -> PyResult<Bound<'py, PyDict>> {
+        let r = self.inner.clone();
+        let range = match (start, end) {
+            (None, None) => None,
+            (s, e) => Some((s.unwrap_or(0.0), e.unwrap_or(f64::INFINITY))),
+        };
+        let f = py.detach(move || r.sample(range, &budget.inner)).py()?;
+        frames::into_py(py, f)
+    }
+
+    /// Remuxes `[start, end]` seconds into `path`; returns (start, end) actually covered.
+    fn save_clip(&self, py: Python<'_>, start: f64, end: f64, path: PathBuf) -> PyResult<(f64, f64, usize)> {
+        let r = self.inner.clone();
+        let s = py.detach(move || r.save_clip(start, end, &path)).py()?;
+        Ok((s.start, s.end, s.packets))
+    }
+}
+
+/// Samples many segments in parallel: `requests` is a list of `(path, start, end, budget)`
+/// (start/end None for the whole video). Returns, per request, either the frames dict or the
+/// exception it raised — one bad video fails only itself.
+#[pyfunction]
+#[pyo3(signature = (requests, num_threads=0))]
+pub fn sample_many<'py>(
+    py: Python<'py>,
+    requests: Vec<(PathBuf, Option<f64>, Option<f64>, PyFrameBudget)>,
+    num_threads: usize,
+) -> PyResult<Vec<Py<PyAny>>> {
+    let reqs: Vec<ClipRequest> = requests
+        .into_iter()
+        .map(|(path, s, e, b)| ClipRequest {
+            path,
+            range: match (s, e) {
+                (None, None) => None,
+                (s, e) => Some((s.unwrap_or(0.0), e.unwrap_or(f64::INFINITY))),
+            },
+            budget: b.inner,
+        })
+        .collect();
+    let results = py.detach(move || videotemp_video::decode_many(&reqs, num_threads));
+    results
+        .into_iter()
+        .map(|r| match r {
+            Ok(f) => Ok(frames::into_py(py, f)?.into_any().unbind()),
+            Err(e) => Ok(crate::errors::to_py(e).into_value(py).into_any()),
+        })
+        .collect()
+}
