@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs everything VideoTemp-o3 needs on a fresh Debian/Ubuntu machine, idempotently:
+#   - system packages: the FFmpeg CLI and -dev libraries, clang (bindgen), pkg-config, patchelf
+#   - a Rust toolchain check (rustup's cargo must be on PATH)
+#   - a virtual environment at .venv with the package built by maturin (release mode) and the
+#     extras named in VIDEOTEMP_EXTRAS (default: everything the tests need), versions pinned
+#     by requirements/lock.txt. pip's cache makes the multi-GB torch wheel a one-time download.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+EXTRAS="${VIDEOTEMP_EXTRAS:-infer,eval,train,test}"
+PYTHON="${PYTHON:-python3}"
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+# --- system packages ---------------------------------------------------------------------------
+APT_PACKAGES=(ffmpeg libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavfilter-dev
+              libavdevice-dev libswresample-dev clang libclang-dev pkg-config patchelf)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  say "installing system packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+fi
+command -v cargo >/dev/null 2>&1 || { echo "cargo not found: install Rust (https://rustup.rs) and rerun" >&2; exit 1; }
+
+# --- Python environment ------------------------------------------------------------------------
+if [ ! -x .venv/bin/python ]; then
+  say "creating .venv with $($PYTHON --version)"
+  $PYTHON -m venv .venv
+fi
+PIP=(.venv/bin/python -m pip --disable-pip-version-check)
+"${PIP[@]}" install -q --upgrade pip wheel
+# The package and its extras, pinned; maturin builds the Rust extension (abi3) in release mode.
+say "installing videotemp-o3[$EXTRAS] (first run downloads torch and ms-swift; later runs use the cache)"
+"${PIP[@]}" install -q -c requirements/lock.txt maturin
+"${PIP[@]}" install -q -c requirements/lock.txt -e ".[$EXTRAS]"
+.venv/bin/python -c "import videotemp_o3.video as v; print('[setup] videotemp_o3 ready:', v.FrameBudget())"
