@@ -1,0 +1,416 @@
+"""The agent protocol: turn parsing, call validation, answers, prompts and feedback texts.
+
+Expected values are written by hand from the texts in each row.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+
+from videotemp_o3.protocol import (DEFAULT_MAX_TURNS, MAX_CLIPS_PER_CALL, TOOL_NAME,
+                                   CallProblem, ClipRequest, Issue, RejectedCall, ToolCall,
+                                   call_error_feedback, clip_feedback, final_answer_request,
+                                   format_seconds, grounding_prompt, mcq_prompt, open_prompt,
+                                   parse_choice, parse_clock, parse_span, parse_tool_call,
+                                   parse_turn, render_answer, render_tool_call, render_turn,
+                                   system_prompt, validate_call)
+from videotemp_o3.segments import Segment
+
+NAN = math.nan
+
+
+def call_json(*spans: tuple[object, object], name: str = TOOL_NAME) -> str:
+    """A tool-call block written out by hand (numbers inserted as given, e.g. "NaN")."""
+    args = ", ".join(f'{{"start_time": {s}, "end_time": {e}}}' for s, e in spans)
+    return f'<tool_call>{{"name": "{name}", "arguments": [{args}]}}</tool_call>'
+
+
+def same_spans(got: tuple[Segment, ...], want: tuple[tuple[float, float], ...]) -> bool:
+    def eq(a: float, b: float) -> bool:
+        return (math.isnan(a) and math.isnan(b)) or a == b
+    return len(got) == len(want) and all(eq(g.start, s) and eq(g.end, e)
+                                         for g, (s, e) in zip(got, want))
+
+
+# ---------------------------------------------------------------------------------------------
+# parse_turn
+# ---------------------------------------------------------------------------------------------
+
+# id, text, think, answer, call spans (None: no call), call form, call error, issues, well_formed
+TURNS = [
+    ("answer", "<think>The dog shows up late.</think>\n<answer>B</answer>",
+     "The dog shows up late.", "B", None, None, None, set(), True),
+    ("call_json", "<think>Look closer.</think>\n" + call_json((58, 100)),
+     "Look closer.", None, ((58.0, 100.0),), "json", None, set(), True),
+    ("call_three_clips", "<think>t</think>" + call_json((1, 2), (3.5, 4), (10, 20)),
+     "t", None, ((1.0, 2.0), (3.5, 4.0), (10.0, 20.0)), "json", None, set(), True),
+    ("arguments_single_dict",
+     '<think>t</think><tool_call>{"name": "get_video_clip_frame", '
+     '"arguments": {"start_time": 5, "end_time": 9}}</tool_call>',
+     "t", None, ((5.0, 9.0),), "json", None, set(), True),
+    ("string_numbers", "<think>t</think>" + call_json(('"58.5"', '"100 s"')),
+     "t", None, ((58.5, 100.0),), "json", None, set(), True),
+    ("clock_strings", "<think>t</think>" + call_json(('"01:30"', '"2:00"')),
+     "t", None, ((90.0, 120.0),), "json", None, set(), True),
+    ("arguments_as_json_string",
+     '<think>t</think><tool_call>{"name": "get_video_clip_frame", '
+     '"arguments": "[{\\"start_time\\": 1, \\"end_time\\": 2}]"}</tool_call>',
+     "t", None, ((1.0, 2.0),), "json", None, set(), True),
+    ("short_form", "<think>t</think><tool_call>[58, 100]</tool_call>",
+     "t", None, ((58.0, 100.0),), "short", None, {Issue.SHORT_FORM_CALL}, False),
+    ("short_form_units", "<think>t</think><tool_call>[58.0s, 100s]</tool_call>",
+     "t", None, ((58.0, 100.0),), "short", None, {Issue.SHORT_FORM_CALL}, False),
+    ("short_form_two", "<think>t</think><tool_call>[[1, 2], [3, 4]]</tool_call>",
+     "t", None, ((1.0, 2.0), (3.0, 4.0)), "short", None, {Issue.SHORT_FORM_CALL}, False),
+    ("second_think_as_close", "<think>look again<think><answer>C</answer>",
+     "look again", "C", None, None, None, {Issue.SECOND_THINK_AS_CLOSE}, False),
+    ("second_think_then_call", "<think>a<think>\n" + call_json((1, 5)),
+     "a", None, ((1.0, 5.0),), "json", None, {Issue.SECOND_THINK_AS_CLOSE}, False),
+    ("dots_before_answer", "<think>x</think>..<answer>A</answer>",
+     "x", "A", None, None, None, {Issue.STRAY_DOTS}, False),
+    ("dots_before_think", "..<think>x</think><answer>A</answer>",
+     "x", "A", None, None, None, {Issue.STRAY_DOTS}, False),
+    ("dots_inside_think_are_fine", "<think>so it is A..</think><answer>A</answer>",
+     "so it is A..", "A", None, None, None, set(), True),
+    ("answer_open_at_end", "<think>x</think><answer>D",
+     "x", "D", None, None, None, {Issue.UNCLOSED_ANSWER}, True),
+    ("call_open_at_end",
+     '<think>x</think><tool_call>{"name": "get_video_clip_frame", '
+     '"arguments": [{"start_time": 3, "end_time": 8}]}',
+     "x", None, ((3.0, 8.0),), "json", None, {Issue.UNCLOSED_CALL}, True),
+    ("think_never_closed_then_answer", "<think>hmm <answer>A</answer>",
+     "hmm", "A", None, None, None, {Issue.UNCLOSED_THINK}, False),
+    ("truncated_in_think", "<think>still thinking",
+     "still thinking", None, None, None, None, {Issue.UNCLOSED_THINK, Issue.NO_ACTION}, False),
+    ("no_think", "<answer>B</answer>",
+     None, "B", None, None, None, {Issue.MISSING_THINK}, False),
+    ("think_without_open", "reasoning</think><answer>B</answer>",
+     "reasoning", "B", None, None, None, {Issue.THINK_WITHOUT_OPEN}, False),
+    ("tags_inside_think_are_reasoning",
+     "<think>I could write <answer>A</answer> now</think><answer>B</answer>",
+     "I could write <answer>A</answer> now", "B", None, None, None, set(), True),
+    ("call_then_answer", "<think>t</think>" + call_json((1, 5)) + "<answer>A</answer>",
+     "t", None, ((1.0, 5.0),), "json", None, {Issue.ANSWER_AND_CALL}, False),
+    ("answer_then_call", "<think>t</think><answer>A</answer>" + call_json((1, 5)),
+     "t", "A", None, None, None, {Issue.ANSWER_AND_CALL}, False),
+    ("two_answers", "<think>t</think><answer>A</answer><answer>B</answer>",
+     "t", "A", None, None, None, {Issue.SEVERAL_ANSWERS}, False),
+    ("two_call_blocks", "<think>t</think>" + call_json((1, 5)) + call_json((6, 9)),
+     "t", None, ((1.0, 5.0),), "json", CallProblem.SEVERAL_CALLS, set(), False),
+    ("bad_json",
+     '<think>t</think><tool_call>{"name": "get_video_clip_frame", "arguments": '
+     '[{"start_time": 5,</tool_call>',
+     "t", None, (), "json", CallProblem.BAD_JSON, set(), False),
+    ("unknown_tool", "<think>t</think>" + call_json((1, 5), name="crop_video"),
+     "t", None, ((1.0, 5.0),), "json", CallProblem.UNKNOWN_TOOL, set(), False),
+    ("missing_arguments", '<think>t</think><tool_call>{"name": "get_video_clip_frame"}</tool_call>',
+     "t", None, (), "json", CallProblem.BAD_ARGUMENTS, set(), False),
+    ("word_for_number", "<think>t</think>" + call_json(('"soon"', 9)),
+     "t", None, (), "json", CallProblem.BAD_ARGUMENTS, set(), False),
+    ("nan_is_read_then_judged", "<think>t</think>" + call_json((5, "NaN")),
+     "t", None, ((5.0, NAN),), "json", None, set(), True),
+    ("extra_closing_brace", "<think>t</think>" + call_json((1, 5)).replace("]}", "]}}"),
+     "t", None, ((1.0, 5.0),), "json", None, {Issue.TEXT_AFTER_JSON}, False),
+    ("text_between_blocks", "<think>x</think>So the answer is <answer>B</answer>",
+     "x", "B", None, None, None, {Issue.TEXT_OUTSIDE_TAGS}, False),
+    ("empty_answer", "<think>x</think><answer> </answer>",
+     "x", "", None, None, None, {Issue.EMPTY_ANSWER}, False),
+    ("empty_think", "<think> </think><answer>B</answer>",
+     "", "B", None, None, None, {Issue.EMPTY_THINK}, False),
+    ("two_thinks", "<think>a</think><think>b</think><answer>B</answer>",
+     "a\nb", "B", None, None, None, {Issue.SEVERAL_THINKS}, False),
+    ("stray_closing_tag", "<think>x</think></answer><answer>B</answer>",
+     "x", "B", None, None, None, {Issue.STRAY_CLOSING_TAG}, False),
+    ("nothing", "I don't know.",
+     None, None, None, None, None, {Issue.MISSING_THINK, Issue.NO_ACTION, Issue.TEXT_OUTSIDE_TAGS},
+     False),
+]
+
+
+@pytest.mark.parametrize("text,think,answer,spans,form,error,issues,well_formed",
+                         [row[1:] for row in TURNS], ids=[row[0] for row in TURNS])
+def test_parse_turn(text, think, answer, spans, form, error, issues, well_formed):
+    turn = parse_turn(text)
+    assert turn.think == think
+    assert turn.answer == answer
+    if spans is None:
+        assert turn.tool_call is None
+    else:
+        assert turn.tool_call is not None
+        assert same_spans(turn.tool_call.spans, spans), turn.tool_call.spans
+        assert turn.tool_call.form == form
+        assert turn.tool_call.error == error
+    assert set(turn.issues) == issues
+    assert turn.well_formed is well_formed
+
+
+def test_turn_action():
+    assert parse_turn("<think>t</think><answer>B</answer>").action == "answer"
+    assert parse_turn("<think>t</think>" + call_json((1, 2))).action == "tool_call"
+    assert parse_turn("<think>t</think>").action == "none"
+
+
+def test_parse_tool_call_never_raises_on_junk():
+    for body in ["", "null", "42", '"text"', "{", "[1]", '{"name": 3, "arguments": [[1, 2, 3]]}',
+                 '{"name": "get_video_clip_frame", "arguments": [true, false]}']:
+        call = parse_tool_call(body)
+        assert call.error is not None, body
+
+
+# ---------------------------------------------------------------------------------------------
+# validate_call
+# ---------------------------------------------------------------------------------------------
+
+def body(*spans: tuple[object, object], name: str = TOOL_NAME) -> ToolCall:
+    return parse_turn("<think>t</think>" + call_json(*spans, name=name)).tool_call
+
+
+# id, call, duration, min_length, previous, max_clips, turn, expected (clamped spans or problem)
+CALLS = [
+    ("ok", body((58, 100)), 600.0, 0.5, [], 3, 1, [(58.0, 100.0)]),
+    ("whole_video_is_allowed", body((0, 600)), 600.0, 0.5, [], 3, 1, [(0.0, 600.0)]),
+    ("start_before_zero_clamped", body((-5, 30)), 600.0, 0.5, [], 3, 1, [(0.0, 30.0)]),
+    ("end_after_video_clamped", body((590, 700)), 600.0, 0.5, [], 3, 1, [(590.0, 600.0)]),
+    ("exactly_one_frame", body((10, 10.5)), 600.0, 0.5, [], 3, 1, [(10.0, 10.5)]),
+    ("three_clips", body((1, 2), (3, 4), (5, 6)), 600.0, 0.5, [], 3, 1,
+     [(1.0, 2.0), (3.0, 4.0), (5.0, 6.0)]),
+    ("unknown_duration_no_upper_clamp", body((5000, 6000)), None, 0.5, [], 3, 1,
+     [(5000.0, 6000.0)]),
+    ("near_but_not_same", body((58.3, 100)), 600.0, 0.5, [(58, 100)], 3, 2, [(58.3, 100.0)]),
+    ("turn_before_limit", body((1, 5)), 600.0, 0.5, [], 3, DEFAULT_MAX_TURNS - 1, [(1.0, 5.0)]),
+    ("reversed", body((100, 58)), 600.0, 0.5, [], 3, 1, CallProblem.REVERSED),
+    ("empty", body((58, 58)), 600.0, 0.5, [], 3, 1, CallProblem.EMPTY),
+    ("nan", body((5, "NaN")), 600.0, 0.5, [], 3, 1, CallProblem.NOT_FINITE),
+    ("inf", body(("-Infinity", 5)), 600.0, 0.5, [], 3, 1, CallProblem.NOT_FINITE),
+    ("nan_string", body(('"nan"', 5)), 600.0, 0.5, [], 3, 1, CallProblem.NOT_FINITE),
+    ("after_the_end", body((700, 800)), 600.0, 0.5, [], 3, 1, CallProblem.OUTSIDE),
+    ("starts_at_the_end", body((600, 610)), 600.0, 0.5, [], 3, 1, CallProblem.OUTSIDE),
+    ("before_the_start", body((-20, -5)), 600.0, 0.5, [], 3, 1, CallProblem.OUTSIDE),
+    ("shorter_than_a_frame", body((10, 10.2)), 600.0, 0.5, [], 3, 1, CallProblem.TOO_SHORT),
+    ("short_after_clamping", body((599.8, 700)), 600.0, 0.5, [], 3, 1, CallProblem.TOO_SHORT),
+    ("repeated", body((58, 100)), 600.0, 0.5, [(58, 100)], 3, 2, CallProblem.REPEATED),
+    ("repeated_within_half_a_frame", body((58.1, 100)), 600.0, 0.5, [(58, 100)], 3, 2,
+     CallProblem.REPEATED),
+    ("repeated_after_clamping", body((-10, 30)), 600.0, 0.5, [(0, 30)], 3, 2, CallProblem.REPEATED),
+    ("repeated_in_one_call", body((1, 5), (1, 5)), 600.0, 0.5, [], 3, 1, CallProblem.REPEATED),
+    ("one_bad_clip_rejects_all", body((1, 5), (9, 7)), 600.0, 0.5, [], 3, 1, CallProblem.REVERSED),
+    ("four_clips", body((1, 2), (3, 4), (5, 6), (7, 8)), 600.0, 0.5, [], 3, 1,
+     CallProblem.TOO_MANY_CLIPS),
+    ("two_clips_when_one_allowed", body((1, 2), (3, 4)), 600.0, 0.5, [], 1, 1,
+     CallProblem.TOO_MANY_CLIPS),
+    ("no_clips", parse_tool_call('{"name": "get_video_clip_frame", "arguments": []}'),
+     600.0, 0.5, [], 3, 1, CallProblem.NO_CLIPS),
+    ("unknown_tool", body((1, 5), name="zoom"), 600.0, 0.5, [], 3, 1, CallProblem.UNKNOWN_TOOL),
+    ("bad_json", parse_tool_call('{"name": "get_video_clip_frame", "arguments": [{'),
+     600.0, 0.5, [], 3, 1, CallProblem.BAD_JSON),
+    ("bad_arguments", parse_tool_call('{"name": "get_video_clip_frame", "arguments": 5}'),
+     600.0, 0.5, [], 3, 1, CallProblem.BAD_ARGUMENTS),
+    ("several_blocks", parse_turn("<think>t</think>" + call_json((1, 5)) * 2).tool_call,
+     600.0, 0.5, [], 3, 1, CallProblem.SEVERAL_CALLS),
+    ("turn_limit", body((1, 5)), 600.0, 0.5, [], 3, DEFAULT_MAX_TURNS, CallProblem.TURN_LIMIT),
+]
+
+
+@pytest.mark.parametrize("call,duration,min_length,previous,max_clips,turn,expected",
+                         [row[1:] for row in CALLS], ids=[row[0] for row in CALLS])
+def test_validate_call(call, duration, min_length, previous, max_clips, turn, expected):
+    result = validate_call(call, duration, min_length, previous, max_clips, turn=turn)
+    if isinstance(expected, CallProblem):
+        assert isinstance(result, RejectedCall), result
+        assert result.problem is expected
+        assert result.feedback() == call_error_feedback(result)
+    else:
+        assert isinstance(result, list), result
+        assert [c.segment.as_list() for c in result] == [list(e) for e in expected]
+
+
+def test_clip_request_remembers_what_was_asked():
+    (clip,) = validate_call(body((-5, 30)), 600.0, 0.5)
+    assert clip.requested == Segment(-5.0, 30.0)
+    assert clip.segment == Segment(0.0, 30.0)
+    assert clip.clamped
+    (clip,) = validate_call(body((5, 30)), 600.0, 0.5)
+    assert not clip.clamped
+
+
+def test_validate_without_turn_has_no_limit():
+    assert isinstance(validate_call(body((1, 5)), 600.0, 0.5, turn=None), list)
+
+
+def test_max_clips_default_is_three():
+    assert MAX_CLIPS_PER_CALL == 3
+    assert isinstance(validate_call(body((1, 2), (3, 4), (5, 6)), 60.0, 0.5), list)
+
+
+# ---------------------------------------------------------------------------------------------
+# Answers
+# ---------------------------------------------------------------------------------------------
+
+CHOICES = [
+    ("B", 6, "B"), ("(B)", 6, "B"), ("B.", 6, "B"), (" B \n", 6, "B"), ("b", 6, "B"),
+    ("B. A man runs", 6, "B"), ("B: the dog", 6, "B"), ("B) the dog", 6, "B"),
+    ("B, because the dog barks", 6, "B"), ("The answer is C.", 6, "C"), ("Answer: D", 6, "D"),
+    ("the correct option is (E)", 6, "E"), ("F", 6, "F"),
+    ("B, C", 6, None), ("B or C", 6, None), ("(B) and (C)", 6, None), ("B/C", 6, None),
+    ("option A or option B", 6, None), ("A man runs", 6, None), ("G", 6, None), ("", 6, None),
+    ("E", 4, None), ("D", 4, "D"), (None, 6, None),
+]
+
+
+@pytest.mark.parametrize("text,n_options,expected", CHOICES)
+def test_parse_choice(text, n_options, expected):
+    assert parse_choice(text, n_options) == expected
+
+
+SPANS = [
+    ("[58.0, 100.5]", (58.0, 100.5)), ("58-100", (58.0, 100.0)), ("58 - 100 s", (58.0, 100.0)),
+    ("from 1:30 to 2:00", (90.0, 120.0)), ("[-5, 10, 20]", (-5.0, 10.0)),
+    ("clip2 3.5s to 7s", (3.5, 7.0)), ("[100, 58]", (100.0, 58.0)), ("[1e2, 2e2]", (100.0, 200.0)),
+    ("0:01:05 - 0:01:10", (65.0, 70.0)), ("one", None), ("[12]", None), (None, None),
+]
+
+
+@pytest.mark.parametrize("text,expected", SPANS)
+def test_parse_span(text, expected):
+    got = parse_span(text)
+    assert (got.as_list() if got else None) == (list(expected) if expected else None)
+
+
+@pytest.mark.parametrize("text,expected", [("90", 90.0), ("1:30", 90.0), ("01:02:03", 3723.0),
+                                            ("1:30.5", 90.5), ("1:75", None), ("a:b", None),
+                                            ("1:2:3:4", None)])
+def test_parse_clock(text, expected):
+    assert parse_clock(text) == expected
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering
+# ---------------------------------------------------------------------------------------------
+
+def test_render_tool_call_is_the_canonical_json():
+    assert render_tool_call([(58, 100)]) == (
+        '<tool_call>{"name": "get_video_clip_frame", '
+        '"arguments": [{"start_time": 58.0, "end_time": 100.0}]}</tool_call>')
+    assert render_tool_call([Segment(1.234, 5.0), (7, 8.5)]) == (
+        '<tool_call>{"name": "get_video_clip_frame", "arguments": '
+        '[{"start_time": 1.23, "end_time": 5.0}, {"start_time": 7.0, "end_time": 8.5}]}</tool_call>')
+    with pytest.raises(ValueError):
+        render_tool_call([])
+
+
+def test_rendered_turns_parse_back_well_formed():
+    call = parse_turn(render_turn("Check the start.", segments=[(0, 12.5), (30, 40)]))
+    assert call.well_formed and call.issues == ()
+    assert call.tool_call.spans == (Segment(0.0, 12.5), Segment(30.0, 40.0))
+    answer = parse_turn(render_turn("It is B.", answer="B"))
+    assert answer.well_formed and answer.answer == "B" and answer.think == "It is B."
+    span = parse_turn(render_turn("Found it.", answer=(58, 100.5)))
+    assert span.answer == "[58.0, 100.5]"
+    assert parse_span(span.answer) == Segment(58.0, 100.5)
+
+
+def test_render_turn_needs_exactly_one_action():
+    with pytest.raises(ValueError):
+        render_turn("t")
+    with pytest.raises(ValueError):
+        render_turn("t", answer="A", segments=[(1, 2)])
+
+
+def test_render_answer():
+    assert render_answer("C") == "<answer>C</answer>"
+    assert render_answer(Segment(3, 4.25)) == "<answer>[3.0, 4.25]</answer>"
+
+
+@pytest.mark.parametrize("t,expected", [(58, "58.0"), (58.25, "58.25"), (0.5, "0.5"),
+                                         (1234.567, "1234.57"), (100.0, "100.0")])
+def test_format_seconds(t, expected):
+    assert format_seconds(t) == expected
+
+
+# ---------------------------------------------------------------------------------------------
+# Prompts and feedback
+# ---------------------------------------------------------------------------------------------
+
+def test_system_prompt_describes_the_protocol():
+    text = system_prompt()
+    for needle in ("<think>", "</think>", "<answer>", "</answer>", "<tool_call>", TOOL_NAME,
+                   "up to 3 segments"):
+        assert needle in text
+    assert "up to 2 segments" in system_prompt(max_clips=2)
+
+
+def test_system_prompt_example_call_parses():
+    example = re.search(r"<tool_call>\{.*?</tool_call>", system_prompt()).group(0)
+    filled = example.replace("<seconds>", "10", 1).replace("<seconds>", "20", 1)
+    turn = parse_turn("<think>t</think>" + filled)
+    assert turn.well_formed
+    assert turn.tool_call.spans == (Segment(10.0, 20.0),)
+
+
+def test_system_prompt_from_file_is_verbatim(tmp_path):
+    path = tmp_path / "released_prompt.txt"
+    path.write_text("Line one {not a placeholder}\nLine two\n", encoding="utf-8")
+    assert system_prompt(path) == "Line one {not a placeholder}\nLine two"
+
+
+def test_mcq_prompt():
+    text = mcq_prompt("What does the dog do?", ["A. barks", "(B) sits", "runs"], duration=600)
+    assert "The video is 600.0 seconds long." in text
+    assert "What does the dog do?" in text
+    assert "(A) barks\n(B) sits\n(C) runs" in text
+    assert "A. barks" not in text and "(B) (B)" not in text
+    assert "(A–C)" in text
+    assert "seconds long" not in mcq_prompt("q", ["x", "y"])
+    six = mcq_prompt("q", list("uvwxyz"))
+    assert "(F) z" in six and "(A–F)" in six
+    with pytest.raises(ValueError):
+        mcq_prompt("q", list("abcdefg"))
+    with pytest.raises(ValueError):
+        mcq_prompt("q", ["only one"])
+
+
+def test_open_and_grounding_prompts():
+    assert "How many cups?" in open_prompt("How many cups? ")
+    g = grounding_prompt("the man opens the door", duration=30.5)
+    assert "the man opens the door" in g and "[start, end]" in g and "30.5 seconds" in g
+
+
+def test_clip_feedback_states_absolute_spans():
+    one = clip_feedback([(58, 100)])
+    assert "58.0 s – 100.0 s of the original video" in one
+    clips = validate_call(body((-5, 30), (40, 50.5)), 600.0, 0.5)
+    two = clip_feedback(clips, video_tag="<video>")
+    assert two.count("<video>") == 2
+    assert two.index("0.0 s – 30.0 s") < two.index("40.0 s – 50.5 s")
+
+
+def test_error_feedback_names_the_problem_and_invites_to_continue():
+    texts = set()
+    for problem in CallProblem:
+        if problem is CallProblem.TURN_LIMIT:
+            continue
+        text = call_error_feedback(RejectedCall(problem, "detail-xyz"))
+        assert "not carried out" in text and "detail-xyz" in text and "Continue" in text
+        texts.add(text)
+    assert len(texts) == len(CallProblem) - 1  # each problem has its own wording
+
+
+def test_error_feedback_mentions_the_bad_segment():
+    rejected = validate_call(body((100, 58)), 600.0, 0.5)
+    assert "[100.0, 58.0]" in rejected.feedback()
+    outside = validate_call(body((700, 800)), 600.0, 0.5)
+    assert "600.0" in outside.feedback()
+
+
+def test_turn_limit_feedback_is_the_final_answer_request():
+    rejected = validate_call(body((1, 5)), 600.0, 0.5, turn=3, max_turns=3)
+    assert rejected.feedback() == final_answer_request()
+    assert "<answer>" in final_answer_request()
+
+
+def test_clip_request_is_a_segment_pair():
+    clip = ClipRequest(Segment(1, 2), Segment(1, 2))
+    assert clip_feedback([clip]) == clip_feedback([(1, 2)])
