@@ -685,3 +685,9 @@ def final_answer_request() -> str:
     """The one request for the final answer when no more tool calls are allowed."""
     return ("No more clips can be requested. Give your final answer now, reasoning inside "
             "<think> and </think> and then answering inside <answer> and </answer>.")
+
+
+def missing_action_feedback() -> str:
+    """Observation after a reply with neither an answer nor a tool call."""
+    return ("Your reply has neither an answer inside <answer> and </answer> nor a tool call inside "
+            "<tool_call> and </tool_call>. Reason inside <think> and </think>, then do one of the two.")

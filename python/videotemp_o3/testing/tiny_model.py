@@ -1,0 +1,362 @@
+"""A tiny, random-initialised Qwen2.5-VL checkpoint built offline, for tests.
+
+    python -m videotemp_o3.testing.tiny_model OUT_DIR
+
+writes a directory that loads with ``AutoProcessor.from_pretrained(OUT_DIR)`` and
+``Qwen2_5_VLForConditionalGeneration.from_pretrained(OUT_DIR)`` (and ``swift deploy
+--model OUT_DIR``) with no network and no model hub. The weights are noise: the model
+produces nonsense, but it exercises every real code path — chat template, video
+processor, vision tower with window attention, M-RoPE with ``second_per_grid_ts``,
+generation, stop strings.
+
+What is real and what is not:
+
+- Token ids of the special tokens are Qwen2.5's own (``<|endoftext|>`` = 151643 …
+  ``<|video_pad|>`` = 151656 … ``<|file_sep|>`` = 151664), and the vocabulary has exactly
+  Qwen2.5's 151665 entries. ms-swift's Qwen2-VL template hard-codes the image/video pad ids
+  (151655/151656), so a compact id layout would break ``swift deploy`` and SFT tests.
+- Below 151643 sits a byte-level BPE trained with ``tokenizers`` on a small built-in corpus
+  (digits one per token, the protocol tags, JSON punctuation, video words), then padded
+  with pronounceable filler words (" bako", " dutemi", …) so that *every* id the model can
+  emit decodes to text. That keeps random generations readable and stop-string tests
+  meaningful. The filler ids are never produced by encoding.
+- Sizes follow DESIGN §5: text hidden 32, 2 layers, 4 heads / 2 KV heads (head_dim 8,
+  M-RoPE sections [2, 1, 1] = head_dim / 2), vision depth 2, hidden 32, patch 14, spatial
+  merge 2, temporal patch 2, window 112, full attention in block 1. The 151665 × 32
+  embedding (tied with the LM head) dominates: about 10 MB in bfloat16 on disk.
+- The chat template is our own Jinja: ChatML turns, no default system prompt, and
+  ``<|vision_start|><|video_pad|><|vision_end|>`` for each video part.
+
+The build is deterministic: the same seed gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["build_tiny_model", "SPECIAL_TOKENS", "CHAT_TEMPLATE", "VOCAB_SIZE"]
+
+# Qwen2.5's added tokens, in id order starting at FIRST_SPECIAL_ID: (content, special).
+# `special=False` ones survive `skip_special_tokens=True`, exactly as in the real tokenizer;
+# that matters for `<tool_call>`, which the agent must see in decoded text.
+FIRST_SPECIAL_ID = 151643
+SPECIAL_TOKENS: tuple[tuple[str, bool], ...] = (
+    ("<|endoftext|>", True),
+    ("<|im_start|>", True),
+    ("<|im_end|>", True),
+    ("<|object_ref_start|>", True),
+    ("<|object_ref_end|>", True),
+    ("<|box_start|>", True),
+    ("<|box_end|>", True),
+    ("<|quad_start|>", True),
+    ("<|quad_end|>", True),
+    ("<|vision_start|>", True),
+    ("<|vision_end|>", True),
+    ("<|vision_pad|>", True),
+    ("<|image_pad|>", True),
+    ("<|video_pad|>", True),
+    ("<tool_call>", False),
+    ("</tool_call>", False),
+    ("<|fim_prefix|>", False),
+    ("<|fim_middle|>", False),
+    ("<|fim_suffix|>", False),
+    ("<|fim_pad|>", False),
+    ("<|repo_name|>", False),
+    ("<|file_sep|>", False),
+)
+VOCAB_SIZE = FIRST_SPECIAL_ID + len(SPECIAL_TOKENS)  # 151665, as Qwen2.5's tokenizer
+
+
+def _token_id(content: str) -> int:
+    return FIRST_SPECIAL_ID + [c for c, _ in SPECIAL_TOKENS].index(content)
+
+
+# Our own chat template. ChatML turns; a message's content is a string or a list of parts
+# (`text`, `video`, `image`). No default system prompt: the agent always sends its own.
+CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' -}}"
+    "{%- if message['content'] is string -%}"
+    "{{- message['content'] -}}"
+    "{%- else -%}"
+    "{%- for part in message['content'] -%}"
+    "{%- if part['type'] == 'text' -%}"
+    "{{- part['text'] -}}"
+    "{%- elif part['type'] == 'video' -%}"
+    "{{- '<|vision_start|><|video_pad|><|vision_end|>' -}}"
+    "{%- elif part['type'] == 'image' -%}"
+    "{{- '<|vision_start|><|image_pad|><|vision_end|>' -}}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- endif -%}"
+    "{{- '<|im_end|>\\n' -}}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}"
+    "{{- '<|im_start|>assistant\\n' -}}"
+    "{%- endif -%}"
+)
+
+# Pre-tokenisation: letters with an optional leading space, one digit at a time (so times
+# like 58.5 tokenise digit by digit, as in Qwen), punctuation runs, whitespace.
+_SPLIT_PATTERN = r" ?\p{L}+| ?\p{N}| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
+
+_BPE_VOCAB_TARGET = 1024
+
+
+def _corpus() -> list[str]:
+    """A small, fixed training corpus in the shape of the agent's conversations."""
+    lines = [
+        "You are a helpful assistant. Watch the video and answer the question.",
+        "Think step by step inside <think> </think> and give the final answer inside "
+        "<answer> </answer>.",
+        "If you need a closer look, call the tool to extract a clip of the video.",
+        "<think>The person opens the door at about 58 seconds, so I should look closer."
+        "</think>",
+        '<tool_call>{"name": "get_video_clip_frame", "arguments": '
+        '[{"start_time": 58.0, "end_time": 100.0}]}</tool_call>',
+        "<tool_call>[12.5, 30.0]</tool_call>",
+        "Here is the clip from 58.0 s to 100.0 s of the original video.",
+        "The requested segment is outside the video; continue without it.",
+        "<think>The man puts the cup on the table before he leaves.</think>"
+        "<answer>B</answer>",
+        "<answer>[3.5, 17.25]</answer>",
+        "Question: What happens after the woman enters the kitchen?",
+        "Options: A. She cooks. B. She leaves. C. She sits down. D. She reads a book.",
+        "Give the start and end time in seconds of the moment when the dog jumps.",
+        '{"start_time": 0.0, "end_time": 1.5}, {"start_time": 2.25, "end_time": 7.75}',
+        "frame time second minute clip video overview segment start end duration",
+        "the a an of to in on at for with from by and or not is are was were",
+        "0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 25 30 45 60 90 120",
+        "[ ] { } ( ) : , . ; ! ? \" ' - + = / _ * # % & < >",
+    ]
+    # Repetition gives the BPE trainer pair counts to merge on; the order is fixed.
+    return lines * 8
+
+
+def _filler_words():
+    """Pronounceable, deterministic words (' ba', ' bako', ' bakodu', …) for unused ids."""
+    consonants = "bdfgklmnprstvz"
+    vowels = "aeiou"
+    syllables = [c + v for c in consonants for v in vowels]
+    for n in itertools.count(1):
+        for combo in itertools.product(syllables, repeat=n):
+            # "Ġ" is the byte-level spelling of a leading space.
+            yield "\u0120" + "".join(combo)
+
+
+def _build_tokenizer_json() -> str:
+    """Train the byte-level BPE and lay out the full Qwen2.5-sized vocabulary."""
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
+    from tokenizers import trainers
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.normalizer = normalizers.NFC()
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(_SPLIT_PATTERN), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=_BPE_VOCAB_TARGET,
+        min_frequency=2,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+        special_tokens=[],
+    )
+    tokenizer.train_from_iterator(_corpus(), trainer=trainer)
+
+    spec = json.loads(tokenizer.to_str())
+    vocab: dict[str, int] = spec["model"]["vocab"]
+    next_id = len(vocab)
+    fillers = _filler_words()
+    while next_id < FIRST_SPECIAL_ID:
+        word = next(fillers)
+        if word not in vocab:
+            vocab[word] = next_id
+            next_id += 1
+    spec["added_tokens"] = [
+        {
+            "id": FIRST_SPECIAL_ID + i,
+            "content": content,
+            "single_word": False,
+            "lstrip": False,
+            "rstrip": False,
+            "normalized": False,
+            "special": special,
+        }
+        for i, (content, special) in enumerate(SPECIAL_TOKENS)
+    ]
+    text = json.dumps(spec, ensure_ascii=False)
+    # Validate here, where the cause is obvious, rather than in a confusing load later.
+    check = Tokenizer.from_str(text)
+    assert check.get_vocab_size(with_added_tokens=True) == VOCAB_SIZE
+    assert check.token_to_id("<|video_pad|>") == _token_id("<|video_pad|>")
+    return text
+
+
+def _build_processor(tokenizer_file: Path):
+    from transformers import Qwen2_5_VLProcessor, Qwen2TokenizerFast
+    from transformers.models.qwen2_vl.image_processing_qwen2_vl import Qwen2VLImageProcessor
+    from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
+
+    tokenizer = Qwen2TokenizerFast(
+        tokenizer_file=str(tokenizer_file),
+        unk_token=None,
+        bos_token=None,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        model_max_length=32768,
+        errors="replace",
+        add_prefix_space=False,
+        clean_up_tokenization_spaces=False,
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    # Budgets of DESIGN §3 as the processors' defaults; our engines pass pre-sized frames
+    # with do_resize=False, so these only matter to callers that hand in raw media.
+    image_processor = Qwen2VLImageProcessor(
+        min_pixels=4 * 28 * 28, max_pixels=16384 * 28 * 28, patch_size=14,
+        temporal_patch_size=2, merge_size=2,
+    )
+    video_processor = Qwen2VLVideoProcessor(
+        min_pixels=128 * 28 * 28, max_pixels=768 * 28 * 28, patch_size=14,
+        temporal_patch_size=2, merge_size=2,
+    )
+    return Qwen2_5_VLProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        video_processor=video_processor,
+        chat_template=CHAT_TEMPLATE,
+    )
+
+
+def _build_config():
+    from transformers import Qwen2_5_VLConfig
+
+    hidden = 32
+    heads = 4
+    head_dim = hidden // heads
+    mrope_section = [2, 1, 1]
+    # M-RoPE rotates head_dim/2 frequency pairs split over (t, h, w): the sections must
+    # cover them exactly, or the rotary embedding silently misaligns.
+    assert sum(mrope_section) * 2 == head_dim, (mrope_section, head_dim)
+    text_config = dict(
+        vocab_size=VOCAB_SIZE,
+        hidden_size=hidden,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=heads,
+        num_key_value_heads=2,
+        hidden_act="silu",
+        max_position_embeddings=32768,
+        rms_norm_eps=1e-6,
+        rope_theta=1000000.0,
+        rope_scaling={"type": "mrope", "mrope_section": mrope_section},
+        tie_word_embeddings=True,
+        bos_token_id=_token_id("<|endoftext|>"),
+        eos_token_id=_token_id("<|im_end|>"),
+        # Far above Qwen's 0.02 on purpose: with tiny init the residual stream is the
+        # input embedding, and through the tied LM head greedy decoding just repeats the
+        # last token. At 0.3 the random model emits varied tokens, which the stop-string
+        # and determinism tests need.
+        initializer_range=0.3,
+        torch_dtype="bfloat16",
+    )
+    vision_config = dict(
+        depth=2,
+        hidden_size=32,
+        intermediate_size=64,
+        num_heads=4,
+        in_channels=3,
+        patch_size=14,
+        spatial_merge_size=2,
+        temporal_patch_size=2,
+        window_size=112,
+        out_hidden_size=hidden,
+        fullatt_block_indexes=[1],
+        # Qwen2.5-VL's value: temporal positions advance 2 per second of video.
+        tokens_per_second=2,
+        torch_dtype="bfloat16",
+    )
+    return Qwen2_5_VLConfig(
+        text_config=text_config,
+        vision_config=vision_config,
+        image_token_id=_token_id("<|image_pad|>"),
+        video_token_id=_token_id("<|video_pad|>"),
+        vision_start_token_id=_token_id("<|vision_start|>"),
+        vision_end_token_id=_token_id("<|vision_end|>"),
+        bos_token_id=_token_id("<|endoftext|>"),
+        eos_token_id=_token_id("<|im_end|>"),
+        pad_token_id=_token_id("<|endoftext|>"),
+        tie_word_embeddings=True,
+        initializer_range=0.3,
+        torch_dtype="bfloat16",
+    )
+
+
+def build_tiny_model(out_dir: str | Path, *, seed: int = 0) -> Path:
+    """Write the tiny checkpoint (weights, config, tokenizer, processor) into ``out_dir``.
+
+    Creates ``out_dir`` if needed and overwrites the files it writes. Returns the directory
+    as an absolute ``Path``. Takes a few seconds on one CPU core; deterministic for a given
+    ``seed`` (the global torch RNG is used under ``torch.random.fork_rng`` and restored).
+    """
+    import torch
+    from transformers import GenerationConfig, Qwen2_5_VLForConditionalGeneration
+
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+
+    tokenizer_file = out / "tokenizer.json"
+    tokenizer_file.write_text(_build_tokenizer_json(), encoding="utf-8")
+    processor = _build_processor(tokenizer_file)
+
+    config = _build_config()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Qwen2_5_VLForConditionalGeneration(config)
+    model = model.to(torch.bfloat16).eval()
+    model.generation_config = GenerationConfig(
+        bos_token_id=_token_id("<|endoftext|>"),
+        eos_token_id=[_token_id("<|im_end|>"), _token_id("<|endoftext|>")],
+        pad_token_id=_token_id("<|endoftext|>"),
+        do_sample=False,
+    )
+    model.save_pretrained(out, safe_serialization=True)
+    processor.save_pretrained(out)
+
+    # transformers 4.57 records `architectures` only inside text_config; real Qwen2.5-VL
+    # checkpoints carry it at the top level, where ms-swift looks to pick the model type.
+    config_file = out / "config.json"
+    spec = json.loads(config_file.read_text(encoding="utf-8"))
+    spec["architectures"] = [type(model).__name__]
+    config_file.write_text(json.dumps(spec, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    # save_pretrained also writes vocab.json/merges.txt for the slow Qwen2Tokenizer, whose
+    # hard-coded pre-tokeniser differs from ours: drop them so only tokenizer.json loads.
+    for slow_file in ("vocab.json", "merges.txt"):
+        (out / slow_file).unlink(missing_ok=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m videotemp_o3.testing.tiny_model",
+        description="Build a tiny random Qwen2.5-VL checkpoint offline (for tests).",
+    )
+    parser.add_argument("out_dir", help="directory to write the checkpoint into")
+    parser.add_argument("--seed", type=int, default=0, help="weight-init seed (default 0)")
+    args = parser.parse_args(argv)
+    print(f"building tiny Qwen2.5-VL into {args.out_dir} (seed {args.seed}) ...", flush=True)
+    out = build_tiny_model(args.out_dir, seed=args.seed)
+    size = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
+    print(f"done: {out} ({size / 2**20:.1f} MiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
