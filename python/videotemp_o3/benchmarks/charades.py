@@ -1,0 +1,75 @@
+"""Charades-STA (test): find the moment a sentence describes.
+
+Published file: ``charades_sta_test.txt``, one query per line: ``VID S E##sentence``
+(seconds); videos ``Charades_v1_480/<VID>.mp4``. uid: the 0-based line number (the file has
+no query ids).
+
+Scoring: the answer's first two times are the span (:func:`videotemp_o3.protocol.parse_span`);
+R1@{0.3, 0.5, 0.7} (IoU ≥ t; ``--strict-threshold`` for >) and mIoU, every query counted
+(unparsed and missing = IoU 0).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from .. import protocol, segments
+from .base import Benchmark, BenchmarkDataError, Item, Judgement, Policy, ScoreOptions
+from .files import first_existing, resolve_video
+from .metrics import Report, Table, grounding
+from .results import Response
+
+FILES = ("charades_sta_test.txt",)
+
+
+def read(root: Path, name: str) -> list[Item]:
+    path = first_existing(root, FILES, name)
+    items = []
+    with open(path, encoding="utf-8") as f:
+        for index, line in enumerate(f):
+            if not line.strip():
+                continue
+            where = f"{path}:{index + 1}"
+            head, sep, sentence = line.rstrip("\n").partition("##")
+            parts = head.split()
+            if not sep or len(parts) != 3 or not sentence.strip():
+                raise BenchmarkDataError(f"{where}: expected 'VID START END##sentence', got {line.strip()!r:.80}")
+            vid, start, end = parts
+            try:
+                span = (float(start), float(end))
+            except ValueError:
+                raise BenchmarkDataError(f"{where}: START/END must be seconds, got {start!r} {end!r}") from None
+            if not all(math.isfinite(x) for x in span):
+                raise BenchmarkDataError(f"{where}: START/END must be finite, got {start!r} {end!r}")
+            items.append(Item(
+                uid=str(index), bench=name,
+                video=resolve_video(root, vid, ["Charades_v1_480/{}.mp4", "videos/{}.mp4", "{}.mp4"],
+                                    where, "VID"),
+                question=sentence.strip(), answer_type="grounding", spans=(span,),
+                fields={"video_id": vid}, source=where))
+    return items
+
+
+def judge(item: Item, response: Response, options: ScoreOptions) -> Judgement:
+    seg = protocol.parse_span(response.answer)
+    if seg is None:
+        return Judgement("unparsed")
+    span = (seg.start, seg.end)
+    return Judgement("scored", span, iou=segments.best_iou(span, item.spans), span=span)
+
+
+def report(items: Sequence[Item], js: Mapping[str, Judgement], policy: Policy, options: ScoreOptions) -> Report:
+    cell = grounding(js.values(), policy, strict=options.strict_threshold, prefix="R1@")
+    table = Table("overall", "Charades-STA", ("R1@0.3", "R1@0.5", "R1@0.7", "mIoU", "n"), [("overall", cell)])
+    note = "R1@t counts IoU > t (strict)" if options.strict_threshold else "R1@t counts IoU ≥ t"
+    return Report("charades", "Charades-STA", {k: cell[k] for k in table.columns[:-1]}, [table], notes=[note])
+
+
+BENCHMARK = Benchmark(
+    name="charades", title="Charades-STA", answer_type="grounding", data_subdir="eval/charades/data",
+    files=FILES, read=read, judge=judge, report=report,
+    policy=Policy(unparsed="wrong", missing="wrong"),
+    description=__doc__ or "",
+)

@@ -1,0 +1,99 @@
+"""LVBench (``zai-org/LVBench``, formerly THUDM): hour-long videos, four-option questions.
+
+Published file: ``video_info.meta.jsonl``, one video per line: ``key, type, video_info, qa:
+[{uid, question ("…\\n(A) …\\n(B) …\\n(C) …\\n(D) …"), answer (letter), question_type (list),
+time_reference ("MM:SS-MM:SS")}]``; videos ``<key>.mp4`` (the VideoTemp release keeps them
+in ``video_chunks/`` and may read a sample file ``video_info_sample.meta.jsonl``).
+
+Official scoring (``lvbench/metrics/compute_accuracy.py`` after ``polish_answer``):
+:func:`~.answers.lvbench_letter`, then exact equality; only uids present in the answers
+count (missing predictions are left out); accuracy overall and for every question type a
+question is tagged with (the types overlap, so their counts add up to more than the total).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Mapping, Optional, Sequence
+
+from . import answers
+from .base import Benchmark, Item, Judgement, Policy, ScoreOptions, Span
+from .files import Record, first_existing, lettered, read_jsonl, resolve_video, split_inline_options
+from .metrics import Report, accuracy, accuracy_table, grouped
+from .results import Response
+
+QUESTION_TYPES = ("key information retrieval", "event understanding", "summarization",
+                  "entity recognition", "reasoning", "temporal grounding")
+FILES = ("video_info.meta.jsonl", "video_info_sample.meta.jsonl")
+
+_CLOCK = r"(\d+(?::\d+){1,2}(?:\.\d+)?)"
+_TIME_REFERENCE = re.compile(rf"^\s*{_CLOCK}\s*-\s*{_CLOCK}\s*$")
+
+
+def _seconds(clock: str) -> float:
+    total = 0.0
+    for part in clock.split(":"):
+        total = total * 60 + float(part)
+    return total
+
+
+def _evidence(value: object) -> tuple[Span, ...]:
+    """``"MM:SS-MM:SS"`` (or ``H:MM:SS``) → one span; anything else (absent, free text) → none.
+    The span is evidence for analysis only; no metric depends on it, so it never fails a load."""
+    m = _TIME_REFERENCE.match(value) if isinstance(value, str) else None
+    return ((_seconds(m.group(1)), _seconds(m.group(2))),) if m else ()
+
+
+def read(root: Path, name: str) -> list[Item]:
+    path = first_existing(root, FILES, name)
+    items = []
+    for _, video in read_jsonl(path):
+        key = video.text("key")
+        video_path = resolve_video(root, key, ["video_chunks/{}.mp4", "videos/{}.mp4", "{}.mp4"],
+                                   video.where, "key")
+        qas = video.require("qa")
+        if not isinstance(qas, list):
+            video.fail("qa", f"expected a list of questions, got {type(qas).__name__}")
+        for i, qa in enumerate(qas):
+            if not isinstance(qa, dict):
+                video.fail("qa", f"element {i} is {type(qa).__name__}, expected an object")
+            rec = Record(qa, f"{video.where} qa[{i}]")
+            stem, opts = split_inline_options(rec.text("question"), "paren", rec, "question")
+            answer = rec.text("answer").strip()
+            letters = [chr(ord("A") + k) for k in range(len(opts))]
+            if answer not in letters:
+                rec.fail("answer", f"expected one of {letters}, got {answer!r}")
+            qtypes = rec.strings("question_type", min_len=1)
+            items.append(Item(
+                uid=rec.text("uid"), bench=name, video=video_path, question=stem,
+                options=lettered(opts), answer=answer, spans=_evidence(qa.get("time_reference")),
+                fields={"question_types": tuple(qtypes), "video_type": str(video.get("type", "")),
+                        "time_reference": qa.get("time_reference")},
+                source=rec.where))
+    return items
+
+
+def judge(item: Item, response: Response, options: ScoreOptions) -> Judgement:
+    letter: Optional[str] = answers.lvbench_letter(response.answer) or None
+    if letter is None:
+        return Judgement("unparsed")
+    return Judgement("scored", letter, correct=letter == item.answer)
+
+
+def report(items: Sequence[Item], js: Mapping[str, Judgement], policy: Policy, options: ScoreOptions) -> Report:
+    overall = accuracy(js.values(), policy)
+    table = accuracy_table("question_type", "Question type",
+                           grouped(items, js, lambda it: it.fields["question_types"], QUESTION_TYPES), policy)
+    table.rows.append(("overall", overall))
+    return Report("lvbench", "LVBench", {"overall": overall["acc"]}, [table],
+                  notes=["question types overlap: a question counts in every type it is tagged with"])
+
+
+BENCHMARK = Benchmark(
+    name="lvbench", title="LVBench", answer_type="mcq", data_subdir="eval/lvbench/data",
+    files=FILES[:1], read=read, judge=judge, report=report,
+    # polish_answer never fails, so an unparsed answer ("" after polishing) is simply wrong.
+    policy=Policy(unparsed="wrong", missing="exclude"),
+    description=__doc__ or "",
+)
