@@ -366,8 +366,10 @@ def test_mcq_prompt():
     assert "seconds long" not in mcq_prompt("q", ["x", "y"])
     six = mcq_prompt("q", list("uvwxyz"))
     assert "(F) z" in six and "(A–F)" in six
+    ten = mcq_prompt("q", list("abcdefghij"))  # Video-MMMU has up to ten options
+    assert "(J) j" in ten and "(A–J)" in ten
     with pytest.raises(ValueError):
-        mcq_prompt("q", list("abcdefg"))
+        mcq_prompt("q", list("abcdefghijk"))
     with pytest.raises(ValueError):
         mcq_prompt("q", ["only one"])
 

@@ -38,7 +38,11 @@ MAX_CLIPS_PER_CALL = 3
 DEFAULT_MAX_TURNS = 3
 """Assistant turns per conversation. Tool calls are carried out on turns 1 … max_turns − 1;
 the feedback to the last of them asks for the answer, so turn max_turns must answer."""
-OPTION_LETTERS = "ABCDEF"
+OPTION_LETTERS = "ABCDEFGHIJ"
+"""Option letters of multiple-choice questions: most benchmarks use A–D or A–F (MLVU); Video-MMMU
+has up to ten options."""
+DEFAULT_OPTIONS = 6
+"""Options assumed when a caller does not say how many there are (letters A–F)."""
 
 # ---------------------------------------------------------------------------------------------
 # Prompts
@@ -532,15 +536,15 @@ def validate_call(call: ToolCall, duration: float | None, min_length: float,
 # ---------------------------------------------------------------------------------------------
 
 # "B", "(B)", "B.", "B: text", "B) text", "B, text"; group 2 is what follows the letter.
-_LEADING_LETTER = re.compile(r"\(?([A-F])(?:\)|[.:,](?!\d)|$)\s*(.*)", re.S)
+_LEADING_LETTER = re.compile(r"\(?([A-J])(?:\)|[.:,](?!\d)|$)\s*(.*)", re.S)
 # What follows the letter is only another letter ("B, C", "B or C", "(B) and (C)"): a hedge.
 # "B. A man runs" is not one: its "A" is followed by a word.
 _HEDGE_REST = re.compile(
-    r"(?:(?:or|and)\s+|[/&]\s*)?\(?[A-F]\)?\.?(?:$|\s*(?:,|/|&|\bor\b|\band\b))", re.I | re.S)
-_STATED_LETTER = re.compile(r"\b(?i:answer|option|choice)\s*(?:(?i:is)|:)?\s*\(?([A-F])\b(?![-'])")
+    r"(?:(?:or|and)\s+|[/&]\s*)?\(?[A-J]\)?\.?(?:$|\s*(?:,|/|&|\bor\b|\band\b))", re.I | re.S)
+_STATED_LETTER = re.compile(r"\b(?i:answer|option|choice)\s*(?:(?i:is)|:)?\s*\(?([A-J])\b(?![-'])")
 
 
-def parse_choice(answer: str | None, n_options: int = len(OPTION_LETTERS)) -> str | None:
+def parse_choice(answer: str | None, n_options: int = DEFAULT_OPTIONS) -> str | None:
     """The option letter of a multiple-choice answer, or None.
 
     Accepted: ``B``, ``(B)``, ``B.``, ``B: text``, ``B) text``, ``the answer is B``, ``option B``,

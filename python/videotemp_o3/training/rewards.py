@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping, Sequence
 
-from videotemp_o3.protocol import (DEFAULT_MAX_TURNS, MAX_CLIPS_PER_CALL, OPTION_LETTERS,
+from videotemp_o3.protocol import (DEFAULT_OPTIONS, DEFAULT_MAX_TURNS, MAX_CLIPS_PER_CALL, OPTION_LETTERS,
                                    RejectedCall, Turn, parse_choice, parse_span, parse_turn,
                                    validate_call)
 from videotemp_o3.segments import Segment, SpanLike, iou
@@ -75,7 +75,7 @@ class GroundTruth:
     answer: str | Segment
     evidence: Segment | None = None
     duration: float | None = None
-    n_options: int = len(OPTION_LETTERS)
+    n_options: int = DEFAULT_OPTIONS
 
     @property
     def evidence_span(self) -> Segment | None:
@@ -117,7 +117,7 @@ class GroundTruth:
                    evidence=_as_span(evidence) if evidence is not None else None,
                    duration=float(duration) if duration is not None else None,
                    n_options=len(options) if isinstance(options, (list, tuple)) and options
-                   else len(OPTION_LETTERS))
+                   else DEFAULT_OPTIONS)
 
 
 def _first(row: Mapping[str, Any], *keys: str) -> Any:
@@ -130,7 +130,7 @@ def _first(row: Mapping[str, Any], *keys: str) -> Any:
 def _infer_task(answer: Any) -> Task:
     if _as_span(answer) is not None:
         return "grounding"
-    if isinstance(answer, str) and re.fullmatch(r"\s*[A-F]\s*", answer, re.I):
+    if isinstance(answer, str) and re.fullmatch(r"\s*[A-J]\s*", answer, re.I):
         return "mcq"
     return "open"
 
