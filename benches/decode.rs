@@ -60,7 +60,7 @@ fn workloads(c: &mut Criterion) {
     let mut g = c.benchmark_group("decode");
     g.sample_size(10).measurement_time(Duration::from_secs(20)).warm_up_time(Duration::from_secs(1));
     for &threads in &threads_list {
-        let opts = ReaderOptions { threads };
+        let opts = ReaderOptions { threads, ..ReaderOptions::default() };
         g.throughput(Throughput::Elements(256));
         g.bench_function(format!("W1_overview_256f/threads={threads}"), |b| {
             b.iter(|| {

@@ -97,6 +97,34 @@ def test_single_frame_video(tmp_path):
         r.overview()
 
 
+def test_speed_levers_do_not_change_pixels(h264):
+    picks = [5, 290, 130, 131, 64, 0, 200]
+    ref = VideoReader(h264, num_threads=1, _skip_nonref=False, _drain=False).frames_at_indices(picks)
+    for threads in (1, 2):
+        got = VideoReader(h264, num_threads=threads).frames_at_indices(picks)
+        assert np.array_equal(got.frames, ref.frames)
+    r = VideoReader(h264, num_threads=1)
+    # The lower bound decodes from each keyframe (every 120 frames) to its targets.
+    assert 0 < r._decode_only(picks) <= 300
+
+
+def test_keyframe_snapped_overview(h264):
+    r = VideoReader(h264)
+    keys = r.keyframes.tolist()
+    assert keys == [0, 120, 240]
+    b = FrameBudget(nframes=6)
+    exact = r.overview(b)
+    fast = r.overview(b, snap_to_keyframes=1.0)
+    # linspace(0, 299, 6) = 0, 60, 120, 179, 239, 299: 0, 120 and 239→240 are within 1 s of a keyframe.
+    assert exact.indices.tolist() == [0, 60, 120, 179, 239, 299]
+    assert fast.indices.tolist() == [0, 60, 120, 179, 240, 299]
+    assert spelled(fast) == fast.indices.tolist()
+    assert fast.timestamps[4] == pytest.approx(8.0)  # the true time of frame 240
+    assert r.overview(b, snap_to_keyframes=0.0).indices.tolist() == [0, 60, 120, 179, 239, 299]
+    with pytest.raises(ValueError, match="tolerance"):
+        r.overview(b, snap_to_keyframes=-1.0)
+
+
 # --- sampling ----------------------------------------------------------------------------
 
 def test_clip_follows_the_budget(h264):

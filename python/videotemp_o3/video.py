@@ -122,9 +122,10 @@ class VideoReader:
         VideoError: it is not a readable video.
     """
 
-    def __init__(self, path: PathLike, *, num_threads: int = 0):
+    def __init__(self, path: PathLike, *, num_threads: int = 0, _skip_nonref: bool = True, _drain: bool = True):
+        # _skip_nonref / _drain switch single speed levers off for benchmarks (both are exact).
         self._path = os.fspath(path)
-        self._core = _core.VideoReader(self._path, num_threads)
+        self._core = _core.VideoReader(self._path, num_threads, _skip_nonref, _drain)
         self._meta: Optional[VideoMetadata] = None
 
     @property
@@ -164,9 +165,25 @@ class VideoReader:
         ``[start, end]`` seconds, resized to the budget's size."""
         return Frames._from_core(self._core.sample(budget or FrameBudget(), float(start), float(end)))
 
-    def overview(self, budget: Optional[FrameBudget] = None) -> Frames:
-        """The frames ``budget`` picks from the whole video."""
-        return Frames._from_core(self._core.sample(budget or FrameBudget(), None, None))
+    def overview(self, budget: Optional[FrameBudget] = None, *, snap_to_keyframes: Optional[float] = None) -> Frames:
+        """The frames ``budget`` picks from the whole video.
+
+        ``snap_to_keyframes``: opt-in fast mode. Each sample moves to the nearest keyframe
+        displayed within this many seconds of it (if no other sample took that keyframe); a
+        keyframe decodes on its own, so a sparse overview of a long video costs a fraction of
+        the exact one. ``timestamps`` and ``indices`` are those of the frames returned."""
+        return Frames._from_core(self._core.sample(budget or FrameBudget(), None, None, snap_to_keyframes))
+
+    @property
+    def keyframes(self) -> np.ndarray:
+        """Indices (presentation order) of the keyframes."""
+        return np.asarray(self._core.keyframe_indices(), dtype=np.int64)
+
+    def _decode_only(self, indices: Iterable[int]) -> int:
+        """Benchmark lower bound: decode what ``frames_at_indices(indices)`` decodes (same seek
+        plan, same packets) without colour conversion, resizing or copying. Returns the number
+        of packets decoded."""
+        return self._core.decode_only([int(i) for i in indices])
 
     def save_clip(self, start: float, end: float, path: PathLike) -> Tuple[float, float]:
         """Writes ``[start, end]`` to ``path`` by copying packets (no re-encode). The file starts

@@ -18,9 +18,10 @@ pub struct PyVideoReader {
 #[pymethods]
 impl PyVideoReader {
     #[new]
-    #[pyo3(signature = (path, num_threads=0))]
-    fn new(py: Python<'_>, path: PathBuf, num_threads: usize) -> PyResult<Self> {
-        let reader = py.detach(|| VideoReader::open_with(&path, ReaderOptions { threads: num_threads })).py()?;
+    #[pyo3(signature = (path, num_threads=0, skip_nonref=true, drain=true))]
+    fn new(py: Python<'_>, path: PathBuf, num_threads: usize, skip_nonref: bool, drain: bool) -> PyResult<Self> {
+        let options = ReaderOptions { threads: num_threads, skip_nonref, drain };
+        let reader = py.detach(|| VideoReader::open_with(&path, options)).py()?;
         Ok(PyVideoReader { inner: Arc::new(reader) })
     }
 
@@ -69,15 +70,40 @@ impl PyVideoReader {
     }
 
     /// Frames `budget` picks from `[start, end]` seconds, or from the whole video when both are None.
-    #[pyo3(signature = (budget, start=None, end=None))]
-    fn sample<'py>(&self, py: Python<'py>, budget: PyFrameBudget, start: Option<f64>, end: Option<f64>) -> PyResult<Bound<'py, PyDict>> {
+    /// With `snap_to_keyframes` (seconds), samples move to keyframes within that tolerance.
+    #[pyo3(signature = (budget, start=None, end=None, snap_to_keyframes=None))]
+    fn sample<'py>(
+        &self,
+        py: Python<'py>,
+        budget: PyFrameBudget,
+        start: Option<f64>,
+        end: Option<f64>,
+        snap_to_keyframes: Option<f64>,
+    ) -> PyResult<Bound<'py, PyDict>> {
         let r = self.inner.clone();
         let range = match (start, end) {
             (None, None) => None,
             (s, e) => Some((s.unwrap_or(0.0), e.unwrap_or(f64::INFINITY))),
         };
-        let f = py.detach(move || r.sample(range, &budget.inner)).py()?;
+        let f = py
+            .detach(move || match snap_to_keyframes {
+                None => r.sample(range, &budget.inner),
+                Some(tol) => r.sample_snapped(range, &budget.inner, tol),
+            })
+            .py()?;
         frames::into_py(py, f)
+    }
+
+    /// Decodes `indices` with the real seek plan but no conversion; returns packets decoded.
+    fn decode_only(&self, py: Python<'_>, indices: Vec<usize>) -> PyResult<u64> {
+        let r = self.inner.clone();
+        py.detach(move || r.decode_only(&indices)).py()
+    }
+
+    /// Presentation-order indices of the keyframes.
+    fn keyframe_indices(&self, py: Python<'_>) -> PyResult<Vec<usize>> {
+        let r = self.inner.clone();
+        py.detach(move || r.index().map(|ix| ix.keyframe_indices())).py()
     }
 
     /// Remuxes `[start, end]` seconds into `path`; returns (start, end) actually covered.

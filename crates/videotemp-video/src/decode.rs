@@ -13,7 +13,7 @@ use crate::source::{open_input, FrameIndex};
 
 /// Seeking costs a flush and a demuxer jump; continuing to decode is preferred when the next
 /// target's keyframe lies at most this many packets beyond what has been decoded anyway.
-const SEEK_SLACK_PACKETS: u32 = 2;
+pub(crate) const SEEK_SLACK_PACKETS: u32 = 2;
 
 /// Consecutive undecodable packets tolerated before a file is declared broken.
 const MAX_BAD_PACKETS: usize = 128;
@@ -92,6 +92,10 @@ pub(crate) struct Session {
     /// Presentation timestamp of the last frame the decoder has output since the last seek.
     last_out: Option<i64>,
     eof: bool,
+    /// Packets handed to the decoder since the session opened (for the decode-only bound).
+    pub(crate) packets_sent: u64,
+    /// Whether frames that are no run target and no reference may be skipped.
+    pub(crate) skip_nonref: bool,
     converter: Converter,
     frame: ff::frame::Video,
     prev: ff::frame::Video,
@@ -130,6 +134,8 @@ impl Session {
             next_pos: Some(0),
             last_out: None,
             eof: false,
+            packets_sent: 0,
+            skip_nonref: true,
             converter: Converter::new(),
             frame: ff::frame::Video::empty(),
             prev: ff::frame::Video::empty(),
@@ -202,11 +208,18 @@ impl Session {
     }
 
     /// Decodes `run`, handing each target frame to `emit(frame_index, frame)`.
+    ///
+    /// Packets that carry no target are decoded with `skip_frame = NONREF`: a frame nothing
+    /// references is never needed unless it is a target, so skipping it cannot change any
+    /// returned pixel (the tests compare against a full sequential decode). With `drain`, once
+    /// every target's packet has been sent the decoder is drained instead of being fed more
+    /// packets to push delayed (reordered) frames out; callers set it when the next run seeks.
     pub(crate) fn decode_run(
         &mut self,
         path: &Path,
         index: &FrameIndex,
         run: &Run,
+        drain: bool,
         emit: &mut dyn FnMut(usize, &ff::frame::Video, &mut Converter) -> Result<()>,
     ) -> Result<()> {
         let first_pts = index.pts[run.targets[0]];
@@ -217,10 +230,14 @@ impl Session {
         let can_continue = !self.eof
             && matches!(self.next_pos, Some(p) if kpos <= p + SEEK_SLACK_PACKETS)
             && self.last_out.map_or(true, |last| last < first_pts);
-        let mut pending: Option<ff::Packet> = None;
+        let mut pending: Option<(ff::Packet, Option<u32>)> = None;
         if !can_continue {
-            pending = Some(self.seek_to_key(path, index, run.key as usize)?);
+            pending = Some((self.seek_to_key(path, index, run.key as usize)?, Some(kpos)));
         }
+        // Decode-order positions of the packets carrying targets, ascending.
+        let mut target_pos: Vec<u32> = run.targets.iter().map(|&t| index.decode_pos[t]).collect();
+        target_pos.sort_unstable();
+        let last_target_pos = *target_pos.last().expect("a run has targets");
         let mut cursor = 0; // next target to deliver
         let mut bad = 0usize;
         while cursor < run.targets.len() {
@@ -265,18 +282,35 @@ impl Session {
                 None => self.read_video_packet(path)?,
             };
             match next {
-                Some(p) => match self.decoder.send_packet(&p) {
-                    Ok(()) => bad = 0,
-                    // Decoder full: drain it first and send the same packet again.
-                    Err(ff::Error::Other { errno }) if errno == ffi::EAGAIN => pending = Some(p),
-                    Err(_) => {
-                        // A corrupt packet: skip it, as a sequential decode would.
-                        bad += 1;
-                        if bad > MAX_BAD_PACKETS {
-                            return Err(VideoError::decode(path, "too many undecodable packets in a row"));
+                Some((p, pos)) => {
+                    let needed = pos.map_or(true, |q| target_pos.binary_search(&q).is_ok());
+                    self.decoder.skip_frame(if needed || !self.skip_nonref {
+                        ff::Discard::Default
+                    } else {
+                        ff::Discard::NonReference
+                    });
+                    match self.decoder.send_packet(&p) {
+                        Ok(()) => {
+                            bad = 0;
+                            self.packets_sent += 1;
+                            // Every target is in the decoder: flush the rest out rather than
+                            // decode further packets just to push delayed frames out.
+                            if drain && !self.eof && pos.is_some_and(|q| q >= last_target_pos) {
+                                self.eof = true;
+                                let _ = self.decoder.send_eof();
+                            }
+                        }
+                        // Decoder full: drain it first and send the same packet again.
+                        Err(ff::Error::Other { errno }) if errno == ffi::EAGAIN => pending = Some((p, pos)),
+                        Err(_) => {
+                            // A corrupt packet: skip it, as a sequential decode would.
+                            bad += 1;
+                            if bad > MAX_BAD_PACKETS {
+                                return Err(VideoError::decode(path, "too many undecodable packets in a row"));
+                            }
                         }
                     }
-                },
+                }
                 None if !self.eof => {
                     self.eof = true;
                     let _ = self.decoder.send_eof();
@@ -293,17 +327,19 @@ impl Session {
         Ok(())
     }
 
-    /// The next packet of the video stream, or `None` at the end of the file.
-    fn read_video_packet(&mut self, path: &Path) -> Result<Option<ff::Packet>> {
+    /// The next packet of the video stream with its decode-order position (when known), or
+    /// `None` at the end of the file.
+    fn read_video_packet(&mut self, path: &Path) -> Result<Option<(ff::Packet, Option<u32>)>> {
         let mut packet = ff::Packet::empty();
         let mut failures = 0;
         loop {
             match packet.read(&mut self.input) {
                 Ok(()) if packet.stream() == self.stream_index => {
+                    let pos = self.next_pos;
                     if let Some(p) = self.next_pos.as_mut() {
                         *p += 1;
                     }
-                    return Ok(Some(packet));
+                    return Ok(Some((packet, pos)));
                 }
                 Ok(()) => continue,
                 Err(ff::Error::Eof) => return Ok(None),

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 use crate::budget::FrameBudget;
-use crate::decode::{balance, plan_runs, Session, SharedOut};
+use crate::convert::Converter;
+use crate::decode::{balance, plan_runs, Run, Session, SharedOut, SEEK_SLACK_PACKETS};
 use crate::error::{Result, VideoError};
 use crate::source::{open_input, read_metadata, FrameIndex, VideoMetadata};
 
@@ -27,16 +28,21 @@ pub struct Frames {
     pub sample_fps: f64,
 }
 
-/// Options of a [`VideoReader`].
+/// Options of a [`VideoReader`]. The two switches exist to measure each speed lever on its
+/// own (benches/); both are exact, so there is no reason to turn them off otherwise.
 #[derive(Clone, Debug)]
 pub struct ReaderOptions {
     /// Decoding threads; 0 means one per available core.
     pub threads: usize,
+    /// Skip non-reference frames that are not targets while decoding forward to a target.
+    pub skip_nonref: bool,
+    /// Drain the decoder after a run's last target instead of feeding more packets.
+    pub drain: bool,
 }
 
 impl Default for ReaderOptions {
     fn default() -> Self {
-        ReaderOptions { threads: 0 }
+        ReaderOptions { threads: 0, skip_nonref: true, drain: true }
     }
 }
 
@@ -52,6 +58,7 @@ pub struct VideoReader {
     path: PathBuf,
     meta: VideoMetadata,
     threads: usize,
+    options: ReaderOptions,
     index: OnceLock<FrameIndex>,
     sessions: Mutex<Vec<Session>>,
 }
@@ -68,7 +75,7 @@ impl VideoReader {
         let threads = available_threads(options.threads);
         // Keep the opened demuxer: it becomes the first decoding session.
         let session = Session::from_input(&path, input, stream_index, 1)?;
-        Ok(VideoReader { path, meta, threads, index: OnceLock::new(), sessions: Mutex::new(vec![session]) })
+        Ok(VideoReader { path, meta, threads, options, index: OnceLock::new(), sessions: Mutex::new(vec![session]) })
     }
 
     pub fn path(&self) -> &Path {
@@ -148,6 +155,44 @@ impl VideoReader {
         self.decode_indices(&plan.indices, Some((plan.height, plan.width)), plan.sample_fps)
     }
 
+    /// Like [`VideoReader::sample`], but each sample moves to the nearest keyframe when one is
+    /// displayed within `tolerance` seconds of it (and no other sample took that keyframe).
+    /// A keyframe decodes from its own packet alone, so a sparse overview costs a fraction of
+    /// an exact one. The timestamps returned are those of the frames actually returned, so the
+    /// model's time positions stay right; `sample_fps` stays the planned rate.
+    pub fn sample_snapped(&self, range: Option<(f64, f64)>, budget: &FrameBudget, tolerance: f64) -> Result<Frames> {
+        if !(tolerance.is_finite() && tolerance >= 0.0) {
+            return Err(VideoError::argument("snap_to_keyframes", format!("tolerance must be ≥ 0 seconds, got {tolerance}")));
+        }
+        let index = self.index()?;
+        let fps = self.meta.avg_fps;
+        if let Some((s, e)) = range {
+            self.check_range(s, e, index.len() as f64 / fps)?;
+        }
+        let (h, w) = self.meta.display_size();
+        let plan = budget.plan(index.len(), fps, h, w, range)?;
+        let keys = index.keyframe_indices();
+        let mut used = std::collections::HashSet::new();
+        let snapped: Vec<usize> = plan
+            .indices
+            .iter()
+            .map(|&i| {
+                let t = index.time_of(i);
+                let k = keys.partition_point(|&k| index.time_of(k) < t);
+                let nearest = [k.checked_sub(1), Some(k)]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|j| keys.get(j).copied())
+                    .min_by(|&a, &b| (index.time_of(a) - t).abs().total_cmp(&(index.time_of(b) - t).abs()));
+                match nearest {
+                    Some(kf) if (index.time_of(kf) - t).abs() <= tolerance && used.insert(kf) => kf,
+                    _ => i,
+                }
+            })
+            .collect();
+        self.decode_indices(&snapped, Some((plan.height, plan.width)), plan.sample_fps)
+    }
+
     fn check_range(&self, start: f64, end: f64, duration: f64) -> Result<()> {
         let bad = |reason: String| Err(VideoError::InvalidRange { path: self.path.clone(), start, end, reason });
         if !start.is_finite() || !end.is_finite() {
@@ -167,11 +212,15 @@ impl VideoReader {
 
     fn take_session(&self, threads: usize) -> Result<Session> {
         let mut pool = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(i) = pool.iter().position(|s| s.threads == threads) {
-            return Ok(pool.swap_remove(i));
-        }
-        drop(pool);
-        Session::open(&self.path, threads)
+        let mut session = match pool.iter().position(|s| s.threads == threads) {
+            Some(i) => pool.swap_remove(i),
+            None => {
+                drop(pool);
+                Session::open(&self.path, threads)?
+            }
+        };
+        session.skip_nonref = self.options.skip_nonref;
+        Ok(session)
     }
 
     fn put_session(&self, session: Session) {
@@ -184,13 +233,7 @@ impl VideoReader {
     /// Decodes `indices` (any order, repeats allowed) into one buffer.
     fn decode_indices(&self, indices: &[usize], size: Option<(u32, u32)>, sample_fps: f64) -> Result<Frames> {
         let index = self.index()?;
-        let n = index.len();
-        if let Some(&bad) = indices.iter().find(|&&i| i >= n) {
-            return Err(VideoError::InvalidArgument {
-                field: "indices",
-                reason: format!("{}: frame {bad} does not exist (the video has {n} frames)", self.path.display()),
-            });
-        }
+        self.check_indices(indices)?;
         let (h, w) = size.unwrap_or_else(|| self.meta.display_size());
         if h == 0 || w == 0 {
             return Err(VideoError::argument("size", format!("output size {w}x{h} has a zero side")));
@@ -202,52 +245,20 @@ impl VideoReader {
             return Ok(Frames { data, count: 0, height: h, width: w, timestamps, indices: vec![], sample_fps });
         }
         // Each unique frame is decoded once into its first slot, then copied to repeats.
-        let mut unique: Vec<usize> = indices.to_vec();
-        unique.sort_unstable();
-        unique.dedup();
-        let mut first_slot = vec![usize::MAX; n.min(unique[unique.len() - 1] + 1)];
+        let mut first_slot = vec![usize::MAX; indices.iter().max().map_or(0, |&m| m + 1)];
         for (slot, &i) in indices.iter().enumerate() {
             if first_slot[i] == usize::MAX {
                 first_slot[i] = slot;
             }
         }
-        let runs = plan_runs(index, &unique);
-        let groups = balance(index, runs, self.threads);
-        let decoder_threads = (self.threads / groups.len()).max(1);
         let out = SharedOut::new(&mut data);
         let rotation = self.meta.rotation;
-        let work = |group: &Vec<crate::decode::Run>| -> Result<()> {
-            let mut session = self.take_session(decoder_threads)?;
-            let mut emit = |t: usize, frame: &ffmpeg_next::frame::Video, conv: &mut crate::convert::Converter| {
-                // SAFETY: frame t belongs to exactly one run of one group, so its slot is
-                // written by this thread alone.
-                let dst = unsafe { out.slot(first_slot[t] * frame_bytes, frame_bytes) };
-                conv.convert(frame, rotation, w, h, dst)
-            };
-            let mut result = Ok(());
-            for run in group {
-                result = session.decode_run(&self.path, index, run, &mut emit);
-                if result.is_err() {
-                    break;
-                }
-            }
-            if result.is_ok() {
-                self.put_session(session);
-            }
-            result
-        };
-        if groups.len() == 1 {
-            catch(|| work(&groups[0]))?;
-        } else {
-            let results: Vec<Result<()>> = std::thread::scope(|scope| {
-                let handles: Vec<_> = groups.iter().map(|g| scope.spawn(|| catch(|| work(g)))).collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|_| Err(VideoError::Internal("decoder thread panicked".into()))))
-                    .collect()
-            });
-            results.into_iter().collect::<Result<Vec<()>>>()?;
-        }
+        self.run_plan(indices, &|t, frame, conv| {
+            // SAFETY: frame t belongs to exactly one run of one group, so its slot is written
+            // by one thread alone.
+            let dst = unsafe { out.slot(first_slot[t] * frame_bytes, frame_bytes) };
+            conv.convert(frame, rotation, w, h, dst)
+        })?;
         for (slot, &i) in indices.iter().enumerate() {
             let src = first_slot[i];
             if src != slot {
@@ -255,6 +266,72 @@ impl VideoReader {
             }
         }
         Ok(Frames { data, count: indices.len(), height: h, width: w, timestamps, indices: indices.to_vec(), sample_fps })
+    }
+
+    /// The lower bound of decoding `indices`: the same seek plan and packets as a real decode,
+    /// without colour conversion, resizing or copying. Returns the packets decoded.
+    pub fn decode_only(&self, indices: &[usize]) -> Result<u64> {
+        self.check_indices(indices)?;
+        self.run_plan(indices, &|_, _, _| Ok(()))
+    }
+
+    fn check_indices(&self, indices: &[usize]) -> Result<()> {
+        let n = self.index()?.len();
+        match indices.iter().find(|&&i| i >= n) {
+            Some(&bad) => Err(VideoError::InvalidArgument {
+                field: "indices",
+                reason: format!("{}: frame {bad} does not exist (the video has {n} frames)", self.path.display()),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Plans runs for the unique frames of `indices`, spreads them over worker threads with a
+    /// session each, and hands every decoded target to `emit`. Returns the packets decoded.
+    fn run_plan(
+        &self,
+        indices: &[usize],
+        emit: &(dyn Fn(usize, &ffmpeg_next::frame::Video, &mut Converter) -> Result<()> + Sync),
+    ) -> Result<u64> {
+        let index = self.index()?;
+        let mut unique: Vec<usize> = indices.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        if unique.is_empty() {
+            return Ok(0);
+        }
+        let groups = balance(index, plan_runs(index, &unique), self.threads);
+        let decoder_threads = (self.threads / groups.len()).max(1);
+        let work = |group: &Vec<Run>| -> Result<u64> {
+            let mut session = self.take_session(decoder_threads)?;
+            let before = session.packets_sent;
+            let mut sink = |t: usize, f: &ffmpeg_next::frame::Video, c: &mut Converter| emit(t, f, c);
+            let mut result = Ok(());
+            for (k, run) in group.iter().enumerate() {
+                // Drain when the next run of this worker will seek anyway (or there is none).
+                let drain = self.options.drain
+                    && group.get(k + 1).map_or(true, |next| index.key_pos[next.key as usize] > run.reach + SEEK_SLACK_PACKETS);
+                result = session.decode_run(&self.path, index, run, drain, &mut sink);
+                if result.is_err() {
+                    break;
+                }
+            }
+            let sent = session.packets_sent - before;
+            result?;
+            self.put_session(session);
+            Ok(sent)
+        };
+        if groups.len() == 1 {
+            return catch(|| work(&groups[0]));
+        }
+        let results: Vec<Result<u64>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = groups.iter().map(|g| scope.spawn(|| catch(|| work(g)))).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(VideoError::Internal("decoder thread panicked".into()))))
+                .collect()
+        });
+        results.into_iter().sum()
     }
 }
 
@@ -294,7 +371,8 @@ pub fn decode_many(requests: &[ClipRequest], threads: usize) -> Vec<Result<Frame
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(req) = requests.get(i) else { break };
                 let r = catch(|| {
-                    VideoReader::open_with(&req.path, ReaderOptions { threads: 1 })?.sample(req.range, &req.budget)
+                    VideoReader::open_with(&req.path, ReaderOptions { threads: 1, ..ReaderOptions::default() })?
+                        .sample(req.range, &req.budget)
                 });
                 *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
             });

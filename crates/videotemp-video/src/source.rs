@@ -194,6 +194,18 @@ impl FrameIndex {
         n.saturating_sub(1)
     }
 
+    /// Presentation-order indices of the keyframes, ascending.
+    pub fn keyframe_indices(&self) -> Vec<usize> {
+        let mut v: Vec<usize> = self
+            .key_pts
+            .iter()
+            .filter_map(|&kp| self.pts.binary_search(&kp).ok())
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
     /// Seconds from the start to the end of the last frame, using the average frame interval
     /// for the last frame's duration.
     pub fn duration(&self) -> f64 {

@@ -81,7 +81,7 @@ fn seek_results_equal_sequential_decode() {
     let dir = tempfile::tempdir().unwrap();
     for (name, args) in [("b.mp4", h264_bframes_real()), ("z.mkv", h264_bframes())] {
         let path = make_video(dir.path(), name, 240, 25, &args);
-        let seq = VideoReader::open_with(&path, ReaderOptions { threads: 1 }).unwrap();
+        let seq = VideoReader::open_with(&path, ReaderOptions { threads: 1, ..Default::default() }).unwrap();
         let n = seq.num_frames().unwrap();
         let all: Vec<usize> = (0..n).collect();
         let reference = seq.frames_at_indices(&all, None).unwrap();
@@ -93,7 +93,7 @@ fn seek_results_equal_sequential_decode() {
         let mut picks: Vec<usize> = vec![239, 0, 17, 17, 120, 49, 50, 51, 199, 3, 120, 238];
         picks.extend((0..n).step_by(7).rev());
         for threads in [1, 2, 3] {
-            let r = VideoReader::open_with(&path, ReaderOptions { threads }).unwrap();
+            let r = VideoReader::open_with(&path, ReaderOptions { threads, ..Default::default() }).unwrap();
             let got = r.frames_at_indices(&picks, None).unwrap();
             for (slot, &i) in picks.iter().enumerate() {
                 assert!(
