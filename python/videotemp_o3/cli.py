@@ -44,6 +44,73 @@ def cmd_contact_sheet(a: argparse.Namespace) -> int:
     return 0
 
 
+def _print_trajectory(traj) -> None:
+    """The turns as a person reads them: thoughts, requested segments, observations, answer."""
+    from . import protocol
+
+    o = traj.overview or {}
+    if o:
+        print(f"[overview] {o['frames']} frames {o['size'][1]}x{o['size'][0]} at {o['fps']:.3f} fps "
+              f"of {o['duration']:.1f} s (decoded in {o['seconds']:.2f} s)")
+    for t in traj.turns:
+        parsed = protocol.parse_turn(t.text)
+        print(f"\n--- turn {t.index} ({t.prompt_tokens} prompt tokens, {t.visual_tokens} visual, "
+              f"{t.completion_tokens} generated, {t.generate_seconds:.2f} s) ---")
+        if parsed.think:
+            print(f"think: {parsed.think.strip()}")
+        for c in t.clips:
+            print(f"clip:  [{c.segment[0]:.2f}, {c.segment[1]:.2f}] s -> {c.frames} frames "
+                  f"{c.size[1]}x{c.size[0]} at {c.fps:.2f} fps ({c.reused_frames} reused)" + (f", saved {c.file}" if c.file else ""))
+        if t.rejected:
+            print(f"bad call ({t.rejected['problem']}): {t.observation}")
+        elif t.observation and not t.clips:
+            print(f"observation: {t.observation}")
+        if parsed.answer is not None:
+            print(f"answer: {parsed.answer.strip()}")
+        if not parsed.think and parsed.answer is None and not t.clips and not t.rejected:
+            print(f"text: {t.text.strip()[:500]}")
+    print()
+    if traj.error:
+        print(f"error: {traj.error}")
+    print(f"prediction: {traj.prediction!r}   ({traj.seconds:.2f} s total, {traj.video_seconds:.2f} s video, "
+          f"{traj.generate_seconds:.2f} s generation)")
+
+
+def cmd_ask(a: argparse.Namespace) -> int:
+    from .agent import Agent, AgentConfig, Question, release_clip_budget, release_overview_budget
+    from .engines.factory import make_engines
+    from .video import FrameBudget
+
+    if a.grounding and a.option:
+        print("videotemp: --grounding takes no --option", file=sys.stderr)
+        return 2
+    options = []
+    for k, opt in enumerate(a.option or []):
+        letter, sep, text = opt.partition("=")
+        if not sep or len(letter.strip()) != 1:
+            print(f"videotemp: --option must look like A=text, got {opt!r}", file=sys.stderr)
+            return 2
+        if letter.strip().upper() != "ABCDEFGHIJ"[k]:
+            print(f"videotemp: options must come in order A, B, C…; got {letter!r} at position {k + 1}", file=sys.stderr)
+            return 2
+        options.append(text.strip())
+    kind = "grounding" if a.grounding else ("mcq" if options else "open")
+    question = Question(a.question, kind, options)
+    ov, cl = release_overview_budget(), release_clip_budget()
+    config = AgentConfig(
+        overview_budget=FrameBudget(min_pixels=min(a.overview_pixels, ov.min_pixels), max_pixels=a.overview_pixels, max_frames=a.overview_frames),
+        clip_budget=FrameBudget(fps=a.clip_fps, min_frames=min(4, a.clip_max_frames), max_frames=a.clip_max_frames,
+                                min_pixels=min(a.clip_pixels, cl.min_pixels), max_pixels=a.clip_pixels),
+        max_turns=a.max_turns, max_new_tokens=a.max_new_tokens, temperature=a.temperature, system_prompt_path=a.system_prompt)
+    (engine,) = make_engines(a.engine, a.model, base_urls=[a.base_url] if a.base_url else [], device=a.device)[:1]
+    with engine:
+        traj = Agent(engine, config).run(a.video, question, clip_dir=a.save_clips)
+    _print_trajectory(traj)
+    out = traj.save(a.out)
+    print(f"trajectory: {out}")
+    return 1 if traj.error else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="videotemp", description="VideoTemp-o3: agentic thinking with long videos")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -54,6 +121,29 @@ def main(argv: list[str] | None = None) -> int:
     cs.add_argument("--end", type=float)
     _budget_args(cs)
     cs.set_defaults(func=cmd_contact_sheet)
+    from .engines.factory import DEFAULT_MODEL
+
+    ask = sub.add_parser("ask", help="ask a question about a video; prints the turns and saves the trajectory")
+    ask.add_argument("video")
+    ask.add_argument("question")
+    ask.add_argument("--option", action="append", metavar="A=TEXT", help="a multiple-choice option; repeat in order A, B, …")
+    ask.add_argument("--grounding", action="store_true", help="the question names an event; the answer is [start, end] seconds")
+    ask.add_argument("--model", default=DEFAULT_MODEL, help="checkpoint directory or hub id (local), served model name (openai)")
+    ask.add_argument("--engine", choices=["local", "openai"], default="local")
+    ask.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    ask.add_argument("--device", help="local engine device (default cuda if available)")
+    ask.add_argument("--out", default="trajectory.json", help="where to save the trajectory JSON")
+    ask.add_argument("--save-clips", metavar="DIR", help="also write each clip to DIR (remuxed, not re-encoded)")
+    ask.add_argument("--overview-frames", type=int, default=256)
+    ask.add_argument("--overview-pixels", type=int, default=200704)
+    ask.add_argument("--clip-fps", type=float, default=2.0)
+    ask.add_argument("--clip-max-frames", type=int, default=64)
+    ask.add_argument("--clip-pixels", type=int, default=200704)
+    ask.add_argument("--max-turns", type=int, default=3)
+    ask.add_argument("--max-new-tokens", type=int, default=1024)
+    ask.add_argument("--temperature", type=float, default=0.0)
+    ask.add_argument("--system-prompt", help="file whose text replaces the system prompt")
+    ask.set_defaults(func=cmd_ask)
     a = parser.parse_args(argv)
     try:
         return a.func(a)
