@@ -9,9 +9,9 @@ import pytest
 def tiny_model_dir(tmp_path_factory):
     """A random-initialised tiny Qwen2.5-VL with tokenizer, processor and chat template,
     built offline (videotemp_o3.testing.tiny_model)."""
-    from videotemp_o3.testing.tiny_model import build_tiny_model
+    from videotemp_o3.testing.tiny_model import ensure_tiny_model
 
-    return build_tiny_model(tmp_path_factory.mktemp("tiny-qwen2.5-vl"))
+    return ensure_tiny_model(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="session")

@@ -102,7 +102,8 @@ def cmd_ask(a: argparse.Namespace) -> int:
         clip_budget=FrameBudget(fps=a.clip_fps, min_frames=min(4, a.clip_max_frames), max_frames=a.clip_max_frames,
                                 min_pixels=min(a.clip_pixels, cl.min_pixels), max_pixels=a.clip_pixels),
         max_turns=a.max_turns, max_new_tokens=a.max_new_tokens, temperature=a.temperature, system_prompt_path=a.system_prompt)
-    (engine,) = make_engines(a.engine, a.model, base_urls=[a.base_url] if a.base_url else [], device=a.device)[:1]
+    (engine,) = make_engines(a.engine, a.model, base_urls=[a.base_url] if a.base_url else [], device=a.device,
+                                 video_format=a.video_format)[:1]
     with engine:
         traj = Agent(engine, config).run(a.video, question, clip_dir=a.save_clips)
     _print_trajectory(traj)
@@ -132,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("--engine", choices=["local", "openai"], default="local")
     ask.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     ask.add_argument("--device", help="local engine device (default cuda if available)")
+    ask.add_argument("--video-format", choices=["jpeg", "mkv"], default="jpeg",
+                     help="how the openai engine sends frames: jpeg for vLLM, mkv for swift deploy")
     ask.add_argument("--out", default="trajectory.json", help="where to save the trajectory JSON")
     ask.add_argument("--save-clips", metavar="DIR", help="also write each clip to DIR (remuxed, not re-encoded)")
     ask.add_argument("--overview-frames", type=int, default=256)

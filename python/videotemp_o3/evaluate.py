@@ -131,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=["local", "openai"], default="local")
     p.add_argument("--base-url", action="append", default=[], help="OpenAI-compatible server; repeat to spread over servers")
     p.add_argument("--device", help="local engine device (default cuda if available)")
+    p.add_argument("--video-format", choices=["jpeg", "mkv"], default="jpeg",
+                   help="how the openai engine sends frames: jpeg for vLLM, mkv for swift deploy")
     p.add_argument("--workers", type=int, default=1, help="questions in flight at once")
     p.add_argument("--limit", type=int, help="only the first N questions")
     p.add_argument("--output", help="results JSONL (default eval/<bench>/output/results.jsonl)")
@@ -188,7 +190,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         todo = [i for i in todo if i.uid not in bad]
 
     if todo:
-        engines = make_engines(a.engine, a.model, base_urls=a.base_url, device=a.device)
+        engines = make_engines(a.engine, a.model, base_urls=a.base_url, device=a.device, video_format=a.video_format)
         try:
             run_items(bench.name, todo, [Agent(e, agent_config(a)) for e in engines], out, workers=a.workers)
         finally:

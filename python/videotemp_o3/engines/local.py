@@ -225,18 +225,12 @@ class LocalEngine(Engine):
         self._stop_criteria: dict[tuple[str, ...], Any] = {}
 
         tokenizer = self.processor.tokenizer
-        self._pad_ids = {
-            i
-            for i in (
-                getattr(config, "image_token_id", None),
-                getattr(config, "video_token_id", None),
-            )
-            if i is not None
+        # The placeholder tokens that carry vision features; what visual_tokens counts.
+        placeholders = (("image_token", "<|image_pad|>"), ("video_token", "<|video_pad|>"))
+        self._visual_ids = {
+            tokenizer.convert_tokens_to_ids(getattr(self.processor, attr, default))
+            for attr, default in placeholders
         }
-        if not self._pad_ids:  # Qwen2-VL configs name them differently
-            self._pad_ids = {
-                tokenizer.convert_tokens_to_ids(t) for t in ("<|image_pad|>", "<|video_pad|>")
-            }
         eos = self.model.generation_config.eos_token_id
         eos = [eos] if isinstance(eos, int) else list(eos or [])
         if tokenizer.eos_token_id is not None:
@@ -254,8 +248,6 @@ class LocalEngine(Engine):
         ``pixel_values_videos``, ``video_grid_thw`` and, for Qwen2.5-VL,
         ``second_per_grid_ts`` (= temporal_patch_size / fps per video).
         """
-        import torch
-
         validate_messages(messages)
         prompt = self.processor.apply_chat_template(
             _to_hf_messages(messages), tokenize=False, add_generation_prompt=True
@@ -309,9 +301,7 @@ class LocalEngine(Engine):
             inputs = self.encode(messages)
             input_ids = inputs["input_ids"]
             prompt_tokens = int(input_ids.shape[1])
-            visual_tokens = int(
-                sum((input_ids == i).sum().item() for i in self._pad_ids)
-            )
+            visual_tokens = int(sum((input_ids == i).sum().item() for i in self._visual_ids))
             sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
             criteria = [_FirstTokenClock(sync)]
             if stop:

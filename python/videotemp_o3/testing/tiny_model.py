@@ -2,12 +2,13 @@
 
     python -m videotemp_o3.testing.tiny_model OUT_DIR
 
-writes a directory that loads with ``AutoProcessor.from_pretrained(OUT_DIR)`` and
-``Qwen2_5_VLForConditionalGeneration.from_pretrained(OUT_DIR)`` (and ``swift deploy
---model OUT_DIR``) with no network and no model hub. The weights are noise: the model
-produces nonsense, but it exercises every real code path — chat template, video
-processor, vision tower with window attention, M-RoPE with ``second_per_grid_ts``,
-generation, stop strings.
+writes a directory (about 13 MB) that loads with ``AutoProcessor.from_pretrained(OUT_DIR)``
+and ``Qwen2_5_VLForConditionalGeneration.from_pretrained(OUT_DIR)`` with no network and no
+model hub, and serves with ``swift deploy --model OUT_DIR --model_type qwen2_5_vl
+--template qwen2_5_vl`` (ms-swift cannot guess the type from a local directory). The
+weights are noise: the model produces nonsense, but it exercises every real code path —
+chat template, video processor, vision tower with window attention, M-RoPE with
+``second_per_grid_ts``, generation, stop strings.
 
 What is real and what is not:
 
@@ -23,7 +24,8 @@ What is real and what is not:
 - Sizes follow DESIGN §5: text hidden 32, 2 layers, 4 heads / 2 KV heads (head_dim 8,
   M-RoPE sections [2, 1, 1] = head_dim / 2), vision depth 2, hidden 32, patch 14, spatial
   merge 2, temporal patch 2, window 112, full attention in block 1. The 151665 × 32
-  embedding (tied with the LM head) dominates: about 10 MB in bfloat16 on disk.
+  embedding (tied with the LM head) dominates: about 10 MB in bfloat16 on disk. Weights
+  are initialised with std 0.3, not Qwen's 0.02, so that greedy output varies.
 - The chat template is our own Jinja: ChatML turns, no default system prompt, and
   ``<|vision_start|><|video_pad|><|vision_end|>`` for each video part.
 
@@ -38,7 +40,7 @@ import json
 import sys
 from pathlib import Path
 
-__all__ = ["build_tiny_model", "SPECIAL_TOKENS", "CHAT_TEMPLATE", "VOCAB_SIZE"]
+__all__ = ["build_tiny_model", "ensure_tiny_model", "SPECIAL_TOKENS", "CHAT_TEMPLATE", "VOCAB_SIZE"]
 
 # Qwen2.5's added tokens, in id order starting at FIRST_SPECIAL_ID: (content, special).
 # `special=False` ones survive `skip_special_tokens=True`, exactly as in the real tokenizer;
@@ -195,8 +197,9 @@ def _build_tokenizer_json() -> str:
     text = json.dumps(spec, ensure_ascii=False)
     # Validate here, where the cause is obvious, rather than in a confusing load later.
     check = Tokenizer.from_str(text)
-    assert check.get_vocab_size(with_added_tokens=True) == VOCAB_SIZE
-    assert check.token_to_id("<|video_pad|>") == _token_id("<|video_pad|>")
+    if (check.get_vocab_size(with_added_tokens=True) != VOCAB_SIZE
+            or check.token_to_id("<|video_pad|>") != _token_id("<|video_pad|>")):
+        raise RuntimeError("tiny tokenizer: vocabulary does not have Qwen2.5's layout")
     return text
 
 
@@ -244,7 +247,8 @@ def _build_config():
     mrope_section = [2, 1, 1]
     # M-RoPE rotates head_dim/2 frequency pairs split over (t, h, w): the sections must
     # cover them exactly, or the rotary embedding silently misaligns.
-    assert sum(mrope_section) * 2 == head_dim, (mrope_section, head_dim)
+    if sum(mrope_section) * 2 != head_dim:
+        raise ValueError(f"mrope_section {mrope_section} does not cover head_dim {head_dim}")
     text_config = dict(
         vocab_size=VOCAB_SIZE,
         hidden_size=hidden,
@@ -340,6 +344,24 @@ def build_tiny_model(out_dir: str | Path, *, seed: int = 0) -> Path:
     # hard-coded pre-tokeniser differs from ours: drop them so only tokenizer.json loads.
     for slow_file in ("vocab.json", "merges.txt"):
         (out / slow_file).unlink(missing_ok=True)
+    return out
+
+
+_COMPLETE_MARKER = ".tiny_model_complete"
+
+
+def ensure_tiny_model(root: str | Path, *, seed: int = 0) -> Path:
+    """The tiny checkpoint under ``root``, built on first use and reused afterwards.
+
+    For test suites: several modules' session fixtures can call this with the same root
+    (``tmp_path_factory.getbasetemp()``) and share one build. A marker file written last
+    tells a finished build from an interrupted one; not safe for concurrent builders.
+    """
+    out = Path(root).resolve() / f"tiny-qwen2_5_vl-seed{seed}"
+    marker = out / _COMPLETE_MARKER
+    if not marker.is_file():
+        build_tiny_model(out, seed=seed)
+        marker.write_text(f"seed={seed}\n", encoding="utf-8")
     return out
 
 
