@@ -216,6 +216,24 @@ class LocalEngine(Engine):
         model = _auto_model_class().from_pretrained(self.model_path, **load_kwargs)
         if device_map is None:
             model = model.to(device)
+        self._setup(model, dtype, top_p=top_p, top_k=top_k, repetition_penalty=repetition_penalty)
+
+    @classmethod
+    def from_model(cls, model, processor, *, top_p: float = 1.0, top_k: int | None = None,
+                   repetition_penalty: float = 1.0) -> "LocalEngine":
+        """An engine around a model and processor already in memory (a model loaded or built
+        your own way: quantised, merged adapters, or randomly initialised for benchmarks)."""
+        self = cls.__new__(cls)
+        self.model_path = getattr(model, "name_or_path", "") or "<in-memory model>"
+        self.model_type = type(model.config).model_type
+        if self.model_type not in SUPPORTED_MODEL_TYPES:
+            raise ValueError(f"model_type {self.model_type!r} is not supported by LocalEngine "
+                             f"(supported: {', '.join(SUPPORTED_MODEL_TYPES)})")
+        self.processor = processor
+        self._setup(model, model.dtype, top_p=top_p, top_k=top_k, repetition_penalty=repetition_penalty)
+        return self
+
+    def _setup(self, model, dtype, *, top_p, top_k, repetition_penalty) -> None:
         self.model = model.eval()
         self.device = self.model.device
         self.dtype = dtype
