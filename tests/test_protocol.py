@@ -416,3 +416,20 @@ def test_turn_limit_feedback_is_the_final_answer_request():
 def test_clip_request_is_a_segment_pair():
     clip = ClipRequest(Segment(1, 2), Segment(1, 2))
     assert clip_feedback([clip]) == clip_feedback([(1, 2)])
+
+
+def test_tool_feedback_composes_one_turn():
+    from videotemp_o3.protocol import (CallProblem, ClipRequest, RejectedCall, final_answer_request,
+                                       missing_action_feedback, tool_feedback)
+    from videotemp_o3.segments import Segment
+
+    clip = [ClipRequest(Segment(58.0, 100.0), Segment(58.0, 100.0))]
+    plain = tool_feedback(clip, video_tag="<video>")
+    assert plain.startswith("<video>") and "58.0 s – 100.0 s" in plain and final_answer_request() not in plain
+    last = tool_feedback(clip, ask_final=True, video_tag="<video>")
+    assert last == plain + "\n\n" + final_answer_request()
+    limit = RejectedCall(CallProblem.TURN_LIMIT, "turn 3 of 3")
+    assert tool_feedback(limit, ask_final=True) == final_answer_request()  # not twice
+    assert tool_feedback(None) == missing_action_feedback()
+    bad = tool_feedback(RejectedCall(CallProblem.REVERSED, "x"), ask_final=True)
+    assert "not carried out" in bad and bad.endswith(final_answer_request())

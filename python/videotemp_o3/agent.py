@@ -272,18 +272,22 @@ class Agent:
             if asked_final or turn_no > cfg.max_turns:
                 break  # asked once for the final answer and got none
             if parsed.tool_call is not None:
-                content = self._answer_call(reader, cache, parsed.tool_call, turn_no, duration, min_length, traj, rec, clip_dir)
+                outcome, clips = self._answer_call(reader, cache, parsed.tool_call, turn_no, duration, min_length, traj, rec, clip_dir)
             else:
-                content = [{"type": "text", "text": protocol.missing_action_feedback()}]
-                rec.observation = content[0]["text"]
-            if turn_no >= cfg.max_turns:
-                # The limit is reached: ask once for the final answer.
-                if rec.rejected is None or rec.rejected["problem"] != protocol.CallProblem.TURN_LIMIT.value:
-                    content.append({"type": "text", "text": protocol.final_answer_request()})
-                asked_final = True
-            elif turn_no == cfg.max_turns - 1 and rec.clips:
-                # The feedback to the last allowed call asks for the answer.
-                content.append({"type": "text", "text": protocol.final_answer_request()})
+                outcome, clips = None, []
+            # Past the limit, ask once for the final answer; the feedback to the last call
+            # allowed asks for it too.
+            ask_final = turn_no >= cfg.max_turns or (turn_no == cfg.max_turns - 1 and bool(clips))
+            asked_final = turn_no >= cfg.max_turns
+            marker = "\x00clip\x00"
+            text = protocol.tool_feedback(outcome, ask_final=ask_final, video_tag=marker)
+            rec.observation = text.replace(marker, "")
+            pieces = text.split(marker)
+            content = [{"type": "text", "text": pieces[0]}] if pieces[0] else []
+            for frames, piece in zip(clips, pieces[1:]):
+                content.append(_video_part(frames))
+                if piece:
+                    content.append({"type": "text", "text": piece})
             messages.append({"role": "user", "content": content})
         traj.messages = [{"role": m["role"], "content": [_describe(p) for p in m["content"]]} for m in messages]
 
@@ -296,14 +300,15 @@ class Agent:
             gen = Generation(**{**asdict(gen), "seconds": time.perf_counter() - t})
         return gen
 
-    def _answer_call(self, reader, cache, call, turn_no, duration, min_length, traj, rec, clip_dir) -> list[dict]:
+    def _answer_call(self, reader, cache, call, turn_no, duration, min_length, traj, rec, clip_dir):
+        """Checks the call and samples its clips: ``(outcome, frames per clip)`` where outcome is
+        the clip requests or the :class:`~videotemp_o3.protocol.RejectedCall`."""
         cfg = self.config
         checked = protocol.validate_call(call, duration, min_length, [Segment.of(s) for s in traj.segments],
                                          cfg.max_clips, turn=turn_no, max_turns=cfg.max_turns)
         if isinstance(checked, protocol.RejectedCall):
             rec.rejected = {"problem": checked.problem.value, "detail": checked.detail}
-            rec.observation = checked.feedback()
-            return [{"type": "text", "text": rec.observation}]
+            return checked, []
         t0 = time.perf_counter()
         sampled = []
         for req in checked:
@@ -314,18 +319,9 @@ class Agent:
                 # (fewer than two frames): an observation, like any other bad call.
                 rejected = protocol.RejectedCall(protocol.CallProblem.TOO_SHORT, str(e).split(": ", 1)[-1])
                 rec.rejected = {"problem": rejected.problem.value, "detail": rejected.detail}
-                rec.observation = rejected.feedback()
                 rec.video_seconds = time.perf_counter() - t0
-                return [{"type": "text", "text": rec.observation}]
-        content: list[dict] = []
-        marker = "\x00clip\x00"
-        text = protocol.clip_feedback(checked, video_tag=marker)
-        pieces = text.split(marker)
-        content.append({"type": "text", "text": pieces[0]}) if pieces[0] else None
+                return rejected, []
         for k, ((frames, reused), req) in enumerate(zip(sampled, checked)):
-            content.append(_video_part(frames))
-            if pieces[k + 1]:
-                content.append({"type": "text", "text": pieces[k + 1]})
             clip = ClipRecord(requested=req.requested.as_list(), segment=req.segment.as_list(), frames=len(frames),
                               size=list(frames.frames.shape[1:3]), fps=frames.fps, first_frame=float(frames.timestamps[0]),
                               last_frame=float(frames.timestamps[-1]), reused_frames=reused)
@@ -337,5 +333,4 @@ class Agent:
             rec.clips.append(clip)
             traj.segments.append(req.segment.as_list())
         rec.video_seconds = time.perf_counter() - t0
-        rec.observation = text.replace(marker, "")
-        return content
+        return checked, [f for f, _ in sampled]

@@ -695,3 +695,24 @@ def missing_action_feedback() -> str:
     """Observation after a reply with neither an answer nor a tool call."""
     return ("Your reply has neither an answer inside <answer> and </answer> nor a tool call inside "
             "<tool_call> and </tool_call>. Reason inside <think> and </think>, then do one of the two.")
+
+
+def tool_feedback(outcome: "Sequence[ClipRequest] | RejectedCall | None", *, ask_final: bool = False,
+                  video_tag: str = "") -> str:
+    """The whole user turn that answers an assistant turn — the one place it is composed, so the
+    agent, the SFT data builder and the RL environment show the model the same text.
+
+    ``outcome``: the clips of a carried-out call (``video_tag`` marks where each clip's frames
+    go), a :class:`RejectedCall`, or ``None`` for a reply with neither answer nor call.
+    ``ask_final``: append the request for the final answer as its own paragraph (a rejection
+    for the turn limit already is that request).
+    """
+    if outcome is None:
+        text = missing_action_feedback()
+    elif isinstance(outcome, RejectedCall):
+        text = outcome.feedback()
+        if outcome.problem is CallProblem.TURN_LIMIT:
+            return text
+    else:
+        text = clip_feedback(outcome, video_tag=video_tag)
+    return f"{text}\n\n{final_answer_request()}" if ask_final else text

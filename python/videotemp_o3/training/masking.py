@@ -1,0 +1,191 @@
+"""Unified masking: which assistant rounds of an SFT trajectory carry loss (DESIGN.md §6).
+
+User turns — the question and every tool feedback — never carry loss. An assistant round
+carries loss iff
+
+* the data marks it: an explicit ``"loss": true|false`` on the message wins; otherwise
+* it answers (``<answer>…</answer>``), or
+* it is a tool call whose best segment has IoU ≥ τ (default 0.5) with the evidence span.
+
+Everything else — exploratory calls that missed the evidence, turns that neither answer nor
+make a readable call — stays in the context without loss, so the model learns the accurate
+call and the answer but not the detour. The release's ``last_two_rounds`` is the other
+setting offered here: the last two assistant rounds carry loss, earlier ones do not.
+
+The result is written into the data as ms-swift's own per-message field — ``"loss": true|false``
+on every assistant message — which ms-swift 3.10.3 honours in
+``swift/plugin/loss_scale/loss_scale.py`` (``LossScale.__call__``: a response whose message has
+``loss`` gets that weight, overriding ``--loss_scale``); user messages get no field, and
+ms-swift gives their tokens no loss. So training needs no plug-in, fork or patch of the
+trainer, only ``--loss_scale default`` (what ``sft/sft.sh`` passes; ``all`` would also train the
+user turns). Two details of ms-swift's encoding, both checked token by token in
+``tests/test_sft_masking.py``:
+
+* the end-of-turn tokens (``<|im_end|>\\n`` for Qwen) after a round with loss are trained too
+  (``Template._add_dynamic_eos``), and those after a round without loss are not;
+* the end-of-turn of the *last* message is always trained (its context type is SUFFIX, to which
+  the per-message field does not apply) — harmless here, because the last round is the answer.
+
+Evidence: the record's ``"evidence": [S, E]`` (seconds), else — for grounding data — the span
+of the final ``<answer>``. Without either, tool calls carry loss only where the data marks them.
+
+Command line (re-masks existing data, e.g. the release's, and reports what it did)::
+
+    python -m videotemp_o3.training.masking IN.jsonl -o OUT.jsonl [--policy unified|last_two_rounds]
+        [--tau 0.5] [--reset]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from typing import Literal, Optional, Sequence
+
+from videotemp_o3.protocol import parse_span, parse_turn
+from videotemp_o3.segments import Segment, SpanLike, iou
+
+__all__ = ["DEFAULT_TAU", "POLICIES", "Policy", "RoundReason", "apply_masking", "evidence_of",
+           "round_losses"]
+
+Policy = Literal["unified", "last_two_rounds"]
+POLICIES: tuple[str, ...] = ("unified", "last_two_rounds")
+DEFAULT_TAU = 0.5
+
+
+@dataclass(frozen=True)
+class RoundReason:
+    """Why one assistant round got (or did not get) loss; for reports and debugging."""
+
+    loss: bool
+    reason: str
+
+
+def round_losses(turns: Sequence[str], evidence: Optional[SpanLike], *, policy: Policy = "unified",
+                 tau: float = DEFAULT_TAU,
+                 explicit: Optional[Sequence[Optional[bool]]] = None) -> list[RoundReason]:
+    """Loss of each assistant round, given the rounds' texts in order.
+
+    ``evidence``: the annotated span in seconds, or None. ``explicit``: per round, the data's own
+    mark (True/False) or None; a mark always wins.
+    """
+    if policy not in POLICIES:
+        raise ValueError(f"unknown masking policy {policy!r}; choose one of {', '.join(POLICIES)}")
+    if not 0.0 <= tau <= 1.0:
+        raise ValueError(f"tau must be in [0, 1], got {tau}")
+    explicit = list(explicit) if explicit is not None else [None] * len(turns)
+    if len(explicit) != len(turns):
+        raise ValueError(f"{len(explicit)} explicit marks for {len(turns)} rounds")
+    ev = Segment.of(evidence) if evidence is not None else None
+
+    out = []
+    for k, (text, mark) in enumerate(zip(turns, explicit)):
+        if mark is not None:
+            out.append(RoundReason(bool(mark), "marked in the data"))
+        elif policy == "last_two_rounds":
+            last_two = k >= len(turns) - 2
+            out.append(RoundReason(last_two, "one of the last two rounds" if last_two else "an early round"))
+        else:
+            out.append(_unified(text, ev, tau))
+    return out
+
+
+def _unified(text: str, evidence: Optional[Segment], tau: float) -> RoundReason:
+    turn = parse_turn(text)
+    if turn.answer is not None:
+        return RoundReason(True, "final answer")
+    call = turn.tool_call
+    if call is None or call.error is not None or not call.spans:
+        # Never teach a malformed turn; it may stay in the context as the model's own mistake.
+        return RoundReason(False, "neither an answer nor a readable tool call")
+    if evidence is None:
+        return RoundReason(False, "tool call, no evidence span to judge it")
+    best = max(iou(span, evidence) for span in call.spans)
+    if best >= tau:
+        return RoundReason(True, f"tool call with IoU {best:.2f} >= {tau}")
+    return RoundReason(False, f"tool call with IoU {best:.2f} < {tau}")
+
+
+def evidence_of(record: dict) -> Optional[Segment]:
+    """The evidence span of an ms-swift record: its ``evidence`` field, else the span the last
+    assistant message answers (grounding data), else None."""
+    value = record.get("evidence")
+    if value is not None:
+        seg = Segment.of(value)
+        if not seg.is_valid():
+            raise ValueError(f"evidence {value!r} is not a span [start, end] with start < end")
+        return seg
+    assistants = [m for m in record.get("messages", []) if m.get("role") == "assistant"]
+    if assistants:
+        answer = parse_turn(str(assistants[-1].get("content", ""))).answer
+        seg = parse_span(answer)
+        if seg is not None and seg.is_valid():
+            return seg
+    return None
+
+
+def apply_masking(record: dict, *, policy: Policy = "unified", tau: float = DEFAULT_TAU,
+                  reset: bool = False) -> tuple[dict, list[RoundReason]]:
+    """A copy of ``record`` with ``"loss"`` set on every assistant message, and the reasons.
+
+    ``reset``: ignore the marks already in the data (recompute everything from the policy).
+    Any ``loss`` on a non-assistant message is removed: ms-swift ignores it there, and leaving
+    it would suggest otherwise.
+    """
+    messages = [dict(m) for m in record.get("messages", [])]
+    assistants = [m for m in messages if m.get("role") == "assistant"]
+    marks = [None if reset else m.get("loss") for m in assistants]
+    reasons = round_losses([str(m.get("content", "")) for m in assistants], evidence_of(record),
+                           policy=policy, tau=tau, explicit=marks)
+    for message, reason in zip(assistants, reasons):
+        message["loss"] = reason.loss
+    for message in messages:
+        if message.get("role") != "assistant":
+            message.pop("loss", None)
+    return {**record, "messages": messages}, reasons
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m videotemp_o3.training.masking",
+        description="Set ms-swift's per-message loss on the assistant rounds of SFT data.")
+    p.add_argument("input", help="ms-swift jsonl ({'messages': [...], 'videos': [...]})")
+    p.add_argument("-o", "--output", required=True, help="where to write the masked jsonl")
+    p.add_argument("--policy", choices=POLICIES, default="unified")
+    p.add_argument("--tau", type=float, default=DEFAULT_TAU,
+                   help="IoU a tool call needs with the evidence span to carry loss (unified)")
+    p.add_argument("--reset", action="store_true", help="ignore the loss marks already in the data")
+    a = p.parse_args(argv)
+
+    counts: Counter[str] = Counter()
+    rounds = with_loss = records = 0
+    out_lines = []
+    with open(a.input, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                masked, reasons = apply_masking(record, policy=a.policy, tau=a.tau, reset=a.reset)
+            except (ValueError, TypeError, AttributeError) as e:
+                print(f"{a.input}:{lineno}: {e}", file=sys.stderr)
+                return 1
+            records += 1
+            rounds += len(reasons)
+            with_loss += sum(r.loss for r in reasons)
+            counts.update(r.reason.split(" with IoU")[0] + (" (loss)" if r.loss else " (no loss)")
+                          for r in reasons)
+            out_lines.append(json.dumps(masked, ensure_ascii=False))
+    with open(a.output, "w", encoding="utf-8") as f:
+        f.write("".join(line + "\n" for line in out_lines))
+    print(f"{a.output}: {records} records, {with_loss} of {rounds} assistant rounds carry loss "
+          f"(policy {a.policy}, tau {a.tau})")
+    for reason, n in counts.most_common():
+        print(f"  {n:6d}  {reason}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,763 @@
+"""Cold-start SFT data in ms-swift's format: the release's layout, a builder and a validator.
+
+A record is one line of jsonl::
+
+    {"messages": [{"role": "system", "content": ...},
+                  {"role": "user", "content": "<video>The video is 312.0 seconds long.\\nQuestion: ..."},
+                  {"role": "assistant", "content": "<think>…</think>\\n<tool_call>{…}</tool_call>", "loss": false},
+                  {"role": "user", "content": "<video>This clip is 40.0 s – 100.0 s of the original video. …"},
+                  {"role": "assistant", "content": "<think>…</think>\\n<tool_call>{…}</tool_call>", "loss": true},
+                  {"role": "user", "content": "<video>This clip is … No more clips can be requested. …"},
+                  {"role": "assistant", "content": "<think>…</think>\\n<answer>B</answer>", "loss": true}],
+     "videos": ["/data/v.mp4", "/data/clips/v_40.00-100.00_….mkv", "/data/clips/v_52.30-61.80_….mkv"],
+     "evidence": [52.5, 61.0], "duration": 312.0, "kind": "mcq", "id": "…"}
+
+One ``<video>`` tag per entry of ``videos``, in order: the whole video first (ms-swift samples
+it under its environment's budget), then each clip a tool call asked for, written by
+:mod:`videotemp_o3.training.swift_media`. Tool feedback is a *user* turn, exactly the text the
+agent sends at inference; every text comes from :mod:`videotemp_o3.protocol`. ``loss`` on the
+assistant messages is the unified masking of :mod:`videotemp_o3.training.masking`;
+``evidence`` (seconds) lets that masking be recomputed and the RL rewards reuse the rows;
+ms-swift ignores the extra fields.
+
+The release's files (the real data is not downloadable here; scripts take these paths)::
+
+    sft/data/wo_tool_call/{activitynet,charades,vidchapters,video_r1_image_mc,video_r1_video}.jsonl
+    sft/data/wi_tool_call/{activitynet,longvila,qvhighlight}.jsonl
+
+Command line::
+
+    python -m videotemp_o3.training.sft_data validate FILE...      # every bad record, file:line
+    python -m videotemp_o3.training.sft_data build ANNOTATIONS.jsonl -o OUT.jsonl [options]
+
+Annotations for ``build`` are jsonl too, one per line: grounding ``{"video", "query", "span"}``
+or grounded QA ``{"video", "question", "options", "answer", "span"}`` (``options`` omitted for
+an open question), ``span`` being the evidence ``[start, end]`` in seconds; ``id`` optional.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator, Literal, Optional, Sequence
+
+from videotemp_o3 import protocol
+from videotemp_o3.protocol import (ClipRequest, Issue, RejectedCall, format_seconds, parse_turn,
+                                   validate_call)
+from videotemp_o3.segments import Segment, iou
+from videotemp_o3.training.masking import DEFAULT_TAU, POLICIES, Policy, apply_masking
+from videotemp_o3.training.swift_media import (CLIP_MAX_FRAMES, TRAINING_VIDEO_ENV, Codec,
+                                               clip_budget, clip_for_swift, video_for_swift)
+from videotemp_o3.video import VideoError, VideoReader
+
+__all__ = [
+    "WO_TOOL_CALL", "WI_TOOL_CALL", "release_files",
+    "Annotation", "read_annotations", "BuildConfig", "BuildReport", "build_record", "build_file",
+    "Problem", "validate_record", "validate_file", "validate_files",
+]
+
+WO_TOOL_CALL = ("activitynet", "charades", "vidchapters", "video_r1_image_mc", "video_r1_video")
+WI_TOOL_CALL = ("activitynet", "longvila", "qvhighlight")
+
+
+def release_files(root: os.PathLike | str = "sft/data") -> list[Path]:
+    """The release's eight SFT files under ``root``, without tool calls first."""
+    root = Path(root)
+    return ([root / "wo_tool_call" / f"{n}.jsonl" for n in WO_TOOL_CALL]
+            + [root / "wi_tool_call" / f"{n}.jsonl" for n in WI_TOOL_CALL])
+
+
+# =============================================================================================
+# Annotations
+# =============================================================================================
+
+@dataclass(frozen=True)
+class Annotation:
+    """What the builder starts from. ``span``: the evidence, seconds of the original video.
+
+    Grounding has ``query``; grounded QA has ``question`` and ``answer`` (an option letter when
+    ``options`` are given, else free text)."""
+
+    video: str
+    span: Segment
+    query: Optional[str] = None
+    question: Optional[str] = None
+    options: tuple[str, ...] = ()
+    answer: Optional[str] = None
+    id: Optional[str] = None
+
+    @property
+    def kind(self) -> Literal["grounding", "mcq", "open"]:
+        if self.query is not None:
+            return "grounding"
+        return "mcq" if self.options else "open"
+
+    def prompt(self, duration: float) -> str:
+        if self.kind == "grounding":
+            return protocol.grounding_prompt(self.query or "", duration=duration)
+        if self.kind == "mcq":
+            return protocol.mcq_prompt(self.question or "", self.options, duration=duration)
+        return protocol.open_prompt(self.question or "", duration=duration)
+
+    def target(self) -> str:
+        """How the reasoning refers to what is sought."""
+        if self.kind == "grounding":
+            return f'the moment "{(self.query or "").strip().rstrip(".")}"'
+        return "the part of the video the question is about"
+
+
+def read_annotations(path: os.PathLike | str, *,
+                     video_root: os.PathLike | str | None = None) -> list[tuple[int, Annotation]]:
+    """``(line number, annotation)`` pairs from a jsonl file.
+
+    Relative video paths are resolved against ``video_root`` (default: the file's folder).
+    Raises ``ValueError`` naming ``file:line`` and the field for the first bad line.
+    """
+    path = Path(path)
+    root = Path(video_root) if video_root is not None else path.parent
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                d = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{where}: not valid JSON ({e.msg})") from None
+            out.append((lineno, _annotation(d, root, where)))
+    return out
+
+
+def _annotation(d: object, root: Path, where: str) -> Annotation:
+    if not isinstance(d, dict):
+        raise ValueError(f"{where}: an annotation must be a JSON object")
+
+    def text(key: str) -> Optional[str]:
+        v = d.get(key)
+        if v is not None and (not isinstance(v, str) or not v.strip()):
+            raise ValueError(f"{where}: field {key!r} must be a non-empty string")
+        return v
+
+    video = text("video")
+    if video is None:
+        raise ValueError(f"{where}: field 'video' is missing")
+    span = d.get("span")
+    if (not isinstance(span, (list, tuple)) or len(span) != 2
+            or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in span)
+            or not Segment.of(span).is_valid()):
+        raise ValueError(f"{where}: field 'span' must be [start, end] in seconds with start < end, "
+                         f"got {span!r}")
+    query, question, answer = text("query"), text("question"), text("answer")
+    options = d.get("options") or ()
+    if not isinstance(options, (list, tuple)) or not all(isinstance(o, str) for o in options):
+        raise ValueError(f"{where}: field 'options' must be a list of strings")
+    if (query is None) == (question is None):
+        raise ValueError(f"{where}: give either 'query' (grounding) or 'question' (QA)")
+    if question is not None:
+        if answer is None:
+            raise ValueError(f"{where}: field 'answer' is missing")
+        if options:
+            if not 2 <= len(options) <= len(protocol.OPTION_LETTERS):
+                raise ValueError(f"{where}: field 'options' needs 2–6 entries, got {len(options)}")
+            letter = protocol.parse_choice(answer, len(options))
+            if letter is None:
+                raise ValueError(f"{where}: field 'answer' must be an option letter "
+                                 f"A–{protocol.OPTION_LETTERS[len(options) - 1]}, got {answer!r}")
+            answer = letter
+    ident = d.get("id")
+    return Annotation(video=str((root / video).resolve()) if not os.path.isabs(video) else video,
+                      span=Segment.of(span), query=query, question=question,
+                      options=tuple(options), answer=answer,
+                      id=None if ident is None else str(ident))
+
+
+# =============================================================================================
+# Builder
+# =============================================================================================
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """How trajectories are made. Defaults: the release's protocol and masking."""
+
+    with_tool_calls: bool = True
+    """False: one assistant turn that answers directly (the ``wo_tool_call`` files)."""
+    refine_fraction: float = 0.5
+    """Share of tool-call trajectories that start from a deliberately imprecise clip and
+    refine it (three assistant turns); the rest call the evidence directly (two turns)."""
+    seed: int = 0
+    policy: Policy = "unified"
+    tau: float = DEFAULT_TAU
+    """The masking threshold; also the bound the imprecise first call stays below."""
+    max_turns: int = protocol.DEFAULT_MAX_TURNS
+    clip_max_frames: int = CLIP_MAX_FRAMES
+    """Frames per clip at most (2 fps, at least 4: the release's clip budget)."""
+    codec: Codec = "ffv1"
+    system_prompt_path: Optional[str] = None
+    """A file whose text replaces our system prompt (e.g. a released checkpoint's)."""
+
+
+@dataclass
+class BuildReport:
+    records: int = 0
+    refined: int = 0
+    direct_calls: int = 0
+    no_tool: int = 0
+    clips: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+# Wording of the reasoning. Several phrasings per step so the model does not learn one string;
+# the choice is seeded per record.
+_THINK_CALL = (
+    "The overview suggests that {target} happens around {a} s to {b} s, but it shows too few "
+    "frames there to be sure. I will look at that segment closely.",
+    "In the overview, {target} seems to fall between {a} s and {b} s. A denser clip of that "
+    "part will confirm it.",
+)
+_THINK_EXPLORE = (
+    "From the overview I can only tell that {target} lies somewhere between {a} s and {b} s. "
+    "I will look at this stretch first.",
+    "The overview is too coarse to locate {target} precisely; it is probably within {a} s to "
+    "{b} s, so I will start there.",
+)
+_THINK_REFINE = (
+    "The clip from {p} s to {q} s shows {target} in only part of it, from about {a} s to {b} s. "
+    "A tighter clip of that part will show it in more detail.",
+    "Within {p} s to {q} s, {target} happens roughly between {a} s and {b} s. I will narrow the "
+    "clip to that segment.",
+)
+_THINK_ANSWER = {
+    "grounding": "The clip shows {target} from {s} s to {e} s.",
+    "mcq": "The clip shows {target}. Comparing what happens there with the options, option "
+           "{answer} matches.",
+    "open": "The clip shows {target}, and it answers the question: {answer}.",
+}
+_THINK_DIRECT = {
+    "grounding": "Watching the video, {target} happens from {s} s to {e} s.",
+    "mcq": "The relevant part of the video is around {s} s to {e} s. What happens there "
+           "matches option {answer}.",
+    "open": "The relevant part of the video is around {s} s to {e} s, and it answers the "
+            "question: {answer}.",
+}
+
+
+def build_record(ann: Annotation, reader: VideoReader, rng: random.Random,
+                 clips_dir: os.PathLike | str, config: BuildConfig = BuildConfig(),
+                 *, refine: Optional[bool] = None) -> dict:
+    """One ms-swift record for ``ann``. ``refine`` forces the refinement trajectory (True) or
+    the direct call (False); None draws it with ``config.refine_fraction``.
+
+    Raises ``ValueError`` when the evidence lies outside the video or no valid clip can be
+    made from it.
+    """
+    duration = reader.duration
+    ev = ann.span
+    if ev.start < 0 or ev.end > duration + 1e-6:
+        raise ValueError(f"evidence [{format_seconds(ev.start)}, {format_seconds(ev.end)}] lies "
+                         f"outside the video (0 – {format_seconds(duration)} s)")
+    system = protocol.system_prompt(config.system_prompt_path)
+    messages: list[dict] = [{"role": "system", "content": system},
+                            {"role": "user", "content": "<video>" + ann.prompt(duration)}]
+    videos = [video_for_swift(reader.path)]
+    target = ann.target()
+    answer = ev if ann.kind == "grounding" else ann.answer
+    fmt = {"target": target, "answer": ann.answer, "s": format_seconds(ev.start),
+           "e": format_seconds(ev.end)}
+
+    if not config.with_tool_calls:
+        messages.append({"role": "assistant", "content": protocol.render_turn(
+            _sentence(_THINK_DIRECT[ann.kind].format(**fmt)), answer=answer)})
+        return _finish(ann, messages, videos, duration, config)
+
+    if config.max_turns < 2:
+        raise ValueError(f"max_turns {config.max_turns} leaves no turn for a tool call")
+    min_length = 1.0 / reader.metadata.avg_fps
+    if refine is None:
+        refine = rng.random() < config.refine_fraction
+    refine = refine and config.max_turns >= 3  # two calls and the answer
+    accurate = _accurate_span(ev, duration, rng, config.tau, min_length)
+    plan: list[tuple[Segment, str]] = []
+    explore = _imprecise_span(ev, duration, rng, config.tau, min_length) if refine else None
+    if explore is not None:
+        if explore.start <= ev.start and ev.end <= explore.end:
+            # The refined clip is said to lie within the first one: keep it there (this only
+            # trims margins outside the evidence, so its IoU can only grow).
+            accurate = Segment(max(accurate.start, explore.start), min(accurate.end, explore.end))
+        plan.append((explore, rng.choice(_THINK_EXPLORE)))
+        plan.append((accurate, rng.choice(_THINK_REFINE)))
+    else:
+        plan.append((accurate, rng.choice(_THINK_CALL)))
+
+    shown: list[Segment] = []
+    previous: Optional[Segment] = None
+    for turn, (span, wording) in enumerate(plan, 1):
+        think = wording.format(target=target, a=format_seconds(span.start), b=format_seconds(span.end),
+                               p=format_seconds(previous.start) if previous else "",
+                               q=format_seconds(previous.end) if previous else "")
+        text = protocol.render_turn(_sentence(think), segments=[span])
+        # The call as the model would read it back: parsing and the protocol's checks must
+        # accept it, or the trajectory would teach a call the agent rejects.
+        call = parse_turn(text).tool_call
+        checked = validate_call(call, duration, min_length, shown, turn=turn,
+                                max_turns=config.max_turns)
+        if isinstance(checked, RejectedCall):
+            raise ValueError(f"built call {span} rejected: {checked.problem.value} ({checked.detail})")
+        messages.append({"role": "assistant", "content": text})
+        budget = clip_budget(max_frames=config.clip_max_frames)
+        clips = [clip_for_swift(reader, c.segment.start, c.segment.end, budget, clips_dir,
+                                codec=config.codec) for c in checked]
+        videos += [c.path for c in clips]
+        messages.append({"role": "user", "content": feedback_text(checked, turn, config.max_turns)})
+        shown += [c.segment for c in checked]
+        previous = span
+    messages.append({"role": "assistant", "content": protocol.render_turn(
+        _sentence(_THINK_ANSWER[ann.kind].format(**fmt)), answer=answer)})
+    return _finish(ann, messages, videos, duration, config)
+
+
+def feedback_text(clips: Sequence[ClipRequest], turn: int, max_turns: int) -> str:
+    """The user turn after a carried-out call on assistant turn ``turn``, exactly as the agent
+    sends it (:func:`videotemp_o3.protocol.tool_feedback`), one ``<video>`` tag per clip."""
+    return protocol.tool_feedback(clips, ask_final=turn == max_turns - 1, video_tag="<video>")
+
+
+def _finish(ann: Annotation, messages: list[dict], videos: list[str], duration: float,
+            config: BuildConfig) -> dict:
+    record = {"messages": messages, "videos": videos, "evidence": ann.span.as_list(),
+              "duration": duration, "kind": ann.kind, "id": ann.id}
+    masked, _ = apply_masking(record, policy=config.policy, tau=config.tau)
+    return masked
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _round(t: float) -> float:
+    return round(t, 1)  # the model writes tenths of a second; finer looks arbitrary
+
+
+def _accurate_span(ev: Segment, duration: float, rng: random.Random, tau: float,
+                   min_length: float) -> Segment:
+    """A call a careful model would make: the evidence with small random margins (each side
+    −10 % … +20 % of its length), IoU ≥ max(τ, 0.7); the evidence itself if rounding breaks that."""
+    length = ev.length
+    for _ in range(20):
+        s = _round(max(0.0, ev.start - rng.uniform(-0.1, 0.2) * length))
+        e = _round(min(duration, ev.end + rng.uniform(-0.1, 0.2) * length))
+        span = Segment(s, e)
+        if span.length >= 2 * min_length and iou(span, ev) >= max(tau, 0.7):
+            return span
+    return ev
+
+
+def _imprecise_span(ev: Segment, duration: float, rng: random.Random, tau: float,
+                    min_length: float) -> Optional[Segment]:
+    """A first look that a coarse overview would suggest: a window 2.5–5× the evidence's
+    length that contains it at a random place, so its IoU is well below τ while the evidence is
+    in view. None when the video is too short for such a window (the evidence is most of it)."""
+    length = ev.length
+    for _ in range(20):
+        width = length * rng.uniform(2.5, 5.0)
+        lo = max(0.0, ev.end - width)
+        hi = min(ev.start, duration - width)
+        if hi < lo:
+            start = max(0.0, min(ev.start, duration - width))
+        else:
+            start = rng.uniform(lo, hi)
+        span = Segment(_round(max(0.0, start)), _round(min(duration, start + width)))
+        overlap = iou(span, ev)
+        if 0.0 < overlap < min(tau, 0.45) and span.length >= 2 * min_length:
+            return span
+    return None
+
+
+def build_file(annotations: os.PathLike | str, out: os.PathLike | str,
+               clips_dir: os.PathLike | str | None = None, config: BuildConfig = BuildConfig(),
+               *, video_root: os.PathLike | str | None = None, progress: bool = True) -> BuildReport:
+    """Build ``out`` (jsonl) from the annotations file; clips go to ``clips_dir`` (default: a
+    ``clips`` folder next to ``out``). Each record's randomness is seeded from ``config.seed``
+    and its line number, so a record does not change when others are added or removed. An
+    annotation that cannot be built is skipped and reported (``file:line: reason``)."""
+    from tqdm import tqdm
+
+    out = Path(out)
+    clips_dir = Path(clips_dir) if clips_dir is not None else out.parent / "clips"
+    report = BuildReport()
+    readers: dict[str, VideoReader] = {}
+    lines = []
+    items = read_annotations(annotations, video_root=video_root)
+    for lineno, ann in tqdm(items, desc=f"building {out.name}", disable=not progress):
+        where = f"{annotations}:{lineno}"
+        try:
+            reader = readers.get(ann.video)
+            if reader is None:
+                reader = readers[ann.video] = VideoReader(ann.video)
+            rng = random.Random(f"{config.seed}:{lineno}")
+            record = build_record(ann, reader, rng, clips_dir, config)
+        except (ValueError, OSError, VideoError) as e:
+            report.skipped.append(f"{where}: {e}")
+            continue
+        calls = sum(1 for m in record["messages"] if m["role"] == "assistant") - 1
+        report.records += 1
+        report.clips += len(record["videos"]) - 1
+        report.no_tool += calls == 0
+        report.direct_calls += calls == 1
+        report.refined += calls >= 2
+        lines.append(json.dumps(record, ensure_ascii=False))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    tmp.replace(out)
+    return report
+
+
+# =============================================================================================
+# Validator
+# =============================================================================================
+
+@dataclass(frozen=True)
+class Problem:
+    """One bad record: where it is and why."""
+
+    file: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.reason}"
+
+
+_TAGS = {"<video>": "videos", "<image>": "images"}
+_THINK_ISSUES = frozenset({Issue.MISSING_THINK, Issue.EMPTY_THINK, Issue.THINK_WITHOUT_OPEN,
+                           Issue.SECOND_THINK_AS_CLOSE, Issue.UNCLOSED_THINK, Issue.SEVERAL_THINKS})
+_SPAN_ANSWER = re.compile(r"\s*\[\s*[-+]?[\d.eE+-]+\s*,\s*[-+]?[\d.eE+-]+\s*\]\s*")
+
+
+@dataclass
+class _VideoInfo:
+    duration: Optional[float]
+    min_length: float
+
+
+class _Videos:
+    """Existence and duration of media files, looked up once per path; relative paths are
+    resolved as ms-swift does (``ROOT_IMAGE_DIR`` if set, else the working directory)."""
+
+    def __init__(self):
+        self._info: dict[str, Optional[_VideoInfo]] = {}
+        self._root = os.environ.get("ROOT_IMAGE_DIR")
+
+    def resolve(self, path: str) -> str:
+        if self._root and not os.path.isabs(path) and not os.path.exists(path):
+            return os.path.join(self._root, path)
+        return path
+
+    def exists(self, path: str) -> bool:
+        return os.path.isfile(self.resolve(path))
+
+    def info(self, path: str) -> Optional[_VideoInfo]:
+        path = self.resolve(path)
+        if path not in self._info:
+            try:
+                m = VideoReader(path).metadata
+                self._info[path] = _VideoInfo(m.duration, 1.0 / m.avg_fps if m.avg_fps > 0 else 0.0)
+            except Exception:  # noqa: BLE001 — unreadable: reported as such by the caller
+                self._info[path] = None
+        return self._info[path]
+
+
+def validate_record(record: object, *, videos: Optional[_Videos] = None,
+                    max_turns: int = protocol.DEFAULT_MAX_TURNS,
+                    max_clips: int = protocol.MAX_CLIPS_PER_CALL) -> list[str]:
+    """Every problem of one record, as reasons (empty: the record is good)."""
+    videos = videos or _Videos()
+    if not isinstance(record, dict):
+        return ["a record must be a JSON object"]
+    problems: list[str] = []
+    messages = record.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return ["'messages' is missing or empty"]
+
+    # Shape of each message, then roles and their alternation.
+    for k, m in enumerate(messages):
+        if not isinstance(m, dict):
+            problems.append(f"message {k}: must be an object with 'role' and 'content'")
+            continue
+        if not isinstance(m.get("content"), str):
+            problems.append(f"message {k}: 'content' must be a string")
+        if "loss" in m:
+            if not isinstance(m["loss"], bool):
+                problems.append(f"message {k}: 'loss' must be true or false, got {m['loss']!r}")
+            elif m.get("role") != "assistant":
+                problems.append(f"message {k}: 'loss' on a {m.get('role')!r} message has no effect "
+                                "(ms-swift applies it to assistant messages only)")
+    if problems:
+        return problems
+    problems += _check_roles(messages)
+
+    # Media: tag counts, files, and where the tags are.
+    media_ok = True
+    for tag, key in _TAGS.items():
+        entries = record.get(key) or []
+        if isinstance(entries, str):
+            entries = [entries]
+        if not isinstance(entries, list):
+            problems.append(f"'{key}' must be a list of paths")
+            media_ok = False
+            continue
+        n_tags = sum(m["content"].count(tag) for m in messages)
+        if n_tags != len(entries):
+            problems.append(f"{n_tags} {tag} tag(s) but {len(entries)} {key}")
+            media_ok = False
+        for k, m in enumerate(messages):
+            if m.get("role") == "assistant" and tag in m["content"]:
+                problems.append(f"message {k}: {tag} in an assistant message (ms-swift would put "
+                                "media tokens into the response)")
+        forms = {type(e).__name__ for e in entries}
+        if len(forms) > 1:
+            problems.append(f"'{key}' mixes paths and frame lists (pyarrow cannot load that)")
+        for j, entry in enumerate(entries):
+            files = entry if isinstance(entry, list) else [entry]
+            for f in files:
+                if not isinstance(f, str):
+                    problems.append(f"{key}[{j}]: expected a path, got {f!r}")
+                elif not videos.exists(f):
+                    problems.append(f"{key}[{j}] not found: {videos.resolve(f)}")
+                    media_ok = False
+
+    # The video's length and frame interval, for the span checks.
+    duration = record.get("duration")
+    info = None
+    entries = record.get("videos") or []
+    if isinstance(entries, list) and entries and isinstance(entries[0], str) and videos.exists(entries[0]):
+        info = videos.info(entries[0])
+        if info is None:
+            problems.append(f"videos[0] is not a readable video: {videos.resolve(entries[0])}")
+    if duration is not None and not (isinstance(duration, (int, float)) and duration > 0):
+        problems.append(f"'duration' must be a positive number of seconds, got {duration!r}")
+        duration = None
+    if duration is None and info is not None:
+        duration = info.duration
+    min_length = info.min_length if info is not None else 0.0
+    slack = max(min_length, 0.05)
+
+    evidence = record.get("evidence")
+    if evidence is not None:
+        if (not isinstance(evidence, list) or len(evidence) != 2
+                or not all(isinstance(x, (int, float)) for x in evidence)
+                or not Segment.of(evidence).is_valid()):
+            problems.append(f"'evidence' must be [start, end] with start < end, got {evidence!r}")
+        elif duration is not None and (evidence[0] < -slack or evidence[1] > duration + slack):
+            problems.append(f"evidence {evidence} lies outside the video (0 – {format_seconds(duration)} s)")
+
+    problems += _check_turns(messages, duration, min_length, slack, max_turns, max_clips,
+                             check_feedback=media_ok)
+    assistants = [m for m in messages if m.get("role") == "assistant"]
+    if assistants and all(m.get("loss") is False for m in assistants):
+        problems.append("no assistant round carries loss")
+    return problems
+
+
+def _check_roles(messages: list[dict]) -> list[str]:
+    problems = []
+    body = messages
+    if messages[0].get("role") == "system":
+        body = messages[1:]
+    for k, m in enumerate(messages):
+        role = m.get("role")
+        if role == "system" and k > 0:
+            problems.append(f"message {k}: a system message is allowed only first")
+        elif role in ("tool", "tool_response"):
+            problems.append(f"message {k}: role {role!r}: tool feedback is a 'user' turn in our "
+                            "protocol (ms-swift would wrap a tool role in its agent template)")
+        elif role not in ("system", "user", "assistant"):
+            problems.append(f"message {k}: unknown role {role!r}")
+    if problems:
+        return problems
+    offset = len(messages) - len(body)
+    for k, m in enumerate(body):
+        want = "user" if k % 2 == 0 else "assistant"
+        if m["role"] != want:
+            problems.append(f"message {k + offset}: expected role {want!r} (user and assistant "
+                            f"alternate, starting with user), got {m['role']!r}")
+            return problems
+    if not body or body[-1]["role"] != "assistant":
+        problems.append("the last message must be the assistant's")
+    return problems
+
+
+def _check_turns(messages: list[dict], duration: Optional[float], min_length: float, slack: float,
+                 max_turns: int, max_clips: int, *, check_feedback: bool) -> list[str]:
+    problems = []
+    assistant_idx = [k for k, m in enumerate(messages) if m.get("role") == "assistant"]
+    shown: list[Segment] = []
+    for turn, k in enumerate(assistant_idx, 1):
+        text = messages[k]["content"]
+        parsed = parse_turn(text)
+        last = k == assistant_idx[-1]
+        think = [i.value for i in parsed.issues if i in _THINK_ISSUES]
+        other = [i.value for i in parsed.issues if i not in _THINK_ISSUES]
+        if think:
+            problems.append(f"message {k}: broken think tags: {'; '.join(think)}")
+        if other:
+            problems.append(f"message {k}: malformed turn: {'; '.join(other)}")
+        if parsed.action == "answer":
+            if not last:
+                problems.append(f"message {k}: answers before the last round")
+            if _SPAN_ANSWER.fullmatch(parsed.answer or "") and duration is not None:
+                span = protocol.parse_span(parsed.answer)
+                if span is None or not span.is_valid():
+                    problems.append(f"message {k}: answer {parsed.answer!r} is not a span with start < end")
+                elif span.start < -slack or span.end > duration + slack:
+                    problems.append(f"message {k}: answer {parsed.answer!r} lies outside the video "
+                                    f"(0 – {format_seconds(duration)} s)")
+            continue
+        call = parsed.tool_call
+        if call is None:
+            continue  # NO_ACTION is already reported as a malformed turn
+        if last:
+            problems.append(f"message {k}: the conversation ends with a tool call, not an answer")
+        if call.error is not None:
+            detail = f" ({call.detail})" if call.detail else ""
+            problems.append(f"message {k}: malformed tool call: {call.error.value}{detail}")
+            continue
+        checked = validate_call(call, duration, min_length, shown, max_clips, turn=turn,
+                                max_turns=max_turns)
+        if isinstance(checked, RejectedCall):
+            problems.append(f"message {k}: tool call rejected: {checked.problem.value} ({checked.detail})")
+            continue
+        for req in checked:
+            r = req.requested
+            if duration is not None and (r.start < -slack or r.end > duration + slack):
+                problems.append(f"message {k}: segment [{format_seconds(r.start)}, "
+                                f"{format_seconds(r.end)}] extends outside the video "
+                                f"(0 – {format_seconds(duration)} s)")
+        shown += [c.segment for c in checked]
+        if check_feedback and not last and k + 1 < len(messages):
+            got = messages[k + 1]["content"].count("<video>")
+            if got != len(checked):
+                problems.append(f"message {k + 1}: the feedback holds {got} clip(s) for a call "
+                                f"asking for {len(checked)}")
+    return problems
+
+
+def validate_file(path: os.PathLike | str, *, videos: Optional[_Videos] = None,
+                  max_turns: int = protocol.DEFAULT_MAX_TURNS,
+                  max_clips: int = protocol.MAX_CLIPS_PER_CALL) -> tuple[int, list[Problem]]:
+    """``(records read, problems)`` for one jsonl file; every bad record is reported."""
+    videos = videos or _Videos()
+    name = str(path)
+    problems: list[Problem] = []
+    n = 0
+    form: Optional[tuple[str, int]] = None  # type of 'videos' entries, and where first seen
+    try:
+        f = open(path, encoding="utf-8")
+    except OSError as e:
+        return 0, [Problem(name, 0, f"cannot open: {e.strerror}")]
+    with f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            n += 1
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                problems.append(Problem(name, lineno, f"not valid JSON ({e.msg} at column {e.colno})"))
+                continue
+            reasons = validate_record(record, videos=videos, max_turns=max_turns, max_clips=max_clips)
+            # pyarrow types a column by its first rows: one file must use one form of video.
+            entries = record.get("videos") if isinstance(record, dict) else None
+            if isinstance(entries, list) and entries:
+                kind = "path" if isinstance(entries[0], str) else "frame list"
+                if form is None:
+                    form = (kind, lineno)
+                elif kind != form[0]:
+                    reasons.append(f"videos given as a {kind}, but line {form[1]} gives a "
+                                   f"{form[0]} (pyarrow cannot load both in one file)")
+            problems += [Problem(name, lineno, r) for r in reasons]
+    return n, problems
+
+
+def validate_files(paths: Iterable[os.PathLike | str], **kwargs) -> Iterator[tuple[str, int, list[Problem]]]:
+    videos = _Videos()
+    for p in paths:
+        n, problems = validate_file(p, videos=videos, **kwargs)
+        yield str(p), n, problems
+
+
+# =============================================================================================
+# Command line
+# =============================================================================================
+
+def main(argv: Optional[list[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m videotemp_o3.training.sft_data",
+                                description="Build and check SFT data in ms-swift's format.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    v = sub.add_parser("validate", help="report every bad record as file:line: reason")
+    v.add_argument("files", nargs="+")
+    v.add_argument("--max-turns", type=int, default=protocol.DEFAULT_MAX_TURNS)
+    v.add_argument("--max-clips", type=int, default=protocol.MAX_CLIPS_PER_CALL)
+
+    b = sub.add_parser("build", help="turn annotations into trajectories with real clips")
+    b.add_argument("annotations", help="jsonl: grounding {video, query, span} or QA "
+                                       "{video, question, options, answer, span}")
+    b.add_argument("-o", "--output", required=True)
+    b.add_argument("--clips-dir", help="where clip files go (default: OUTPUT's folder/clips)")
+    b.add_argument("--video-root", help="base of relative video paths (default: the "
+                                        "annotations' folder)")
+    b.add_argument("--no-tool-calls", action="store_true", help="answer directly (wo_tool_call data)")
+    b.add_argument("--refine-fraction", type=float, default=BuildConfig.refine_fraction)
+    b.add_argument("--seed", type=int, default=BuildConfig.seed)
+    b.add_argument("--policy", choices=POLICIES, default=BuildConfig.policy)
+    b.add_argument("--tau", type=float, default=BuildConfig.tau)
+    b.add_argument("--max-turns", type=int, default=BuildConfig.max_turns)
+    b.add_argument("--clip-max-frames", type=int, default=BuildConfig.clip_max_frames)
+    b.add_argument("--codec", choices=("ffv1", "mjpeg"), default=BuildConfig.codec)
+    b.add_argument("--system-prompt", help="file whose text replaces our system prompt")
+    a = p.parse_args(argv)
+
+    if a.command == "validate":
+        bad = total = 0
+        for name, n, problems in validate_files(a.files, max_turns=a.max_turns, max_clips=a.max_clips):
+            for problem in problems:
+                print(problem)
+            lines = len({pr.line for pr in problems})
+            bad += lines
+            total += n
+            print(f"{name}: {n} records, {lines} bad", file=sys.stderr)
+        return 1 if bad else 0
+
+    for key, value in TRAINING_VIDEO_ENV.items():
+        if key not in os.environ:
+            os.environ[key] = value
+            print(f"{key} not set: using the training default {value} (set it as for sft/sft.sh)",
+                  file=sys.stderr)
+    config = BuildConfig(with_tool_calls=not a.no_tool_calls, refine_fraction=a.refine_fraction,
+                         seed=a.seed, policy=a.policy, tau=a.tau, max_turns=a.max_turns,
+                         clip_max_frames=a.clip_max_frames, codec=a.codec,
+                         system_prompt_path=a.system_prompt)
+    print(f"clip budget: {clip_budget(max_frames=config.clip_max_frames)}", file=sys.stderr)
+    try:
+        report = build_file(a.annotations, a.output, a.clips_dir, config, video_root=a.video_root)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    for line in report.skipped:
+        print(f"skipped {line}", file=sys.stderr)
+    print(f"wrote {a.output}: {report.records} records ({report.no_tool} without tool call, "
+          f"{report.direct_calls} with one call, {report.refined} refined), {report.clips} clips, "
+          f"{len(report.skipped)} skipped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Helpers shared by the ``test_sft_*`` files (not a test module itself)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Iterator
+
+import pytest
+
+# Frames small enough for CPU tests, idempotent under qwen-vl-utils' resize (min ≤ max / 1.05),
+# and a frame cap that keeps every frame of a clip (the clip budget allows 64).
+SMALL_VIDEO_ENV = {"VIDEO_MIN_PIXELS": "3136", "VIDEO_MAX_PIXELS": "6272", "FPS_MAX_FRAMES": "64"}
+
+
+@contextlib.contextmanager
+def swift_template(model_dir: os.PathLike | str, env: dict[str, str]) -> Iterator[object]:
+    """ms-swift's real Qwen2.5-VL template for ``model_dir`` in training mode, with the video
+    budget ``env`` — and everything ms-swift changes process-wide put back afterwards.
+
+    ms-swift copies the budget env vars into qwen-vl-utils' module constants once per process
+    (``patch_qwen_vl_utils``, guarded by a ``_patch`` flag) and may set VIDEO_TOTAL_PIXELS in
+    ``os.environ``; other tests read both, so they are saved and restored here.
+    """
+    from qwen_vl_utils import vision_process as vp
+
+    constants = {k: getattr(vp, k) for k in dir(vp) if k.isupper()}
+    backends = dict(vp.VIDEO_READER_BACKENDS)
+    had_patch = hasattr(vp, "_patch")
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        # Set it ourselves so that the value ms-swift would write is undone with the rest.
+        mp.setenv("VIDEO_TOTAL_PIXELS", env.get("VIDEO_TOTAL_PIXELS", str(int(128000 * 28 * 28 * 0.9))))
+        if had_patch:
+            mp.delattr(vp, "_patch")
+        try:
+            from swift.llm import get_model_tokenizer, get_template
+
+            _, processor = get_model_tokenizer(str(model_dir), load_model=False,
+                                               model_type="qwen2_5_vl")
+            template = get_template("qwen2_5_vl", processor)
+            template.set_mode("train")
+            yield template
+        finally:
+            for k, v in constants.items():
+                setattr(vp, k, v)
+            vp.VIDEO_READER_BACKENDS.clear()
+            vp.VIDEO_READER_BACKENDS.update(backends)
+            if hasattr(vp, "_patch") and not had_patch:
+                delattr(vp, "_patch")
+
+
+def label_spans(template, encoded: dict) -> list[str]:
+    """The decoded text of each maximal run of labelled tokens (labels ≠ -100)."""
+    tok = template.tokenizer
+    ids, labels = encoded["input_ids"], encoded["labels"]
+    spans, run = [], []
+    for token, label in zip(ids, labels):
+        if label != -100:
+            assert label == token, "a label differs from its input token"
+            run.append(token)
+        elif run:
+            spans.append(tok.decode(run))
+            run = []
+    if run:
+        spans.append(tok.decode(run))
+    return spans

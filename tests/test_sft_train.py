@@ -1,0 +1,141 @@
+"""``bash sft/sft.sh`` on CPU: real ms-swift training steps on the tiny model and built data.
+
+The script runs as users run it (DEVICE=cpu, env overrides only); the trajectories are built
+from generated videos by the SFT builder, with real clip files. Checked: ≥ 20 optimiser steps,
+the loss falls, the checkpoint loads in transformers and generates from video frames, and the
+frozen vision tower did not move.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sft_helpers import SMALL_VIDEO_ENV
+from videotemp_o3 import synthetic
+from videotemp_o3.training.sft_data import BuildConfig, build_file, validate_file
+from videotemp_o3.training.swift_media import TRAINING_VIDEO_ENV
+from videotemp_o3.video import FrameBudget, VideoReader
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("swift")
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "sft" / "sft.sh"
+# A short system prompt keeps each sequence near 700 tokens: with the tiny model's 151665-word
+# vocabulary the logits, not the layers, are what a CPU step spends its time on.
+SHORT_SYSTEM = ("Reason inside <think></think>, then answer inside <answer></answer> or call "
+                "get_video_clip_frame inside <tool_call></tool_call>.")
+
+
+def training_data(tmp: Path) -> Path:
+    """Eight trajectories (grounding and MCQ, half of them refined) on four short videos."""
+    bench = synthetic.generate(tmp / "bench", durations=(20, 24, 28, 32), progress=False)
+    annotations = []
+    for row in map(json.loads, bench.read_text().splitlines()):
+        question, *options = row["question"].split("\n")
+        video = str(tmp / "bench" / row["videos"][0])
+        annotations.append({"video": video, "query": row["query"], "span": row["timestamp"]})
+        annotations.append({"video": video, "question": question, "options": [o[3:] for o in options],
+                            "answer": row["answer"], "span": row["timestamp"]})
+    ann = tmp / "annotations.jsonl"
+    ann.write_text("".join(json.dumps(a) + "\n" for a in annotations))
+    system = tmp / "system.txt"
+    system.write_text(SHORT_SYSTEM)
+    data = tmp / "sft.jsonl"
+    report = build_file(ann, data, tmp / "clips",
+                        BuildConfig(refine_fraction=0.5, clip_max_frames=16,
+                                    system_prompt_path=str(system)), progress=False)
+    assert report.records == 8 and report.refined >= 2 and not report.skipped
+    assert validate_file(data)[1] == []
+    return data
+
+
+def test_sft_defaults_match_the_media_module():
+    text = SCRIPT.read_text()
+    for key, value in TRAINING_VIDEO_ENV.items():
+        assert f'export {key}="${{{key}:-{value}}}"' in text
+
+
+@pytest.mark.parametrize("stage", [2, 3])
+def test_deepspeed_configs_leave_sizes_to_the_script(stage):
+    from swift.utils import json_parse_to_dict
+
+    config = json_parse_to_dict(str(REPO / "sft" / f"ds_zero{stage}.json"))
+    assert config["zero_optimization"]["stage"] == stage
+    # "auto": the Trainer fills them from sft.sh's BATCH_SIZE, GRAD_ACC and dtype.
+    for key in ("train_micro_batch_size_per_gpu", "gradient_accumulation_steps", "train_batch_size",
+                "gradient_clipping"):
+        assert config[key] == "auto"
+    assert config["bf16"]["enabled"] == "auto"
+
+
+def test_cpu_training_run(tiny_model_dir, tmp_path, monkeypatch):
+    for k, v in SMALL_VIDEO_ENV.items():
+        monkeypatch.setenv(k, v)
+    data = training_data(tmp_path)
+    out = tmp_path / "out"
+    env = {**os.environ, **SMALL_VIDEO_ENV,
+           "DEVICE": "cpu", "MODEL": str(tiny_model_dir), "MODEL_TYPE": "qwen2_5_vl", "DATA": str(data),
+           "OUTPUT_DIR": str(out), "EPOCHS": "3", "GRAD_ACC": "1", "LR": "2e-3", "WARMUP_RATIO": "0",
+           "LOGGING_STEPS": "1", "SAVE_STEPS": "1000", "SAVE_ONLY_MODEL": "true",
+           "GRADIENT_CHECKPOINTING": "false", "MAX_LENGTH": "4096", "DATASET_NUM_PROC": "1",
+           "DATALOADER_NUM_WORKERS": "0", "REPORT_TO": "none",
+           "HF_HUB_OFFLINE": "1"}
+    env.pop("NPROC_PER_NODE", None)
+    env.pop("NNODES", None)
+    started = time.perf_counter()
+    # Extra arguments go through to `swift sft`: no hub check of the local model (offline), and
+    # logits only where labels are (same loss, a third less CPU with a 151665-word vocabulary).
+    run = subprocess.run(["bash", str(SCRIPT), "--check_model", "false", "--use_logits_to_keep", "true"],
+                         env=env, cwd=REPO, capture_output=True, text=True, timeout=900)
+    seconds = time.perf_counter() - started
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log[-6000:]
+
+    (logging_file,) = out.glob("v*/logging.jsonl")
+    entries = [json.loads(line) for line in logging_file.read_text().splitlines()]
+    steps_logged = [e for e in entries if "loss" in e]
+    losses = [e["loss"] for e in steps_logged]
+    steps = int(steps_logged[-1]["global_step/max_steps"].split("/")[0])
+    print(f"\nCPU SFT: {steps} steps in {seconds:.0f} s, loss {losses[0]:.3f} -> {losses[-1]:.3f} "
+          f"(first 8 mean {sum(losses[:8]) / 8:.3f}, last 8 mean {sum(losses[-8:]) / 8:.3f})",
+          file=sys.stderr)
+    assert steps >= 20 and len(losses) >= 20
+    assert losses[-1] < losses[0]
+    assert sum(losses[-8:]) < sum(losses[:8])
+
+    # The last checkpoint loads in plain transformers and generates from video frames.
+    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+
+    checkpoint = out / "checkpoint"  # sft.sh links the newest checkpoint here
+    assert checkpoint.resolve().name == f"checkpoint-{steps}"
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(checkpoint, dtype=torch.float32).eval()
+    processor = AutoProcessor.from_pretrained(checkpoint)
+    video = sorted((tmp_path / "bench" / "videos").glob("*.mp4"))[0]
+    frames = VideoReader(video).clip(2.0, 8.0, FrameBudget(fps=2.0, max_frames=8, min_pixels=3136,
+                                                           max_pixels=6272))
+    text = ("<|im_start|>user\n<|vision_start|><|video_pad|><|vision_end|>What colour is the square?"
+            "<|im_end|>\n<|im_start|>assistant\n")
+    inputs = processor(text=[text], videos=[frames.frames], fps=[frames.fps], return_tensors="pt",
+                       do_resize=False)
+    with torch.no_grad():
+        logits = model(**inputs).logits
+        generated = model.generate(**inputs, max_new_tokens=4, do_sample=False)
+    assert torch.isfinite(logits).all()
+    assert generated.shape[1] > inputs["input_ids"].shape[1]
+
+    # Full fine-tuning moved the language model; --freeze_vit kept the vision tower as it was.
+    initial = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    before, after = initial.state_dict(), model.state_dict()
+    visual = [k for k in after if "visual" in k]
+    language = [k for k in after if "layers" in k and "visual" not in k]
+    assert visual and language
+    assert all(torch.equal(before[k], after[k]) for k in visual)
+    assert any(not torch.equal(before[k], after[k]) for k in language)
