@@ -14,12 +14,4 @@ import videotemp_o3.training.rl_scheduler  # noqa: F401  (registers videotemp_cl
 import videotemp_o3.training.swift_plugin_rewards  # noqa: F401  (registers the three ORMs)
 
 
-# ms-swift 3.10.3 logs peak accelerator memory after every logging step through
-# get_torch_device().max_memory_reserved(), which on a machine without an accelerator is torch.cpu
-# — and torch 2.8 has no torch.cpu.max_memory_reserved, so a CPU run (USE_VLLM=false) crashes at
-# its first log line. Supply the missing function, reporting 0 bytes, exactly as
-# sft/cpu_compat.py does for the SFT path; on a GPU machine this changes nothing.
-import torch  # noqa: E402
-
-if not hasattr(torch.cpu, "max_memory_reserved"):
-    torch.cpu.max_memory_reserved = lambda device=None: 0
+import videotemp_o3.training.swift_compat  # noqa: F401,E402  (the CPU shim; no-op on GPUs)

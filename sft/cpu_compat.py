@@ -1,13 +1,4 @@
-"""Loaded by ``sft.sh`` with ``--external_plugins`` when ``DEVICE=cpu``; nothing else uses it.
+"""Loaded by ``sft.sh`` with ``--external_plugins`` when ``DEVICE=cpu``: applies the CPU shim of
+:mod:`videotemp_o3.training.swift_compat` (the module says why)."""
 
-ms-swift 3.10.3 logs peak accelerator memory after every logging step through
-``get_torch_device().max_memory_reserved()``, which on a machine without an accelerator is
-``torch.cpu`` — and torch 2.8 has no ``torch.cpu.max_memory_reserved``, so the first log line
-raises ``AttributeError``. Supplying the missing function (reporting 0 bytes) is all a CPU run
-needs; the trainer itself is untouched.
-"""
-
-import torch
-
-if not hasattr(torch.cpu, "max_memory_reserved"):
-    torch.cpu.max_memory_reserved = lambda device=None: 0
+import videotemp_o3.training.swift_compat  # noqa: F401

@@ -8,9 +8,9 @@ One question about one video is one conversation:
    answered with the requested clip(s) from the video layer under the *clip* budget, in a
    user turn that states each clip's absolute span; a bad call is answered with an
    observation saying what was wrong, and the loop goes on;
-3. tool calls are carried out on turns 1 … ``max_turns − 1`` (the feedback to the last one
-   asks for the answer); a reply after that must answer, and if the limit passes without an
-   answer the model is asked once more.
+3. tool calls are carried out on turns 1 … ``max_turns − 1`` (the feedback to turn
+   ``max_turns − 1`` asks for the answer, whatever that turn did); a reply after that must
+   answer, and if the limit passes without an answer the model is asked once more.
 
 Prompts, parsing and every text the model reads come from :mod:`videotemp_o3.protocol`; the
 agent only sequences them. Frames are decoded once per question: a clip reuses the frames of
@@ -251,7 +251,7 @@ class Agent:
             {"role": "system", "content": [{"type": "text", "text": protocol.system_prompt(cfg.system_prompt_path, max_clips=cfg.max_clips)}]},
             {"role": "user", "content": [_video_part(overview), {"type": "text", "text": question.prompt(duration)}]},
         ]
-        min_length = 1.0 / reader.metadata.avg_fps
+        min_length = protocol.min_clip_length(reader.metadata.avg_fps)
         asked_final = False
         turn_no = 0
         while True:
@@ -275,9 +275,9 @@ class Agent:
                 outcome, clips = self._answer_call(reader, cache, parsed.tool_call, turn_no, duration, min_length, traj, rec, clip_dir)
             else:
                 outcome, clips = None, []
-            # Past the limit, ask once for the final answer; the feedback to the last call
-            # allowed asks for it too.
-            ask_final = turn_no >= cfg.max_turns or (turn_no == cfg.max_turns - 1 and bool(clips))
+            # From the turn before the limit on, the feedback asks for the final answer (as the
+            # RL environment does, whose rollouts end at the limit); past the limit it is asked once.
+            ask_final = turn_no >= cfg.max_turns - 1
             asked_final = turn_no >= cfg.max_turns
             marker = "\x00clip\x00"
             text = protocol.tool_feedback(outcome, ask_final=ask_final, video_tag=marker)

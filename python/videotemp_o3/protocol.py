@@ -38,6 +38,16 @@ MAX_CLIPS_PER_CALL = 3
 DEFAULT_MAX_TURNS = 3
 """Assistant turns per conversation. Tool calls are carried out on turns 1 … max_turns − 1;
 the feedback to the last of them asks for the answer, so turn max_turns must answer."""
+MIN_CLIP_SECONDS = 0.5
+"""Shortest clip a call may ask for (and never less than one frame interval): the agent, the RL
+environment and the format reward all use it, so what inference accepts is what training pays for."""
+
+
+def min_clip_length(video_fps: float) -> float:
+    """Shortest acceptable clip in seconds for a video at ``video_fps``."""
+    return max(MIN_CLIP_SECONDS, 1.0 / video_fps)
+
+
 OPTION_LETTERS = "ABCDEFGHIJ"
 """Option letters of multiple-choice questions: most benchmarks use A–D or A–F (MLVU); Video-MMMU
 has up to ten options."""

@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping, Sequence
 
-from videotemp_o3.protocol import (DEFAULT_OPTIONS, DEFAULT_MAX_TURNS, MAX_CLIPS_PER_CALL, OPTION_LETTERS,
+from videotemp_o3.protocol import (MIN_CLIP_SECONDS, DEFAULT_OPTIONS, DEFAULT_MAX_TURNS, MAX_CLIPS_PER_CALL, OPTION_LETTERS,
                                    RejectedCall, Turn, parse_choice, parse_span, parse_turn,
                                    validate_call)
 from videotemp_o3.segments import Segment, SpanLike, iou
@@ -54,7 +54,7 @@ class RewardConfig:
     """A right answer with no tool call is scored as IoU 0 (→ −λ). False: no call scores 0."""
     max_turns: int = DEFAULT_MAX_TURNS
     max_clips: int = MAX_CLIPS_PER_CALL
-    min_clip_seconds: float = 0.5
+    min_clip_seconds: float = MIN_CLIP_SECONDS
     """Shortest clip the format reward accepts: one frame interval at the 2 fps clip rate."""
 
 

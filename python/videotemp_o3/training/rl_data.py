@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from videotemp_o3 import protocol
+from videotemp_o3.training.swift_media import resolve_media_path
 from videotemp_o3.segments import Segment
 
 QA_FILE = "qa.jsonl"
@@ -91,24 +92,6 @@ class RLDataError(ValueError):
         shown = "\n  ".join(str(p) for p in self.problems[:50])
         more = f"\n  … and {len(self.problems) - 50} more" if len(self.problems) > 50 else ""
         super().__init__(f"{what}: {len(self.problems)} problem(s):\n  {shown}{more}")
-
-
-# ---------------------------------------------------------------------------------------------
-# Paths: the one rule shared by the validator and the RL scheduler
-# ---------------------------------------------------------------------------------------------
-
-def resolve_media_path(path: str) -> Path:
-    """Where ms-swift will read ``path``: as given if it exists, else under ``ROOT_IMAGE_DIR``
-    (ms-swift's ``load_file`` rule), else as given (absolute from the working directory).
-
-    The scheduler opens the overview video through this function so that it reads exactly
-    the file the trainer's template reads.
-    """
-    p = Path(os.path.expanduser(path))
-    root = os.environ.get("ROOT_IMAGE_DIR")
-    if root and not p.exists():
-        p = Path(root) / p
-    return p.absolute()
 
 
 # ---------------------------------------------------------------------------------------------

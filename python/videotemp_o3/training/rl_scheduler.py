@@ -62,7 +62,8 @@ from videotemp_o3.protocol import CallProblem, ClipRequest, RejectedCall
 from videotemp_o3.segments import Segment
 from videotemp_o3.training import swift_media
 from videotemp_o3.training.rewards import DEFAULT_CONFIG as REWARD_DEFAULTS
-from videotemp_o3.training.rl_data import VIDEO_TAG, resolve_media_path
+from videotemp_o3.training.rl_data import VIDEO_TAG
+from videotemp_o3.training.swift_media import resolve_media_path
 from videotemp_o3.video import FrameBudget, VideoReader
 
 SCHEDULER_NAME = "videotemp_clips"
@@ -186,7 +187,7 @@ class ClipEnvironment:
         return reader
 
     def min_length(self, reader: VideoReader) -> float:
-        return max(self.config.min_clip_seconds, 1.0 / reader.metadata.avg_fps)
+        return max(self.config.min_clip_seconds, protocol.min_clip_length(reader.metadata.avg_fps))
 
     # -- one turn --------------------------------------------------------------------------
 

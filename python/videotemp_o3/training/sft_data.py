@@ -53,7 +53,8 @@ from videotemp_o3.protocol import (ClipRequest, Issue, RejectedCall, format_seco
 from videotemp_o3.segments import Segment, iou
 from videotemp_o3.training.masking import DEFAULT_TAU, POLICIES, Policy, apply_masking
 from videotemp_o3.training.swift_media import (CLIP_MAX_FRAMES, TRAINING_VIDEO_ENV, Codec,
-                                               clip_budget, clip_for_swift, video_for_swift)
+                                               clip_budget, clip_for_swift, resolve_media_path,
+                                               video_for_swift)
 from videotemp_o3.video import VideoError, VideoReader
 
 __all__ = [
@@ -453,12 +454,9 @@ class _Videos:
 
     def __init__(self):
         self._info: dict[str, Optional[_VideoInfo]] = {}
-        self._root = os.environ.get("ROOT_IMAGE_DIR")
 
     def resolve(self, path: str) -> str:
-        if self._root and not os.path.isabs(path) and not os.path.exists(path):
-            return os.path.join(self._root, path)
-        return path
+        return str(resolve_media_path(path))
 
     def exists(self, path: str) -> bool:
         return os.path.isfile(self.resolve(path))
@@ -468,7 +466,7 @@ class _Videos:
         if path not in self._info:
             try:
                 m = VideoReader(path).metadata
-                self._info[path] = _VideoInfo(m.duration, 1.0 / m.avg_fps if m.avg_fps > 0 else 0.0)
+                self._info[path] = _VideoInfo(m.duration, protocol.min_clip_length(m.avg_fps) if m.avg_fps > 0 else 0.0)
             except Exception:  # noqa: BLE001 — unreadable: reported as such by the caller
                 self._info[path] = None
         return self._info[path]

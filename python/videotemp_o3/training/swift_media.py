@@ -303,3 +303,17 @@ def _write_video(frames: np.ndarray, fps: float, path: Path, codec: str) -> None
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+
+
+def resolve_media_path(path: str) -> Path:
+    """Where ms-swift will read ``path``: as given if it exists, else under ``ROOT_IMAGE_DIR``
+    (ms-swift's ``load_file`` rule), else as given (absolute from the working directory).
+
+    The SFT validator and the RL scheduler open media through this function so that they read
+    exactly the file the trainer's template reads.
+    """
+    p = Path(os.path.expanduser(path))
+    root = os.environ.get("ROOT_IMAGE_DIR")
+    if root and not p.exists():
+        p = Path(root) / p
+    return p.absolute()
