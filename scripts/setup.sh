@@ -43,4 +43,12 @@ PIP=(.venv/bin/python -m pip --disable-pip-version-check)
 say "installing videotemp-o3[$EXTRAS] (first run downloads torch and ms-swift; later runs use the cache)"
 "${PIP[@]}" install -q -c requirements/lock.txt maturin
 "${PIP[@]}" install -q -c requirements/lock.txt -e ".[$EXTRAS]"
+# The engine must be right under transformers 4.x (what ms-swift 3.10 pins) and 5.x: a small
+# overlay with transformers 5 lets the tests run the engine again under it (tests/test_transformers5.py).
+if [ ! -f .tf5/.complete ] && [[ "$EXTRAS" == *test* ]]; then
+  say "installing the transformers 5 overlay (.tf5) for the engine tests"
+  rm -rf .tf5
+  "${PIP[@]}" install -q --no-deps --target .tf5 "transformers==5.17.0" "huggingface-hub==1.33.0" "tokenizers==0.23.2"
+  touch .tf5/.complete
+fi
 .venv/bin/python -c "import videotemp_o3.video as v; print('[setup] videotemp_o3 ready:', v.FrameBudget())"

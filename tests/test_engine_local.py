@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from videotemp_o3.engines.base import Generation, cut_at_stop, validate_messages  # noqa: E402
-from videotemp_o3.engines.local import LocalEngine, processor_video_kwargs  # noqa: E402
+from videotemp_o3.engines.local import _TRANSFORMERS_MAJOR, LocalEngine, processor_video_kwargs  # noqa: E402
 
 # CLIP normalisation of the Qwen2-VL processors.
 MEAN = np.array([0.48145466, 0.4578275, 0.40821073])
@@ -61,10 +61,12 @@ def test_each_video_keeps_its_own_rate(engine):
 
 def _video_time_positions(engine, inputs) -> list[list[int]]:
     """Temporal M-RoPE positions of each video's temporal patches, from the model itself."""
-    position_ids, _ = engine.model.model.get_rope_index(
-        inputs["input_ids"], None, inputs["video_grid_thw"], inputs["second_per_grid_ts"],
-        inputs["attention_mask"],
-    )
+    # Keyword call: transformers 5.x inserted mm_token_type_ids after input_ids.
+    kwargs = dict(input_ids=inputs["input_ids"], image_grid_thw=None, video_grid_thw=inputs["video_grid_thw"],
+                  second_per_grid_ts=inputs["second_per_grid_ts"], attention_mask=inputs["attention_mask"])
+    if "mm_token_type_ids" in inputs:
+        kwargs["mm_token_type_ids"] = inputs["mm_token_type_ids"]
+    position_ids, _ = engine.model.model.get_rope_index(**kwargs)
     is_video = (inputs["input_ids"][0] == engine.model.config.video_token_id).numpy()
     t_pos = position_ids[0, 0].numpy()[is_video]
     out, start = [], 0
@@ -116,7 +118,11 @@ def test_processor_kwargs_carry_fps_for_both_transformers_generations():
     parts = [video(frames_of(4), 2.0)["frames"], frames_of(3)]
     kwargs = processor_video_kwargs([video(parts[0], 2.0), video(parts[1], 0.5)])
     assert kwargs["do_resize"] is False and kwargs["do_sample_frames"] is False
-    assert kwargs["fps"] == [2.0, 0.5]  # transformers 4.x reads this
+    # transformers 4.x reads fps; 5.x rejects a list there and reads the metadata instead.
+    if _TRANSFORMERS_MAJOR < 5:
+        assert kwargs["fps"] == [2.0, 0.5]
+    else:
+        assert "fps" not in kwargs
     assert [v.shape[0] for v in kwargs["videos"]] == [4, 4]
     for meta, fps in zip(kwargs["video_metadata"], [2.0, 0.5]):  # transformers 5.x reads this
         assert meta["total_num_frames"] == 4 and meta["frames_indices"] == [0, 1, 2, 3]

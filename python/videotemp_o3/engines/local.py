@@ -97,7 +97,23 @@ def processor_video_kwargs(
         for optional in ("video_metadata", "do_sample_frames"):
             if optional not in accepted:
                 kwargs.pop(optional)
+    if _TRANSFORMERS_MAJOR >= 5:
+        # 5.x validates ``fps`` as one number and takes each video's rate from its metadata;
+        # a list is rejected, and one shared number would be wrong for videos at other rates.
+        kwargs.pop("fps")
     return kwargs
+
+
+def _transformers_major() -> int:
+    try:
+        from importlib.metadata import version
+
+        return int(version("transformers").split(".")[0])
+    except Exception:  # noqa: BLE001 — not installed: the engine cannot run anyway
+        return 0
+
+
+_TRANSFORMERS_MAJOR = _transformers_major()
 
 
 def _accepted_video_kwargs(processor) -> set[str] | None:
