@@ -30,6 +30,9 @@ CASES = {
     "h264_10bit": dict(codec="h264_10bit", name="a.mkv"),
     "hevc_10bit": dict(codec="hevc_10bit", name="a.mp4"),
     "odd_size_444": dict(codec="h264_444", name="a.mp4", size=(97, 161)),
+    "h264_mpegts": dict(codec="h264", name="a.ts"),
+    "av1_mkv": dict(codec="av1", name="a.mkv"),
+    "mpeg4_bframes_avi_no_pts": dict(codec="mpeg4_bframes", name="a.avi"),
 }
 
 

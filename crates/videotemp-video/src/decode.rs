@@ -91,6 +91,8 @@ pub(crate) struct Session {
     next_pos: Option<u32>,
     /// Presentation timestamp of the last frame the decoder has output since the last seek.
     last_out: Option<i64>,
+    /// For streams without timestamps: the index of the next frame the decoder will output.
+    out_index: Option<usize>,
     eof: bool,
     /// Packets handed to the decoder since the session opened (for the decode-only bound).
     pub(crate) packets_sent: u64,
@@ -133,6 +135,7 @@ impl Session {
             threads,
             next_pos: Some(0),
             last_out: None,
+            out_index: Some(0),
             eof: false,
             packets_sent: 0,
             skip_nonref: true,
@@ -149,7 +152,10 @@ impl Session {
         &mut self.input
     }
 
-    /// Positions the demuxer so that the next packet read is keyframe `k`'s packet.
+    /// Positions the demuxer so that the next packet read is keyframe `k`'s packet, and returns
+    /// that packet. A timestamp seek lands at or before the keyframe in every demuxer we know;
+    /// where it does not (or fails), the file is reopened and read from its first packet, whose
+    /// position is known exactly, so the keyframe is found by counting packets.
     fn seek_to_key(&mut self, path: &Path, index: &FrameIndex, k: usize) -> Result<ff::Packet> {
         self.decoder.flush();
         self.last_out = None;
@@ -157,54 +163,53 @@ impl Session {
         self.eof = false;
         let key_pts = index.key_pts[k];
         let key_pos = index.key_pos[k];
-        let attempts: [i64; 2] = [key_pts, i64::MIN];
-        for (attempt, &ts) in attempts.iter().enumerate() {
-            let target = if attempt == 0 { ts } else { index.pts[0].min(key_pts) - 1 };
+        self.out_index = if index.by_output_order { Some(index.decode_pos.partition_point(|&p| p < key_pos)) } else { None };
+        if key_pos > 0 {
             let rc = unsafe {
-                ffi::avformat_seek_file(self.input.as_mut_ptr(), self.stream_index as i32, i64::MIN, target, target, 0)
+                ffi::avformat_seek_file(self.input.as_mut_ptr(), self.stream_index as i32, i64::MIN, key_pts, key_pts, 0)
             };
-            if rc < 0 && attempt == 0 {
-                continue;
-            }
-            if rc < 0 {
-                // Last resort: reopen, which always starts at the first packet.
-                let (input, _) = open_input(path)?;
-                self.input = input;
-            }
-            // Read forward to the keyframe's packet; demuxing without decoding is cheap.
-            let mut packet = ff::Packet::empty();
-            let mut failures = 0;
-            loop {
-                match packet.read(&mut self.input) {
-                    Ok(()) => {
-                        if packet.stream() != self.stream_index {
-                            continue;
+            if rc >= 0 {
+                let mut packet = ff::Packet::empty();
+                let mut failures = 0;
+                loop {
+                    match packet.read(&mut self.input) {
+                        Ok(()) => {
+                            if packet.stream() != self.stream_index {
+                                continue;
+                            }
+                            let ts = packet.pts().or(packet.dts());
+                            if packet.is_key() && ts == Some(key_pts) {
+                                self.next_pos = Some(key_pos + 1);
+                                return Ok(packet);
+                            }
+                            // Past the keyframe without meeting it: the seek landed too late.
+                            if ts.unwrap_or(i64::MIN) > key_pts && packet.dts().unwrap_or(i64::MIN) > key_pts {
+                                break;
+                            }
                         }
-                        let ts = packet.pts().or(packet.dts());
-                        if key_pos == 0 && (k == 0 || ts.is_none()) && attempt > 0 {
-                            self.next_pos = Some(1);
-                            return Ok(packet);
-                        }
-                        if packet.is_key() && ts == Some(key_pts) {
-                            self.next_pos = Some(key_pos + 1);
-                            return Ok(packet);
-                        }
-                        // Past the keyframe without meeting it: the seek landed too late.
-                        if packet.dts().unwrap_or(i64::MIN) > key_pts {
-                            break;
-                        }
-                    }
-                    Err(ff::Error::Eof) => break,
-                    Err(_) => {
-                        failures += 1;
-                        if failures > MAX_BAD_PACKETS {
-                            break;
+                        Err(ff::Error::Eof) => break,
+                        Err(_) => {
+                            failures += 1;
+                            if failures > MAX_BAD_PACKETS {
+                                break;
+                            }
                         }
                     }
                 }
             }
         }
-        Err(VideoError::decode(path, format!("cannot seek to the keyframe at pts {key_pts}")))
+        // Reopen and count packets from the first one.
+        let (input, _) = open_input(path)?;
+        self.input = input;
+        self.next_pos = Some(0);
+        loop {
+            match self.read_video_packet(path)? {
+                Some((packet, Some(pos))) if pos == key_pos => return Ok(packet),
+                Some(_) => continue,
+                None => break,
+            }
+        }
+        Err(VideoError::decode(path, format!("keyframe {k} (packet {key_pos}) not found")))
     }
 
     /// Decodes `run`, handing each target frame to `emit(frame_index, frame)`.
@@ -245,7 +250,14 @@ impl Session {
             loop {
                 match self.decoder.receive_frame(&mut self.frame) {
                     Ok(()) => {
-                        let pts = frame_pts(&self.frame);
+                        let pts = if index.by_output_order {
+                            // No timestamps: the n-th frame out after a keyframe is frame key + n.
+                            let i = self.out_index.unwrap_or(usize::MAX);
+                            self.out_index = self.out_index.map(|i| i + 1);
+                            index.pts.get(i).copied().unwrap_or(i64::MAX)
+                        } else {
+                            frame_pts(&self.frame)
+                        };
                         cursor = self.deliver(index, run, cursor, Some(pts), emit)?;
                         self.last_out = Some(pts);
                         std::mem::swap(&mut self.frame, &mut self.prev);
@@ -283,7 +295,8 @@ impl Session {
             };
             match next {
                 Some((p, pos)) => {
-                    let needed = pos.map_or(true, |q| target_pos.binary_search(&q).is_ok());
+                    // Without timestamps, frames are counted as they come out: none may be skipped.
+                    let needed = index.by_output_order || pos.map_or(true, |q| target_pos.binary_search(&q).is_ok());
                     self.decoder.skip_frame(if needed || !self.skip_nonref {
                         ff::Discard::Default
                     } else {
@@ -295,7 +308,7 @@ impl Session {
                             self.packets_sent += 1;
                             // Every target is in the decoder: flush the rest out rather than
                             // decode further packets just to push delayed frames out.
-                            if drain && !self.eof && pos.is_some_and(|q| q >= last_target_pos) {
+                            if drain && !self.eof && pos.is_some_and(|q| q >= last_target_pos) && self.may_drain(index) {
                                 self.eof = true;
                                 let _ = self.decoder.send_eof();
                             }
@@ -325,6 +338,13 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// Draining early is exact only where the target packets are known and the decoder does not
+    /// run frame threads of its own (dav1d with several threads was seen dropping the last frames
+    /// of a drain).
+    fn may_drain(&self, index: &FrameIndex) -> bool {
+        !index.by_output_order && self.threads <= 1
     }
 
     /// The next packet of the video stream with its decode-order position (when known), or

@@ -168,6 +168,10 @@ pub struct FrameIndex {
     pub time_base: f64,
     /// Number of video packets in decode order.
     pub packets: usize,
+    /// The stream carries no presentation timestamps (e.g. AVI): frames are numbered in decode
+    /// order, and a decoded frame is identified by its place in the decoder's output after a
+    /// keyframe rather than by its timestamp.
+    pub by_output_order: bool,
 }
 
 impl FrameIndex {
@@ -231,6 +235,7 @@ impl FrameIndex {
         let mut packet = ff::Packet::empty();
         let mut failures = 0;
         let mut last_ts = i64::MIN;
+        let mut missing_pts = false;
         loop {
             match packet.read(input) {
                 Ok(()) => {
@@ -239,6 +244,7 @@ impl FrameIndex {
                         continue;
                     }
                     let discard = unsafe { (*packet.as_ptr()).flags & ffi::AV_PKT_FLAG_DISCARD != 0 };
+                    missing_pts |= packet.pts().is_none() && !discard;
                     // Packets the demuxer marks for discard (e.g. before an MP4 edit list's start)
                     // never produce a displayed frame, so they are not frames of the video.
                     let ts = packet.pts().or(packet.dts());
@@ -291,9 +297,15 @@ impl FrameIndex {
             key_pos.insert(0, 0);
             key_pts.insert(0, pkts[0].pts.max(frames[0].0.min(i64::MAX)));
         }
+        // Without timestamps a frame is known only by its place in the decoder's output, and
+        // after a seek into an open GOP the decoder drops leading B-frames it cannot decode, so
+        // the count would slip: such streams are always decoded from their first packet.
         let frame_key = frames
             .iter()
             .map(|&(pts, pos)| {
+                if missing_pts {
+                    return 0;
+                }
                 // The last keyframe at or before the frame's packet in decode order that is also
                 // displayed no later than the frame: open-GOP leading pictures need the GOP before.
                 let mut k = key_pos.partition_point(|&kp| kp <= pos).saturating_sub(1);
@@ -313,6 +325,7 @@ impl FrameIndex {
             origin_pts,
             time_base,
             packets: pkts.len(),
+            by_output_order: missing_pts,
         })
     }
 }

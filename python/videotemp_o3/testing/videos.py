@@ -50,6 +50,9 @@ CODECS = {
     "hevc": ("libx265", {"preset": "ultrafast", "pix_fmt": "yuv420p", "x265-params": "log-level=none:bframes=3"}),
     "hevc_10bit": ("libx265", {"preset": "ultrafast", "pix_fmt": "yuv420p10le", "x265-params": "log-level=none:bframes=3"}),
     "vp9": ("libvpx-vp9", {"deadline": "realtime", "cpu-used": 8, "pix_fmt": "yuv420p"}),
+    "av1": ("libaom-av1", {"cpu-used": 8, "pix_fmt": "yuv420p"}),
+    # MPEG-4 part 2 with B-frames: in AVI its packets carry no presentation timestamps.
+    "mpeg4_bframes": ("mpeg4", {"bf": 2, "q:v": 4, "pix_fmt": "yuv420p"}),
 }
 
 
