@@ -319,3 +319,42 @@ def test_swift_deploy_stop_strings_and_concurrent_callers(swift_server):
             results = list(pool.map(lambda _: remote.generate(messages, max_new_tokens=12),
                                     range(3)))
     assert [r.text for r in results] == [full.text] * 3
+
+
+def test_agent_loop_against_the_swift_server(swift_server, tmp_path):
+    """The agent's whole loop — overview, a tool call answered with a clip, a bad call, the
+    answer — through a real OpenAI-compatible server serving the tiny model. The reply texts
+    are scripted (a random model writes no calls); every turn is a real request whose prompt
+    grows by the clip the agent sent."""
+    from videotemp_o3 import protocol
+    from videotemp_o3.agent import Agent, AgentConfig, Question
+    from videotemp_o3.engines.base import Engine, Generation
+    from videotemp_o3.testing.videos import make_indexed_video
+    from videotemp_o3.video import FrameBudget
+
+    class ScriptedRemote(Engine):
+        def __init__(self, remote, replies):
+            self.remote, self.replies, self.prompts = remote, list(replies), []
+
+        def generate(self, messages, **kw):
+            real = self.remote.generate(messages, **{**kw, "max_new_tokens": 2})
+            self.prompts.append(real.prompt_tokens)
+            return Generation(self.replies.pop(0), real.prompt_tokens, real.completion_tokens,
+                              real.visual_tokens, real.prefill_seconds, real.decode_seconds)
+
+    video = make_indexed_video(tmp_path / "v.mp4", frames=300, fps=10, size=(96, 160), gop=50)
+    budget = dict(max_pixels=28 * 28 * 8, min_pixels=28 * 28 * 4)
+    config = AgentConfig(overview_budget=FrameBudget(nframes=4, **budget),
+                         clip_budget=FrameBudget(fps=1.0, max_frames=8, **budget), max_new_tokens=8)
+    replies = [protocol.render_turn("look", segments=[(5.0, 11.0)]),
+               "<think>again</think><tool_call>[20, 10]</tool_call>",
+               protocol.render_turn("done", answer="A")]
+    with OpenAIEngine(swift_server, video_format="mkv", timeout=120) as remote:
+        engine = ScriptedRemote(remote, replies)
+        traj = Agent(engine, config).run(video, Question("Which frame?", "mcq", ["one", "two"]))
+    assert traj.error is None, traj.error
+    assert traj.prediction == "A" and traj.segments == [[5.0, 11.0]]
+    assert traj.turns[0].clips[0].frames == 6 and traj.turns[1].rejected["problem"] == "reversed"
+    # The server saw the clip: turn 2's prompt holds the clip's visual tokens beyond turn 1's.
+    assert engine.prompts[1] > engine.prompts[0] + 6 // 2 * 4
+    assert engine.prompts[2] > engine.prompts[1]
