@@ -34,6 +34,7 @@ import json
 import os
 import platform
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -158,23 +159,15 @@ def run_process(row: str, task: dict, timeout: float, workdir: Path) -> dict:
         p = subprocess.Popen([sys.executable, str(HERE / "worker.py"), str(tf)], stdout=so, stderr=se, env=env,
                              cwd=str(REPO), start_new_session=True)
         peak_threads, status, ru, timed_out = 0, None, None, False
-        while True:
-            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-            if pid:
-                break
+        try:
+            peak_threads, status, ru, timed_out = _watch(p, t0, timeout)
+        except BaseException:  # interrupted: take our child down with us
             try:
-                with open(f"/proc/{p.pid}/status") as f:
-                    for line in f:
-                        if line.startswith("Threads:"):
-                            peak_threads = max(peak_threads, int(line.split()[1]))
+                os.killpg(p.pid, 9)
+                os.wait4(p.pid, 0)
             except OSError:
                 pass
-            if time.perf_counter() - t0 > timeout:
-                timed_out = True
-                os.killpg(p.pid, 9)  # our own child's session only
-                _, status, ru = os.wait4(p.pid, 0)
-                break
-            time.sleep(0.02)
+            raise
         p.returncode = os.waitstatus_to_exitcode(status)
         elapsed = time.perf_counter() - t0
         # What other processes took from the machine meanwhile (cores, averaged over the run).
@@ -192,6 +185,27 @@ def run_process(row: str, task: dict, timeout: float, workdir: Path) -> dict:
     res.update(ok=True, elapsed_s=elapsed, peak_rss_mib=ru.ru_maxrss / 1024, peak_threads=peak_threads,
                process_cpu_s=child_cpu, other_cores=other_cores)
     return res
+
+
+def _watch(p, t0: float, timeout: float):
+    """Waits for the child, sampling its OS thread count; stops it (its own session) at timeout."""
+    peak_threads = 0
+    while True:
+        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+        if pid:
+            return peak_threads, status, ru, False
+        try:
+            with open(f"/proc/{p.pid}/status") as f:
+                for line in f:
+                    if line.startswith("Threads:"):
+                        peak_threads = max(peak_threads, int(line.split()[1]))
+        except OSError:
+            pass
+        if time.perf_counter() - t0 > timeout:
+            os.killpg(p.pid, 9)
+            _, status, ru = os.wait4(p.pid, 0)
+            return peak_threads, status, ru, True
+        time.sleep(0.02)
 
 
 # --- checking and summarising --------------------------------------------------------------
@@ -440,6 +454,8 @@ def probe_rows(rows: list[str]):
 
 def main(argv=None) -> int:
     a = parse_args(argv)
+    # A stop (SIGTERM) unwinds like Ctrl-C: the running child is killed, the temp folder removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     t_start = time.time()
     a.out.mkdir(parents=True, exist_ok=True)
     load_start = load1()
@@ -517,8 +533,9 @@ def main(argv=None) -> int:
     write_chart(a.out / "chart.png", plans, summary)
     slim = {c: {r: [{k: v for k, v in x.items() if k != "sessions"} | {"sessions": _slim(x.get("sessions"))} for x in runs[c][r]]
                 for r in rows} for c in a.codecs}
-    (a.out / "results.json").write_text(json.dumps({"meta": meta, "summary": summary, "unavailable": unavailable,
-                                                    "versions": versions, "runs": slim}, indent=1, default=str))
+    (a.out / "results.json").write_text(json.dumps({"meta": meta, "plans": plans, "summary": summary,
+                                                    "unavailable": unavailable, "versions": versions, "runs": slim},
+                                                   indent=1, default=str))
     print()
     print(text)
     print(f"wrote {a.out / 'results.md'}, {a.out / 'chart.png'}, {a.out / 'results.json'}")
