@@ -3,7 +3,7 @@
 
     python benches/levers.py [VIDEO] [--reps 3]
 
-Workloads (DESIGN §4): W1 overview (256 frames over the whole video at the 200704-pixel budget)
+Workloads (docs/design.md §4): W1 overview (256 frames over the whole video at the 200704-pixel budget)
 and W2 (a 30 s clip at 2 fps). Reports wall seconds and process CPU seconds (user + system,
 which on a shared machine is steadier than wall time) per configuration, median of --reps.
 Without VIDEO, the `cargo bench` video (target/bench-videos) is used or generated.

@@ -20,13 +20,13 @@ fi
 : "${DATASETS:=$RL_DATA/qa.jsonl $RL_DATA/grounding.jsonl}"
 : "${OUTPUT_DIR:=$RL_ROOT/output/rl}"
 
-# --- the environment (DESIGN.md §1, §6) ------------------------------------------------------
+# --- the environment (docs/design.md §1, §6) ------------------------------------------------------
 : "${MAX_TURNS:=3}"
 MAX_CLIPS_PER_CALL=3      # fixed by the protocol (and the format reward): not a knob
 # Videos one conversation can hold: the overview, then up to 3 clips on every turn but the last.
 MAX_VIDEOS=$((1 + (MAX_TURNS - 1) * MAX_CLIPS_PER_CALL))
 
-# --- the release's training frame budget (DESIGN.md §3) --------------------------------------
+# --- the release's training frame budget (docs/design.md §3) --------------------------------------
 # The same defaults as sft/sft.sh (videotemp_o3.training.swift_media.TRAINING_VIDEO_ENV; a
 # test keeps them in step). VIDEO_MIN_PIXELS is left at qwen-vl-utils' 100352: with it the
 # per-frame cap is 1.05 x 100352, not 50176 (swift_media's docstring explains the arithmetic).

@@ -2,7 +2,7 @@
 
 Each frame of the test video spells its own index, so a clip file handed to ms-swift can be
 decoded and checked frame by frame against the span the call asked for. Expected frame indices
-are worked out by hand from the sampling rule (DESIGN.md §3), never by the code under test.
+are worked out by hand from the sampling rule (docs/design.md §3), never by the code under test.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ H.264 (B-frames, GOP 250) and HEVC (B-frames, open GOP 250), moving testsrc2 con
 top-left quarter spells each frame's index. 2 minutes by default (the length `cargo bench` uses;
 it keeps the default run under 15 minutes on 2 cores), 30 minutes with --long, any with --seconds.
 
-Workloads (DESIGN.md §4), every library asked for the same frame indices at the same size
+Workloads (docs/design.md §4), every library asked for the same frame indices at the same size
 (FrameBudget.plan, i.e. what qwen-vl-utils picks; 588x336 for 720p):
   W1 overview  256 frames by linspace over the whole video at 200704 px/frame
   W2 clip      [S, S + 30 s] at 2 fps (60 frames), a fresh reader

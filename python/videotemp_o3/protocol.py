@@ -1,6 +1,6 @@
 """The agent protocol: prompts, parsing of the model's turns, tool-call checks, tool feedback.
 
-This module is the one home of everything the model reads and writes (DESIGN.md §1); the agent
+This module is the one home of everything the model reads and writes (docs/design.md §1); the agent
 loop, the engines, the SFT data builder, the RL scheduler and the rewards all go through it so
 that they agree on what a well-formed turn is.
 

@@ -47,7 +47,7 @@ _OPTION_PREFIX = re.compile(r"^\s*\(?([A-Z])[.)]\s?")
 class Item:
     """One question of one benchmark, ready for the agent and for the scorer.
 
-    - ``uid``: the benchmark's own question id as a string (DESIGN §8); unique within a benchmark.
+    - ``uid``: the benchmark's own question id as a string (docs/design.md §8); unique within a benchmark.
     - ``video``: absolute path under the data root (never outside it); it need not exist yet —
       loading annotations must work without the videos (the scorer needs no video).
     - ``question``: the question stem only. ``options``: rendered ``"A. text"`` lines, in order.

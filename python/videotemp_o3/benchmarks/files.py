@@ -48,7 +48,7 @@ class Record:
 
     def text(self, name: str, *, allow_empty: bool = False) -> str:
         """A string field. Integer ids (LVBench ``uid``, NExT-GQA ``qid``) are accepted and
-        stringified, since DESIGN §8 keys every uid as a string."""
+        stringified, since docs/design.md §8 keys every uid as a string."""
         value = self.require(name)
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             self.fail(name, f"expected a string, got {type(value).__name__} {value!r:.60}")

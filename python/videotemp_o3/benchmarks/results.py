@@ -1,4 +1,4 @@
-"""Results files: ours (JSONL, DESIGN §8) and the release's ``{uid: answer}`` dict.
+"""Results files: ours (JSONL, docs/design.md §8) and the release's ``{uid: answer}`` dict.
 
 Ours: one JSON object per line, appended atomically by ``eval/run.py`` through
 :func:`append_result`::
@@ -53,7 +53,7 @@ class Results:
 
 @dataclass
 class ResultRecord:
-    """One finished item, as ``eval/run.py`` appends it (DESIGN §8)."""
+    """One finished item, as ``eval/run.py`` appends it (docs/design.md §8)."""
 
     uid: str
     bench: str

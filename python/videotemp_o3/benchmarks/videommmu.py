@@ -7,7 +7,7 @@ text of an open question), question_type ("multiple-choice" | "open")`` and, in 
 The video is ``<id>.mp4``.
 
 uid: ``"<Track>/<id>"``. The same ``id`` names one video's question in each of the three
-tracks (``dev_Biology_3`` is in Perception and in Adaptation), so ``id`` alone — what DESIGN
+tracks (``dev_Biology_3`` is in Perception and in Adaptation), so ``id`` alone — what docs/design.md
 §8 says — is not unique within the benchmark.
 
 Official scoring (lmms-eval, MMMU-style): :func:`~.answers.mmmu_choice` for multiple choice,

@@ -9,7 +9,7 @@ Published file, as the release reads it: ``eval/videotemp/data/data.jsonl`` with
 ``LongVILA/<id>`` resolve to ``LongVILA/<id>`` or ``LongVILA/<id>.mp4``), ``question`` (the
 stem with inline ``"A. …"`` option lines), ``answer`` (letter), ``duration`` (s),
 ``timestamp`` ([S, E] s). uid: the record's ``uid`` when it has one, else its 0-based line
-number in the file (DESIGN §8).
+number in the file (docs/design.md §8).
 
 Duration bins (half-open, seconds): [0, 180) "<3min", [180, 600) "3-10min",
 [600, 1200) "10-20min", [1200, ∞) ">20min".

@@ -21,7 +21,7 @@ What is real and what is not:
   with pronounceable filler words (" bako", " dutemi", …) so that *every* id the model can
   emit decodes to text. That keeps random generations readable and stop-string tests
   meaningful. The filler ids are never produced by encoding.
-- Sizes follow DESIGN §5: text hidden 32, 2 layers, 4 heads / 2 KV heads (head_dim 8,
+- Sizes follow docs/design.md §5: text hidden 32, 2 layers, 4 heads / 2 KV heads (head_dim 8,
   M-RoPE sections [2, 1, 1] = head_dim / 2), vision depth 2, hidden 32, patch 14, spatial
   merge 2, temporal patch 2, window 112, full attention in block 1. The 151665 × 32
   embedding (tied with the LM head) dominates: about 10 MB in bfloat16 on disk. Weights
@@ -220,7 +220,7 @@ def _build_processor(tokenizer_file: Path):
         clean_up_tokenization_spaces=False,
     )
     tokenizer.chat_template = CHAT_TEMPLATE
-    # Budgets of DESIGN §3 as the processors' defaults; our engines pass pre-sized frames
+    # Budgets of docs/design.md §3 as the processors' defaults; our engines pass pre-sized frames
     # with do_resize=False, so these only matter to callers that hand in raw media.
     image_processor = Qwen2VLImageProcessor(
         min_pixels=4 * 28 * 28, max_pixels=16384 * 28 * 28, patch_size=14,

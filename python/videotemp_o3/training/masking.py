@@ -1,4 +1,4 @@
-"""Unified masking: which assistant rounds of an SFT trajectory carry loss (DESIGN.md §6).
+"""Unified masking: which assistant rounds of an SFT trajectory carry loss (docs/design.md §6).
 
 User turns — the question and every tool feedback — never carry loss. An assistant round
 carries loss iff

@@ -1,4 +1,4 @@
-"""GRPO rewards over whole trajectories (DESIGN.md §6), as plain functions.
+"""GRPO rewards over whole trajectories (docs/design.md §6), as plain functions.
 
 A trajectory is what the model wrote in one conversation — its assistant turns in order — plus,
 optionally, the clips its calls asked for; a :class:`GroundTruth` holds what the data row knows.
@@ -39,7 +39,7 @@ Task = Literal["mcq", "grounding", "open"]
 
 @dataclass(frozen=True)
 class RewardConfig:
-    """Constants of the rewards; the defaults are the release's (DESIGN.md §6)."""
+    """Constants of the rewards; the defaults are the release's (docs/design.md §6)."""
 
     iou_sigma: float = 0.1
     """σ: a last-call IoU below this is a useless look at the evidence."""

@@ -1,6 +1,6 @@
 """The multi-turn clip environment of GRPO, as an ms-swift 3.10.3 ``MultiTurnScheduler``.
 
-A rollout is one conversation of the agent protocol (DESIGN.md §1). After each assistant turn
+A rollout is one conversation of the agent protocol (docs/design.md §1). After each assistant turn
 ms-swift asks the scheduler two things:
 
 * :meth:`VideoClipScheduler.check_finished` — is the conversation over? Yes when the turn
