@@ -433,3 +433,174 @@ def test_tool_feedback_composes_one_turn():
     assert tool_feedback(None) == missing_action_feedback()
     bad = tool_feedback(RejectedCall(CallProblem.REVERSED, "x"), ask_final=True)
     assert "not carried out" in bad and bad.endswith(final_answer_request())
+
+
+# ---------------------------------------------------------------------------------------------
+# Adversarial replies (issue #15): every one parses without an exception, in linear time, and
+# the observation stays short. The 200 kB sizes are far past where the old parsers broke (1000
+# brackets, 4301 digits) or stalled (8k spaces: 11 s, growing with the square); the timeout is a
+# hang guard only, the work bound is asserted by counting (see test_repeated_tags_scan_once).
+# ---------------------------------------------------------------------------------------------
+
+CALL_HEAD = '<think>t</think><tool_call>{"name": "get_video_clip_frame", "arguments": [{"start_time": '
+BIG = 200_000
+
+
+def _agent_reads(text: str) -> tuple[object, str | None]:
+    """What the agent does with a reply: parse it, read its answer, judge its call, and the
+    observation it would send (None for an answer)."""
+    turn = parse_turn(text)
+    if turn.answer is not None:
+        parse_choice(turn.answer)
+        parse_span(turn.answer)
+    if turn.tool_call is None:
+        return turn, None
+    outcome = validate_call(turn.tool_call, 600.0, 0.5, [(1.0, 2.0)], turn=1)
+    return turn, (outcome.feedback() if isinstance(outcome, RejectedCall)
+                  else clip_feedback(outcome))
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("text,problem,detail", [
+    ("<think>t</think><tool_call>" + "[" * BIG, CallProblem.BAD_JSON, "nested deeper than 32"),
+    ("<think>t</think><tool_call>" + '{"a":' * (BIG // 5), CallProblem.BAD_JSON, "nested deeper"),
+    # 33 levels: one past the limit; 32 levels still reach the decoder (which then finds no value).
+    ("<think>t</think><tool_call>" + "[" * 33 + "]" * 33, CallProblem.BAD_JSON, "nested deeper"),
+    ("<think>t</think><tool_call>" + "[" * 32 + "]" * 32, CallProblem.BAD_ARGUMENTS, "expected"),
+    # Brackets inside a JSON string are text, not nesting.
+    ('<think>t</think><tool_call>{"name": "' + "[" * 5000 + '", "arguments": [[1, 2]]}',
+     CallProblem.UNKNOWN_TOOL, "'[[[["),
+    # Deep arguments given as a JSON string (OpenAI style) are refused the same way.
+    ('<think>t</think><tool_call>{"name": "get_video_clip_frame", "arguments": "'
+     + "[" * 5000 + '"}', CallProblem.BAD_ARGUMENTS, "expected"),
+    ("<think>t</think><tool_call>[1" + " " * (BIG // 2) + "," + " " * (BIG // 2) + "x</tool_call>",
+     CallProblem.BAD_JSON, ""),
+    (CALL_HEAD + '"1' + " " * BIG + 'x", "end_time": 5}]}', CallProblem.BAD_ARGUMENTS, "expected"),
+    (CALL_HEAD + '"' + "\\" * BIG, CallProblem.BAD_JSON, ""),
+], ids=["unclosed_brackets", "unclosed_objects", "depth_33", "depth_32", "brackets_in_a_string",
+        "deep_arguments_string", "short_form_spaces", "seconds_string_spaces", "backslashes"])
+def test_adversarial_calls_are_rejected_not_raised(text, problem, detail):
+    turn, observation = _agent_reads(text)
+    assert turn.tool_call.error is problem, turn.tool_call.detail
+    assert detail in turn.tool_call.detail
+    assert len(observation) < 400, observation[:400]
+
+
+def test_long_integers_are_read_as_numbers():
+    # int() refuses 4301+ digits; the call is read (as an absurd number) and judged.
+    digits = "1" * 5000
+    turn, observation = _agent_reads(CALL_HEAD + digits + ', "end_time": 5}]}</tool_call>')
+    assert turn.tool_call.error is None
+    assert turn.tool_call.spans == (Segment(math.inf, 5.0),)
+    assert "not a finite number" in observation
+    turn, observation = _agent_reads(CALL_HEAD + "1" + "0" * 20 + ', "end_time": 5}]}</tool_call>')
+    assert turn.tool_call.spans == (Segment(1e20, 5.0),)
+    assert "[1e+20, 5.0] ends before it starts" in observation
+    assert parse_span(digits + " to 5") == Segment(math.inf, 5.0)
+
+
+@pytest.mark.parametrize("spans,shown", [
+    ((1e308, 1.5e308), "[1e+308, 1.5e+308] lies outside the video"),
+    ((-1e308, -5e307), "[-1e+308, -5e+307] lies outside the video"),
+    ((5, 1e300), None),  # accepted, clamped to the video: the observation shows the clamped span
+])
+def test_absurd_spans_give_short_observations(spans, shown):
+    turn, observation = _agent_reads("<think>t</think>" + call_json(spans))
+    assert len(observation) < 300, observation
+    if shown is None:
+        assert "5.0 s – 600.0 s" in observation
+    else:
+        assert shown in observation
+
+
+@pytest.mark.parametrize("t,expected", [(1e15, "1e+15"), (-2.5e17, "-2.5e+17"), (1e308, "1e+308"),
+                                         (123456789012345.67, "123456789012345.67"),
+                                         (math.inf, "inf"), (-math.inf, "-inf"), (NAN, "nan")])
+def test_format_seconds_is_bounded(t, expected):
+    assert format_seconds(t) == expected
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("answer", [
+    "[" * BIG,
+    "answer" + " " * BIG + "x",
+    "option is " * (BIG // 10),
+    "(A" * (BIG // 2),
+    "1" * BIG,
+    "1:" * (BIG // 2),
+    "1." * (BIG // 2),
+    " " * BIG + "B",
+], ids=["brackets", "answer_spaces", "option_is", "open_paren_letters", "digits", "clock_colons",
+        "dots", "spaces_then_letter"])
+def test_adversarial_answers_parse(answer):
+    turn, _ = _agent_reads(f"<think>t</think><answer>{answer}</answer>")
+    assert turn.answer == answer.strip()
+    assert parse_choice(answer) == ("B" if answer.strip() == "B" else None)
+
+
+def test_adversarial_answer_values():
+    # One time each ("1:1:1", "1.1"); every later number follows a colon or a dot.
+    assert parse_span("1:" * 1000) is None
+    assert parse_span("1." * 1000) is None
+    assert parse_span("1:" * 1000 + " 7") == Segment(3661.0, 7.0)
+    assert parse_choice("answer" + " " * 5000 + "C") == "C"
+    assert parse_choice("the answer is" + " " * 5000 + "(D)") == "D"
+    assert parse_choice("option:" + " " * 5000 + "e") is None  # lower case after a word: not stated
+
+
+class _CountingText(str):
+    """A reply that counts the characters :meth:`str.find` scans."""
+
+    scanned = 0
+
+    def find(self, needle, start=0, end=None):  # noqa: D401 - str's signature
+        hit = super().find(needle, start) if end is None else super().find(needle, start, end)
+        type(self).scanned += (len(self) if hit < 0 else hit + len(needle)) - start
+        return hit
+
+
+@pytest.mark.parametrize("unit,tail", [
+    ("<think>", ""),  # each reopened think looks for a </think> that never comes
+    ("<think>x<think>", "<answer>B</answer>"),
+    ("<think>a</think><answer>A</answer>", ""),
+    ("</answer>", "<think>t</think><answer>B</answer>"),
+    ("<tool_call></tool_call>", ""),
+])
+def test_repeated_tags_scan_once(unit, tail):
+    for n in (100, 2000):
+        text = _CountingText(unit * n + tail)
+        _CountingText.scanned = 0
+        parse_turn(text)
+        # A few needles, each scanning the text about once: linear, whatever the count of tags.
+        assert _CountingText.scanned <= 6 * len(text), (n, _CountingText.scanned, len(text))
+
+
+def test_short_form_still_accepted_and_strict():
+    for body, want in [("[58, 100]", (58.0, 100.0)), ("[ 58.0 s , 100s ]", (58.0, 100.0)),
+                       ("[+1.5s, -2e1s]", (1.5, -20.0)), ("[.5, 7.]", (0.5, 7.0))]:
+        call = parse_tool_call(body)
+        assert (call.form, call.error, call.spans) == ("short", None, (Segment(*want),)), body
+    for body in ["[58, 100", "58, 100]", "[58 100]", "[58, 100, 120s]", "[58s s, 100]",
+                 "[58ss, 100]", "[a, 100]", "[58, 100 sec]", "[, 100]"]:
+        assert parse_tool_call(body).error is CallProblem.BAD_JSON, body
+
+
+def test_unknown_tool_name_is_shortened_in_the_observation():
+    name = "zoom" * 10_000
+    turn, observation = _agent_reads("<think>t</think>" + call_json((1, 5), name=name))
+    assert turn.tool_call.error is CallProblem.UNKNOWN_TOOL
+    assert turn.tool_call.name == name  # the call keeps what was written
+    assert "'zoomzoom" in observation and len(observation) < 300
+
+
+@pytest.mark.parametrize("value,expected", [
+    ('"5 seconds"', 5.0), ('"5secs"', 5.0), ('"5 SEC"', 5.0), ('"5 s"', 5.0), ('"1:05 s"', 65.0),
+    ('"5 ss"', None), ('"s"', None), ('"5 minutes"', None), ('" 7.5 "', 7.5),
+])
+def test_string_times_with_units(value, expected):
+    call = parse_tool_call(f'{{"name": "{TOOL_NAME}", "arguments": [{{"start_time": {value}, '
+                           '"end_time": 100}]}')
+    if expected is None:
+        assert call.error is CallProblem.BAD_ARGUMENTS
+    else:
+        assert call.error is None and call.spans == (Segment(expected, 100.0),)
