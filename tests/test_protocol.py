@@ -214,6 +214,18 @@ CALLS = [
 ]
 
 
+# What each rejection tells the model, written by hand (the wording, then the detail).
+FEEDBACK_WORDING = {
+    CallProblem.REVERSED: "a segment ends before it starts", CallProblem.EMPTY: "has no length",
+    CallProblem.NOT_FINITE: "not a finite number", CallProblem.OUTSIDE: "lies outside the video",
+    CallProblem.TOO_SHORT: "too short to hold a frame", CallProblem.REPEATED: "already seen",
+    CallProblem.TOO_MANY_CLIPS: "more segments than one call allows",
+    CallProblem.NO_CLIPS: "asks for no segment", CallProblem.UNKNOWN_TOOL: "no such tool",
+    CallProblem.BAD_JSON: "not valid JSON", CallProblem.BAD_ARGUMENTS: "could not be read",
+    CallProblem.SEVERAL_CALLS: "only one <tool_call> block",
+}
+
+
 @pytest.mark.parametrize("call,duration,min_length,previous,max_clips,turn,expected",
                          [row[1:] for row in CALLS], ids=[row[0] for row in CALLS])
 def test_validate_call(call, duration, min_length, previous, max_clips, turn, expected):
@@ -221,7 +233,13 @@ def test_validate_call(call, duration, min_length, previous, max_clips, turn, ex
     if isinstance(expected, CallProblem):
         assert isinstance(result, RejectedCall), result
         assert result.problem is expected
-        assert result.feedback() == call_error_feedback(result)
+        feedback = result.feedback()
+        if expected is CallProblem.TURN_LIMIT:
+            assert feedback == final_answer_request()
+        else:
+            assert feedback.startswith("The tool call was not carried out: ")
+            assert FEEDBACK_WORDING[expected] in feedback and result.detail in feedback
+            assert "No clip was extracted" in feedback
     else:
         assert isinstance(result, list), result
         assert [c.segment.as_list() for c in result] == [list(e) for e in expected]
