@@ -8,7 +8,7 @@
 # Starts from realistic replies (render_turn outputs, the released model's sloppy forms, the
 # shapes of issue #15) and the corpus earlier runs grew in .fuzz/protocol/corpus. Exits non-zero
 # with the failing input in .fuzz/protocol/artifacts/ when a parser or reward raises, breaks an
-# invariant, or takes longer than 10 s on one input. Inputs up to 4 kB keep the rate up (long
+# invariant, or takes longer than 10 s on one input. Inputs up to 2 kB keep the rate up (long
 # seeds are cut); linear time on long replies is benches/parser_worst_case.py's and the
 # regression tests' job. The closing "Done N runs" line is the execution count.
 set -euo pipefail
@@ -29,5 +29,5 @@ cp -n tests/data/fuzz_protocol/* "$WORK/seeds/" 2>/dev/null || true
 runs=()
 [ "$RUNS" != 0 ] && runs=(-runs="$RUNS")
 exec nice -n 10 .venv/bin/python scripts/fuzz_protocol.py "$WORK/corpus" "$WORK/seeds" \
-  -dict="$WORK/protocol.dict" -max_len=4096 -timeout=10 -rss_limit_mb=4096 \
+  -dict="$WORK/protocol.dict" -max_len=2048 -timeout=10 -rss_limit_mb=4096 \
   -artifact_prefix="$WORK/artifacts/" -print_final_stats=1 "${runs[@]}" "$@"
