@@ -35,8 +35,8 @@ reply_text = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=8))
                       max_size=60).map("".join)
 any_text = st.one_of(st.text(max_size=300), reply_text)
 
-SETTINGS = settings(max_examples=300, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+# Example counts and determinism come from the profile (tests/conftest.py: local, ci, mutation).
+SETTINGS = settings(suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS
