@@ -96,7 +96,7 @@ else:
     # Local runs explore new examples each time; CI runs the same ones every time (a red CI
     # must be reproducible; the fuzzer, scripts/fuzz_protocol.sh, is where exploring happens);
     # mutation testing (scripts/mutation.sh) runs few, fixed ones per mutant.
-    _hypothesis_settings.register_profile("local", max_examples=300, deadline=None)
+    _hypothesis_settings.register_profile("local", max_examples=100, deadline=None)
     _hypothesis_settings.register_profile("ci", max_examples=300, deadline=None,
                                           derandomize=True, database=None)
     _hypothesis_settings.register_profile("mutation", max_examples=40, deadline=None,

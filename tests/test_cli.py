@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from videotemp_o3.cli import main
@@ -13,6 +14,7 @@ from videotemp_o3.testing.videos import make_indexed_video, read_index
 SMALL = ["--overview-frames", "8", "--overview-pixels", "12544", "--clip-pixels", "12544", "--max-new-tokens", "12"]
 
 
+@pytest.mark.slow
 def test_ask_prints_turns_and_saves_the_trajectory(tiny_model_dir, tmp_path, capsys):
     video = make_indexed_video(tmp_path / "v.mp4", frames=90, fps=10)
     out = tmp_path / "t.json"

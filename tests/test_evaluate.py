@@ -49,6 +49,7 @@ def small_agent(engine):
     return Agent(engine, AgentConfig(overview_budget=b, clip_budget=FrameBudget(fps=1.0, max_frames=8, max_pixels=6272, min_pixels=3136)))
 
 
+@pytest.mark.slow
 def test_scripted_run_scores_by_hand(synth, tmp_path):
     bench = get_benchmark("videotemp")
     items = bench.load(synth)
@@ -77,6 +78,7 @@ def test_scripted_run_scores_by_hand(synth, tmp_path):
     assert report["counts"]["unparsed"] == 1 and report["counts"]["missing"] == 0
 
 
+@pytest.mark.slow
 def test_real_engine_run_is_recorded_as_generated_and_scored(synth, local_engine, tmp_path):
     # The scripted run above never runs an engine: here the real embedded one (tiny model) does,
     # and each line must hold the engine's own last text and what the protocol reads from it.
@@ -102,6 +104,7 @@ def test_real_engine_run_is_recorded_as_generated_and_scored(synth, local_engine
         assert bins[name]["acc"] == (100.0 if line["prediction"] == item.answer else 0.0)
 
 
+@pytest.mark.slow
 def test_missing_videos_are_listed_then_skipped_on_request(synth, tmp_path, capsys):
     data = tmp_path / "data"
     (data / "videos").mkdir(parents=True)
@@ -125,6 +128,7 @@ def test_torn_last_line_is_cut_and_errors_are_retried(tmp_path):
     assert out.read_text().endswith("boom\"}\n")
 
 
+@pytest.mark.slow
 def test_kill_and_resume_loses_and_duplicates_nothing(synth, tiny_model_dir, tmp_path):
     out = tmp_path / "results.jsonl"
     cmd = [sys.executable, str(REPO / "eval" / "run.py"), "--bench", "videotemp-g", "--data-dir", str(synth),

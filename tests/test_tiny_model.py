@@ -49,6 +49,7 @@ def _digests(directory: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 def test_build_is_deterministic_and_seeded(tmp_path, tiny_model_dir, capsys):
     # Through the command line, which also covers `python -m ...tiny_model OUT_DIR`.
     assert tiny_model.main([str(tmp_path / "again")]) == 0
@@ -72,6 +73,7 @@ def test_files_are_small_and_slow_tokenizer_files_absent(tiny_model_dir):
     assert (tiny_model_dir / "model.safetensors").stat().st_size < 12 * 2**20
 
 
+@pytest.mark.slow
 def test_loads_offline_with_stock_classes(tiny_model_dir, processor, model):
     from transformers import Qwen2_5_VLForConditionalGeneration
 
@@ -185,6 +187,7 @@ def test_forward_pass_on_video(processor, model):
     assert not torch.allclose(out.logits[0, -1], out_other.logits[0, -1])
 
 
+@pytest.mark.slow
 def test_ensure_builds_once_and_redoes_an_interrupted_build(tmp_path):
     partial = tmp_path / "tiny-qwen2_5_vl-seed0"
     partial.mkdir()
