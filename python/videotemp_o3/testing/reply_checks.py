@@ -89,22 +89,27 @@ def _check_outcome(outcome: Sequence[ClipRequest] | RejectedCall, duration: floa
         assert 0 < len(text) <= MAX_OBSERVATION, (len(text), text[:200])
 
 
+# Data rows as the RL data files hold them, read through the rewards' own GroundTruth.from_row:
+# an MCQ row with its evidence span and a grounding row, in a video of known length.
+_ROWS = ({"task": "mcq", "answer": "B", "timestamp": [10.0, 20.0], "duration": 600.0,
+          "options": ["red", "green", "blue", "white"]},
+         {"task": "grounding", "answer": "[58.0, 100.0]", "timestamp": [58.0, 100.0],
+          "duration": 600.0})
+
+
 def check_trajectory(turns: Sequence[str]) -> None:
-    """The three GRPO rewards on the trajectory ``turns``, for an MCQ, a grounding and an open
-    row: each returns a number in its range (the iou reward may be None without evidence)."""
+    """The three GRPO rewards (their public functions) on the trajectory ``turns`` for an MCQ
+    and a grounding row: each returns a number in its range, whatever the turns say."""
     from videotemp_o3.training import rewards
 
     traj = rewards.Trajectory(list(turns))
-    truths = (rewards.GroundTruth("mcq", "B", Segment(10.0, 20.0), 600.0, 4),
-              rewards.GroundTruth("grounding", Segment(58.0, 100.0), None, 600.0),
-              rewards.GroundTruth("open", "3", None, None))
     penalty = rewards.DEFAULT_CONFIG.iou_penalty
-    for gt in truths:
+    for row in _ROWS:
+        gt = rewards.GroundTruth.from_row(row)
         accuracy = rewards.accuracy_reward(traj, gt)
         assert 0.0 <= accuracy <= 1.0, accuracy
         value = rewards.iou_reward(traj, gt)
-        assert value is None or -penalty <= value <= 1.0, value
-        assert (value is None) == (gt.evidence_span is None)
+        assert value is not None and -penalty <= value <= 1.0, value
         assert rewards.format_reward(traj, gt) in (0.0, 1.0)
 
 
