@@ -31,15 +31,17 @@ source_paths = ["src"]
 also_copy = ["eval"]
 only_mutate = ["src/videotemp_o3/protocol.py", "src/videotemp_o3/segments.py",
                "src/videotemp_o3/benchmarks/metrics.py", "src/videotemp_o3/training/rewards.py"]
+# The unit tests of these modules and of their callers that run in this process (a test that
+# runs a script in a subprocess imports the original code and cannot kill a mutant).
 pytest_add_cli_args_test_selection = [
-    "tests/test_protocol.py", "tests/test_protocol_properties.py", "tests/test_rewards.py",
-    "tests/test_benchmarks_common.py", "tests/test_benchmarks_charades.py",
+    "tests/test_protocol.py", "tests/test_protocol_properties.py", "tests/test_segments.py",
+    "tests/test_rewards.py", "tests/test_benchmarks_common.py", "tests/test_benchmarks_charades.py",
     "tests/test_benchmarks_lvbench.py", "tests/test_benchmarks_mlvu.py",
     "tests/test_benchmarks_nextgqa.py", "tests/test_benchmarks_videomme.py",
     "tests/test_benchmarks_videommmu.py", "tests/test_benchmarks_videotemp.py",
-    "tests/test_rl_scheduler.py",
 ]
-pytest_add_cli_args = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-x"]
+pytest_add_cli_args = ["-q", "-p", "no:cacheprovider", "-x", "-m", "not slow",
+                       "-k", "not runs_as_a_program and not cli_text_json_plot"]
 
 [tool.pytest.ini_options]
 testpaths = ["tests"]

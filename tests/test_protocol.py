@@ -622,3 +622,54 @@ def test_string_times_with_units(value, expected):
         assert call.error is CallProblem.BAD_ARGUMENTS
     else:
         assert call.error is None and call.spans == (Segment(expected, 100.0),)
+
+
+# ---------------------------------------------------------------------------------------------
+# Exact texts and edges that mutation testing found unchecked (scripts/mutation.sh)
+# ---------------------------------------------------------------------------------------------
+
+def test_observation_texts_word_for_word():
+    # What the model reads after a call is part of its training data: pinned exactly.
+    assert clip_feedback([(58, 100)]) == (
+        "This clip is 58.0 s – 100.0 s of the original video. "
+        "Its frames are denser than in the overview.")
+    assert clip_feedback([(1, 2), (3, 4.5)], video_tag="<video>") == (
+        "Here are the 2 clips you asked for.\n"
+        "<video>Clip 1: 1.0 s – 2.0 s of the original video.\n"
+        "<video>Clip 2: 3.0 s – 4.5 s of the original video.")
+    assert call_error_feedback(RejectedCall(CallProblem.NO_CLIPS, "")) == (
+        "The tool call was not carried out: it asks for no segment. No clip was extracted. "
+        "Continue without it: answer from what you have seen, or make a corrected call.")
+    assert call_error_feedback(RejectedCall(CallProblem.EMPTY, "the segment [5.0, 5.0] has no length")) == (
+        "The tool call was not carried out: a segment has no length (the segment [5.0, 5.0] has "
+        "no length). No clip was extracted. "
+        "Continue without it: answer from what you have seen, or make a corrected call.")
+    from videotemp_o3.protocol import tool_feedback
+    clip = ClipRequest(Segment(58.0, 100.0), Segment(58.0, 100.0))
+    assert tool_feedback([clip]) == clip_feedback([(58, 100)])
+
+
+def test_render_errors_say_what_is_missing():
+    with pytest.raises(ValueError, match="^a tool call needs at least one segment$"):
+        render_tool_call([])
+    with pytest.raises(ValueError, match="^give exactly one of answer and segments$"):
+        render_turn("t")
+
+
+def test_shortened_quotes_keep_forty_characters():
+    forty, more = "x" * 40, "y" * 41
+    assert parse_tool_call(f'{{"name": "{forty}", "arguments": [[1, 2]]}}').detail == repr(forty)
+    assert parse_tool_call(f'{{"name": "{more}", "arguments": [[1, 2]]}}').detail == repr("y" * 40 + "…")
+
+
+@pytest.mark.parametrize("text,expected", [("1:-5", None), ("1:60", None), ("1:59.5", 119.5),
+                                            ("1:60.5", None), ("1:02:60", None), ("1:-2:03", None),
+                                            ("75:00", 4500.0)])
+def test_parse_clock_edges(text, expected):
+    # Minutes and seconds after the first field are 0 <= x < 60; the first field is free.
+    assert parse_clock(text) == expected
+
+
+def test_short_form_reads_every_digit():
+    assert parse_tool_call("[1s, 23]").spans == (Segment(1.0, 23.0),)
+    assert parse_tool_call("[10, 23s]").spans == (Segment(10.0, 23.0),)

@@ -519,7 +519,7 @@ def _to_seconds(v: object) -> float | None:
         lowered = s.lower()
         for unit in _SECOND_UNITS:
             if lowered.endswith(unit):
-                s = s[:-len(unit)].rstrip()
+                s = s[:-len(unit)]  # float() and parse_clock ignore the space before it
                 break
         if ":" in s:
             return parse_clock(s)
