@@ -35,6 +35,7 @@ only_mutate = ["src/videotemp_o3/protocol.py", "src/videotemp_o3/segments.py",
 # runs a script in a subprocess imports the original code and cannot kill a mutant).
 pytest_add_cli_args_test_selection = [
     "tests/test_protocol.py", "tests/test_protocol_properties.py", "tests/test_segments.py",
+    "tests/test_metrics.py",
     "tests/test_rewards.py", "tests/test_benchmarks_common.py", "tests/test_benchmarks_charades.py",
     "tests/test_benchmarks_lvbench.py", "tests/test_benchmarks_mlvu.py",
     "tests/test_benchmarks_nextgqa.py", "tests/test_benchmarks_videomme.py",
