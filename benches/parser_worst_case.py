@@ -57,6 +57,10 @@ def _shapes() -> dict[str, Shape]:
         "dots and spaces outside tags": lambda n: "<think>t</think>" + ". " * (n // 2) + "<answer>B</answer>",
         # JSON strings that never end, escaped quotes.
         "call: escaped quotes": lambda n: "<think>t</think><tool_call>" + '"\\' * (n // 2),
+        # The release's format rule: <think>…</think> then <tool_call>…</tool_call>, many times.
+        "</think><tool_call> repeated": lambda n: "<think>" + "</think><tool_call>" * (n // 19) + "x",
+        "<think></think><tool_call></tool_call> repeated": lambda n: (
+            "<think></think><tool_call></tool_call>" * (n // 38) + "x"),
         # Huge but well-formed: a long think, a long list of spans.
         "long think, answer": lambda n: "<think>" + "a " * (n // 2) + "</think><answer>B</answer>",
         "call: many spans": lambda n: CALL_HEAD + '1, "end_time": 2}' + ', {"start_time": 1, "end_time": 2}' * (n // 34) + "]}</tool_call>",
@@ -84,13 +88,14 @@ def _parse(text: str) -> int:
 
 
 def _rewards(text: str) -> None:
-    """The three GRPO rewards of a one-turn trajectory, for an MCQ and a grounding row."""
-    from videotemp_o3.segments import Segment
+    """The three GRPO rewards of a trajectory whose two turns are this reply, for an MCQ and a
+    grounding row (rows read by the rewards' own ``GroundTruth.from_row``)."""
     from videotemp_o3.training import rewards
 
-    traj = rewards.Trajectory([text])
-    for gt in (rewards.GroundTruth("mcq", "B", Segment(1.0, 2.0), 600.0),
-               rewards.GroundTruth("grounding", Segment(1.0, 2.0), None, 600.0)):
+    traj = rewards.Trajectory([text, text])
+    for row in ({"task": "mcq", "answer": "B", "timestamp": [1.0, 2.0], "duration": 600.0},
+                {"task": "grounding", "answer": "[1.0, 2.0]", "duration": 600.0}):
+        gt = rewards.GroundTruth.from_row(row)
         rewards.accuracy_reward(traj, gt)
         rewards.iou_reward(traj, gt)
         rewards.format_reward(traj, gt)

@@ -9,6 +9,7 @@ The invariants live in :mod:`videotemp_o3.testing.reply_checks`, shared with the
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from videotemp_o3.protocol import (OPTION_LETTERS, TOOL_NAME, format_seconds, pa
                                    parse_span, parse_turn, render_turn)
 from videotemp_o3.segments import Segment
 from videotemp_o3.testing import reply_checks
+from videotemp_o3.training import rewards
 
 FINDINGS = Path(__file__).parent / "data" / "fuzz_protocol"
 
@@ -109,3 +111,27 @@ def test_rendered_span_answer_round_trips(think, start, end):
     assert got == Segment(float(format_seconds(start)), float(format_seconds(end)))
     assert math.isclose(got.start, start, abs_tol=0.005 + 1e-12)
     assert math.isclose(got.end, end, abs_tol=0.005 + 1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# The release's reward rules read replies with lazy patterns; the rewards module applies them in
+# linear time. Same answers as the release's own patterns on any text:
+# ---------------------------------------------------------------------------------------------
+
+RELEASE_BLOCK = {tag: re.compile(rf"<{tag}>(.*?)</{tag}>", re.S) for tag in ("tool_call", "answer")}
+RELEASE_SHAPE = {a: re.compile(rf"<think>.*?</think>\s*<{a}>.*?</{a}>", re.S)
+                 for a in ("tool_call", "answer")}
+tag_soup = st.lists(st.sampled_from(["<think>", "</think>", "<answer>", "</answer>", "<tool_call>",
+                                     "</tool_call>", " ", "\n", "x", "<", ">", "/"]),
+                    max_size=30).map("".join)
+
+
+@SETTINGS
+@given(st.one_of(tag_soup, reply_text))
+def test_release_rules_read_as_the_release_patterns(text):
+    for tag, pattern in RELEASE_BLOCK.items():
+        assert list(rewards._blocks(text, tag)) == pattern.findall(text)
+        first = pattern.search(text)
+        assert rewards._first_block(text, tag) == (first.group(1) if first else None)
+    for action, pattern in RELEASE_SHAPE.items():
+        assert rewards._release_shape(text, action) is (pattern.fullmatch(text) is not None)
