@@ -673,3 +673,57 @@ def test_parse_clock_edges(text, expected):
 def test_short_form_reads_every_digit():
     assert parse_tool_call("[1s, 23]").spans == (Segment(1.0, 23.0),)
     assert parse_tool_call("[10, 23s]").spans == (Segment(10.0, 23.0),)
+
+
+def test_json_nesting_limit_is_exact():
+    # 33 brackets, 32 deep: still decoded (and judged as a call); 33 deep: refused unread.
+    deep32 = "[" * 31 + "[], []" + "]" * 31
+    assert parse_tool_call(deep32).error is CallProblem.BAD_ARGUMENTS
+    assert parse_tool_call("[" + deep32 + "]").detail == "nested deeper than 32 levels"
+    # Brackets only inside a string: no nesting at all.
+    call = parse_tool_call('"' + "[" * 40 + '"')
+    assert call.error is CallProblem.BAD_JSON
+    assert call.detail == "expected a JSON object with name and arguments"
+
+
+@pytest.mark.parametrize("body,name,form,error,detail", [
+    ("[1]", TOOL_NAME, "short", CallProblem.BAD_ARGUMENTS, "expected [start, end] in seconds"),
+    ("[[1, 2]] tail", TOOL_NAME, "short", None, "ignored text after the JSON: 'tail'"),
+    ("42", None, "json", CallProblem.BAD_JSON, "expected a JSON object with name and arguments"),
+    ("[1s, 2]", TOOL_NAME, "short", None, ""),
+    ("{", None, "json", CallProblem.BAD_JSON, "Expecting property name enclosed in double quotes"),
+])
+def test_tool_call_keeps_what_was_written(body, name, form, error, detail):
+    call = parse_tool_call(f"  {body}\n")
+    assert (call.name, call.form, call.error, call.detail) == (name, form, error, detail)
+    assert call.raw == body  # the block as written, stripped
+    assert call.spans == ((Segment(1.0, 2.0),) if error is None else ())
+
+
+def test_rejections_say_which_and_why():
+    limit = validate_call(body((1, 5)), 600.0, 0.5, turn=3, max_turns=3)
+    assert (limit.problem, limit.detail) == (CallProblem.TURN_LIMIT, "turn 3 of 3")
+    unknown = validate_call(body((1, 5), name="zoom"), 600.0, 0.5)
+    assert (unknown.problem, unknown.detail) == (CallProblem.UNKNOWN_TOOL, "'zoom'")
+    none = validate_call(parse_tool_call(f'{{"name": "{TOOL_NAME}", "arguments": []}}'), 600.0, 0.5)
+    assert none.detail == "the call lists no segment"
+    # One segment is "the segment"; in a call of several, each is named by its number.
+    assert validate_call(body((9, 7)), 600.0, 0.5).detail == "the segment [9.0, 7.0] ends before it starts"
+    assert validate_call(body((1, 5), (9, 7)), 600.0, 0.5).detail == (
+        "segment 2 [9.0, 7.0] ends before it starts")
+
+
+@pytest.mark.parametrize("span,previous,expected", [
+    ((-5, 0), [], CallProblem.OUTSIDE),            # ends exactly where the video starts
+    ((-5, 0.8), [], [(0.0, 0.8)]),                 # ends inside the first second: kept
+    ((58.25, 100), [(58, 100)], CallProblem.REPEATED),   # start off by exactly half a frame
+    ((58, 100.25), [(58, 100)], CallProblem.REPEATED),   # end off by exactly half a frame
+    ((58.2, 100), [(58, 100)], CallProblem.REPEATED),
+    ((58.3, 100), [(58, 100)], [(58.3, 100.0)]),
+])
+def test_call_boundaries(span, previous, expected):
+    result = validate_call(body(span), 600.0, 0.5, previous)
+    if isinstance(expected, CallProblem):
+        assert isinstance(result, RejectedCall) and result.problem is expected
+    else:
+        assert [c.segment.as_list() for c in result] == [list(e) for e in expected]
