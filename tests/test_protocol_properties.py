@@ -135,3 +135,22 @@ def test_release_rules_read_as_the_release_patterns(text):
         assert rewards._first_block(text, tag) == (first.group(1) if first else None)
     for action, pattern in RELEASE_SHAPE.items():
         assert rewards._release_shape(text, action) is (pattern.fullmatch(text) is not None)
+
+
+@SETTINGS
+@given(st.lists(any_text, min_size=1, max_size=3))
+def test_ms_swift_reward_plugins_never_raise(turns):
+    # Through ms-swift's calling convention, every registered reward of both sets, on an MCQ and
+    # a grounding row: a number in [-λ, 1] per row, whatever the model wrote.
+    from videotemp_o3.training import swift_plugin
+    from videotemp_o3.training.rewards import DEFAULT_CONFIG
+
+    messages = [{"role": "user", "content": "<video>question"}]
+    for turn in turns:
+        messages += [{"role": "assistant", "content": turn}, {"role": "user", "content": "clip"}]
+    columns = {"task": ["mcq", "grounding"], "answer": ["B", "[58, 100]"],
+               "timestamp": [[10.0, 20.0], [58.0, 100.0]], "duration": [600.0, 600.0]}
+    for name, plugin in swift_plugin.ORM_NAMES.items():
+        scores = plugin(max_turns=3)([turns[-1]] * 2, messages=[messages[:-1]] * 2, **columns)
+        assert len(scores) == 2, name
+        assert all(-DEFAULT_CONFIG.iou_penalty <= s <= 1.0 for s in scores), (name, scores)

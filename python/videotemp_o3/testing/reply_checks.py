@@ -104,13 +104,19 @@ def check_trajectory(turns: Sequence[str]) -> None:
 
     traj = rewards.Trajectory(list(turns))
     penalty = rewards.DEFAULT_CONFIG.iou_penalty
+    # The release's set (the public accuracy_reward, iou_reward, format_reward) and, where the
+    # module has it, every other set by name.
+    sets = getattr(rewards, "REWARD_SETS", None) or {
+        "release": {"accuracy": rewards.accuracy_reward, "iou": rewards.iou_reward,
+                    "format": rewards.format_reward}}
     for row in _ROWS:
         gt = rewards.GroundTruth.from_row(row)
-        accuracy = rewards.accuracy_reward(traj, gt)
-        assert 0.0 <= accuracy <= 1.0, accuracy
-        value = rewards.iou_reward(traj, gt)
-        assert value is not None and -penalty <= value <= 1.0, value
-        assert rewards.format_reward(traj, gt) in (0.0, 1.0)
+        for name, functions in sets.items():
+            accuracy = functions["accuracy"](traj, gt)
+            assert 0.0 <= accuracy <= 1.0, (name, accuracy)
+            value = functions["iou"](traj, gt)
+            assert value is not None and -penalty <= value <= 1.0, (name, value)
+            assert functions["format"](traj, gt) in (0.0, 1.0), name
 
 
 def check_input(text: str, *, rewards: bool = True) -> None:
