@@ -59,13 +59,13 @@ fi
 if [ $# -eq 0 ]; then
   set -- 'videotemp_o3.protocol.x_parse*' 'videotemp_o3.protocol.x__read_think*' \
     'videotemp_o3.protocol.x__spans_from_arguments*' 'videotemp_o3.protocol.x__to_seconds*' \
-    'videotemp_o3.protocol.x__is_number_like*' 'videotemp_o3.protocol.x__json_too_deep*' \
+    'videotemp_o3.protocol.x__json_too_deep*' \
     'videotemp_o3.protocol.x__decode_json*' 'videotemp_o3.protocol.x__short_form*' \
     'videotemp_o3.protocol.x__shorten*' 'videotemp_o3.protocol.x_validate_call*' \
     'videotemp_o3.protocol.x_format_seconds*' 'videotemp_o3.protocol.x_render*' \
     'videotemp_o3.protocol.x_call_error_feedback*' 'videotemp_o3.protocol.x_tool_feedback*' \
     'videotemp_o3.protocol.x_clip_feedback*' 'videotemp_o3.protocol.x__span_text*' \
-    'videotemp_o3.protocol.x_ǁ*' \
+    'videotemp_o3.protocol.xǁ*' \
     'videotemp_o3.segments.*' 'videotemp_o3.benchmarks.metrics.*'
 fi
 exec nice -n 10 "$ROOT/.venv/bin/mutmut" run --max-children 2 "$@"

@@ -727,3 +727,37 @@ def test_call_boundaries(span, previous, expected):
         assert isinstance(result, RejectedCall) and result.problem is expected
     else:
         assert [c.segment.as_list() for c in result] == [list(e) for e in expected]
+
+
+@pytest.mark.parametrize("text,think,answer,spans,issues", [
+    # A think left open ends where the first action starts, even one before it in the text.
+    ("<tool_call>[1, 2]</tool_call><think>still open", "still open", None, ((1.0, 2.0),),
+     {Issue.UNCLOSED_THINK, Issue.SHORT_FORM_CALL}),
+    ("<answer>A</answer><think>still open", "still open", "A", None, {Issue.UNCLOSED_THINK}),
+    ("<think>hmm <tool_call>[1, 2]</tool_call>", "hmm", None, ((1.0, 2.0),),
+     {Issue.UNCLOSED_THINK, Issue.SHORT_FORM_CALL}),
+    # A closing tag other than </think> before anything is stray, not the end of a think.
+    ("x</answer><think>t</think><answer>B</answer>", "t", "B", None,
+     {Issue.STRAY_CLOSING_TAG, Issue.TEXT_OUTSIDE_TAGS}),
+])
+def test_parse_turn_more_shapes(text, think, answer, spans, issues):
+    turn = parse_turn(text)
+    assert (turn.think, turn.answer, set(turn.issues)) == (think, answer, issues)
+    assert (turn.tool_call.spans if turn.tool_call else None) == (
+        tuple(Segment(*s) for s in spans) if spans else None)
+
+
+def test_several_call_blocks_keep_the_first_call():
+    first = call_json((1, 5))
+    turn = parse_turn("<think>t</think>" + first + call_json((6, 9)) + call_json((7, 8)))
+    call = turn.tool_call
+    assert (call.name, call.error, call.detail) == (TOOL_NAME, CallProblem.SEVERAL_CALLS,
+                                                    "3 <tool_call> blocks")
+    assert call.raw == first.removeprefix("<tool_call>").removesuffix("</tool_call>")
+
+
+def test_answer_edges():
+    assert parse_choice("the answer is E", 4) is None  # stated, but not one of the options
+    assert parse_choice("the answer is D", 4) == "D"
+    # A time that is not a clock reading is skipped, not the end of the search.
+    assert parse_span("1:75 then 2:00 to 3:00") == Segment(120.0, 180.0)

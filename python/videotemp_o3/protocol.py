@@ -484,7 +484,7 @@ def _spans_from_arguments(args: object) -> tuple[Segment, ...] | None:
         args = [args]
     if not isinstance(args, list):
         return None
-    if len(args) == 2 and all(_is_number_like(a) for a in args):
+    if len(args) == 2 and all(_to_seconds(a) is not None for a in args):
         args = [args]  # a bare [S, E]
     spans = []
     for item in args:
@@ -499,10 +499,6 @@ def _spans_from_arguments(args: object) -> tuple[Segment, ...] | None:
             return None
         spans.append(Segment(start, end))
     return tuple(spans)
-
-
-def _is_number_like(v: object) -> bool:
-    return not isinstance(v, (list, dict)) and _to_seconds(v) is not None
 
 
 _SECOND_UNITS = ("seconds", "secs", "sec", "s")  # longest first: "5 seconds" loses all of it
@@ -686,8 +682,7 @@ def parse_span(answer: str | None) -> Segment | None:
         return None
     values = []
     for match in _TIME.finditer(answer):
-        token = match.group()
-        v = parse_clock(token) if ":" in token else float(token)
+        v = parse_clock(match.group())  # a plain number is a clock reading of one field
         if v is None:
             continue
         values.append(v)
