@@ -123,6 +123,24 @@ def test_score_json_has_per_item_records(run, capsys):
     assert unparsed["status"] == "unparsed" and unparsed["correct"] is False and unparsed["prediction"] is None
 
 
+def test_call_ious_follow_the_calls_field(run):
+    """Two clips in one call make one call IoU (the better clip); without ``calls`` (older files)
+    each clip counts as a call."""
+    from videotemp_o3.benchmarks.base import Judgement
+    from videotemp_o3.benchmarks.results import Response
+    from videotemp_o3.benchmarks.score import item_record
+
+    item = run["items"][0]
+    s, e = item.spans[0]
+    miss, hit = (s + 100.0, e + 100.0), (s, e)
+    grouped = item_record(item, Judgement("scored", "A"), Response(item.uid, "A", (miss, hit), calls=(2,), turns=2))
+    assert grouped["calls"] == 1 and grouped["call_ious"] == [1.0] and grouped["segment_ious"] == [0.0, 1.0]
+    flat = item_record(item, Judgement("scored", "A"), Response(item.uid, "A", (hit, miss), turns=3))
+    assert flat["calls"] == 2 and flat["call_ious"] == [1.0, 0.0] and flat["last_call_iou"] == 0.0
+    wrong_sum = item_record(item, Judgement("scored", "A"), Response(item.uid, "A", (hit, miss), calls=(3,)))
+    assert wrong_sum["calls"] == 2  # counts that do not add up are not trusted
+
+
 def test_list_filters_and_score_text(page, run, browser):
     tab = open_page(browser, page)
     uids = [i.uid for i in run["items"]]

@@ -4,8 +4,8 @@ Ours: one JSON object per line, appended atomically by ``eval/run.py`` through
 :func:`append_result`::
 
     {"uid": "301-1", "bench": "videomme", "raw": "<think>…</think><answer>B</answer>",
-     "prediction": "B", "segments": [[58.0, 100.0]], "calls": [1], "turns": 2, "seconds": 41.3,
-     "error": null}
+     "prediction": "B", "segments": [[58.0, 100.0]], "turns": 2, "seconds": 41.3, "error": null,
+     "calls": [1]}
 
 ``calls``: how many of ``segments`` each valid tool call asked for, in order (``[1, 2]``: the
 first call one clip, the second two). Files written before it existed lack it; then every
@@ -80,10 +80,10 @@ class ResultRecord:
     raw: str
     prediction: Union[str, list[float], None]
     segments: list[list[float]] = field(default_factory=list)
-    calls: list[int] = field(default_factory=list)
     turns: int = 0
     seconds: float = 0.0
     error: Optional[str] = None
+    calls: list[int] = field(default_factory=list)  # last: positional construction keeps working
 
 
 def append_result(path: "str | Path", record: "ResultRecord | Mapping[str, Any]") -> None:

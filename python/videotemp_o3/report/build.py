@@ -35,7 +35,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from jinja2.utils import htmlsafe_json_dumps
 from tqdm import tqdm
 
 from .. import protocol
@@ -45,6 +44,7 @@ from ..benchmarks.metrics import duration_bin
 from ..benchmarks.score import TABLE_FLAGS, format_report, score
 from ..evaluate import trajectories_dir, trajectory_path
 from ..jsonl import JsonlError, iter_jsonl
+from ..video import VideoReader
 from . import thumbs
 
 CHUNK = 200
@@ -225,30 +225,40 @@ def _load_trajectory(path: Path) -> tuple[Optional[dict], Optional[str]]:
     return (obj, None) if isinstance(obj, dict) else (None, f"{path}: not a trajectory object")
 
 
-def _draw_thumbs(q: dict, folder: Path, rel: str) -> None:
-    """Fills ``q['thumbs']`` (or ``q['thumbs_note']`` saying why there are none)."""
-    if not os.path.isfile(q["video"]):
-        q["thumbs_note"] = f"video not found when the report was built: {q['video']}"
+def _draw_thumbs(video: str, questions: Sequence[dict], folder_of: Callable[[dict], tuple[Path, str]]) -> None:
+    """Fills ``q['thumbs']`` of each question about ``video`` (or ``q['thumbs_note']`` saying
+    why there are none); ``folder_of(q)``: where its files go, and that folder relative to the page."""
+    if not os.path.isfile(video):
+        for q in questions:
+            q["thumbs_note"] = f"video not found when the report was built: {video}"
         return
-    clips = [thumbs.ClipFrames(tuple(c["seg"]), int(c["frames"])) for t in q["turn_list"] for c in t["clips"]
-             if c.get("seg") and c.get("frames")]
-    spans = [c.segment for c in clips] or [tuple(s) for s in q["truth"]]
-    frames = (q["overview"] or {}).get("frames")
     try:
-        drawn = thumbs.draw(q["video"], folder, overview_frames=frames, spans=spans, clips=clips)
+        reader = VideoReader(video, num_threads=1)
     except Exception as e:  # noqa: BLE001 — an unreadable video costs its thumbnails, not the report
-        q["thumbs_note"] = f"could not draw thumbnails from {q['video']}: {type(e).__name__}: {e}"
+        for q in questions:
+            q["thumbs_note"] = f"could not open {video}: {type(e).__name__}: {e}"
         return
-    drawn["dir"] = rel
-    if frames is None:
-        q["thumbs_note"] = "no overview thumbnails: the trajectory file does not record the overview"
-    q["thumbs"] = drawn
-    # Attach each clip's frames to its clip, in the order they were drawn.
-    it = iter(drawn["clips"])
-    for t in q["turn_list"]:
-        for c in t["clips"]:
-            if c.get("seg") and c.get("frames"):
-                c["thumbs"] = next(it, [])
+    for q in questions:
+        clips = [thumbs.ClipFrames(tuple(c["seg"]), int(c["frames"])) for t in q["turn_list"] for c in t["clips"]
+                 if c.get("seg") and c.get("frames")]
+        spans = [c.segment for c in clips] or [tuple(s) for s in q["truth"]]
+        frames = (q["overview"] or {}).get("frames")
+        folder, rel = folder_of(q)
+        try:
+            drawn = thumbs.draw(reader, folder, overview_frames=frames, spans=spans, clips=clips)
+        except Exception as e:  # noqa: BLE001 — as above
+            q["thumbs_note"] = f"could not draw thumbnails from {video}: {type(e).__name__}: {e}"
+            continue
+        drawn["dir"] = rel
+        if frames is None:
+            q["thumbs_note"] = "no overview thumbnails: the trajectory file does not record the overview"
+        q["thumbs"] = drawn
+        # Each clip's frames go with the clip, in the order they were drawn.
+        it = iter(drawn["clips"])
+        for t in q["turn_list"]:
+            for c in t["clips"]:
+                if c.get("seg") and c.get("frames"):
+                    c["thumbs"] = next(it, [])
 
 
 def summary(questions: Sequence[dict], n_items: int) -> list[tuple[str, str]]:
@@ -349,16 +359,25 @@ def build_report(results: "str | Path", *, out: "str | Path | None" = None, data
     say(f"report: {len(questions)} questions from {results}")
 
     if thumbnails and questions:
-        def work(q: dict) -> None:
-            key = hashlib.sha1(q["uid"].encode("utf-8")).hexdigest()[:16]
-            _draw_thumbs(q, files / "thumbs" / key, f"{files.name}/thumbs/{key}/")
+        def folder_of(q: dict) -> tuple[Path, str]:
+            key = hashlib.sha1(q["uid"].encode("utf-8")).hexdigest()[:16]  # file-safe, stable across builds
+            return files / "thumbs" / key, f"{files.name}/thumbs/{key}/"
 
+        by_video: dict[str, list[dict]] = {}
+        for q in questions:
+            by_video.setdefault(q["video"], []).append(q)
         with ThreadPoolExecutor(max(1, workers)) as pool:
-            list(tqdm(pool.map(work, questions), total=len(questions), desc="thumbnails", unit="q", leave=False))
+            work = pool.map(lambda kv: _draw_thumbs(kv[0], kv[1], folder_of), by_video.items())
+            list(tqdm(work, total=len(by_video), desc="thumbnails", unit="video", leave=False))
     no_video = sum(1 for q in questions if q["thumbs_note"] and q["thumbs_note"].startswith("video not found"))
 
-    from . import plots
-    from .render import render_page
+    try:
+        from jinja2.utils import htmlsafe_json_dumps
+
+        from . import plots
+        from .render import render_page
+    except ImportError as e:
+        raise ReportError(f"{e}: the report needs the eval extra (pip install 'videotemp-o3[eval]')") from None
 
     notes = list(scored.notes)
     if not thumbnails:

@@ -59,14 +59,15 @@ def overview_near(times: np.ndarray, span: tuple[float, float]) -> list[int]:
     return before + _evenly(inside, MAX_OVERVIEW_PER_SPAN - 2 * OVERVIEW_CONTEXT) + behind
 
 
-def draw(video: str, folder: Path, *, overview_frames: Optional[int], spans: Sequence[tuple[float, float]],
+def draw(reader: VideoReader, folder: Path, *, overview_frames: Optional[int], spans: Sequence[tuple[float, float]],
          clips: Sequence[ClipFrames]) -> dict[str, Any]:
-    """Draws the thumbnails of one question into ``folder``; returns
+    """Draws the thumbnails of one question about ``reader``'s video into ``folder``; returns
     ``{"overview": [{"i": index, "t": seconds}], "clips": [[{"i", "t"}, …] per clip]}`` (file
     ``<i>.webp`` in ``folder``). ``overview_frames``: frames of the question's overview (None:
     the trajectory does not say; then no overview thumbnails). Raises what the video layer
-    raises for an unreadable video."""
-    reader = VideoReader(video, num_threads=1)
+    raises for an unreadable video. Questions about the same video share one reader, so the
+    file is opened and indexed once."""
+    video = reader.path
     total = reader.num_frames
     fps = reader.metadata.avg_fps
     h0, w0 = reader.metadata.display_size

@@ -290,9 +290,13 @@
       return n;
     }
     const step = niceStep(end);
-    for (let t = 0; t <= end + 1e-9; t += step) {
+    const ticks = [];
+    for (let t = 0; t <= end - step / 3; t += step) ticks.push(t);
+    ticks.push(end);  // the end of the video, labelled too
+    for (const t of ticks) {
       add("line", { x1: x(t), x2: x(t), y1: AXIS - 4, y2: H, stroke: "#e4e4e4" });
-      add("text", { x: x(t), y: AXIS - 7, "text-anchor": "middle", fill: "#888" }, clock(t).replace(/\.0$/, ""));
+      add("text", { x: x(t), y: AXIS - 7, "text-anchor": t === end ? "end" : "middle", fill: "#888" },
+          clock(t).replace(/\.0$/, ""));
     }
     lanes.forEach((lane, i) => {
       const y = AXIS + i * LANE;
