@@ -225,7 +225,8 @@
     const colour = TURN_COLOURS[i % TURN_COLOURS.length];
     div.style.borderLeftColor = colour;
     slot(div, "swatch").style.background = colour;
-    const action = t.rejected ? "rejected tool call" : t.clips.length ? "tool call" : t.answer !== null && t.answer !== undefined ? "answer" : t.action;
+    const action = t.rejected ? "rejected tool call" : t.clips.length ? "tool call"
+      : t.answer !== null && t.answer !== undefined ? "answer" : "no action (neither an answer nor a tool call)";
     fill(div, "head", "Turn " + t.n + ": " + action);
     const cost = [];
     if (t.tok && t.tok.length && t.tok[0] !== null) cost.push(t.tok[0] + " prompt (" + t.tok[1] + " visual) · " + t.tok[2] + " generated tokens");
