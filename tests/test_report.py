@@ -232,15 +232,23 @@ def test_report_without_videos_shows_timelines_and_says_so(run, browser, tmp_pat
 
 
 def test_large_run_details_load_from_files_beside_the_page(run, browser, tmp_path):
-    page = build_report(run["results"], data_dir=run["data"], out=tmp_path / "big.html", thumbnails=False,
+    """Details in script files beside the page (what a large run gets); here also without the
+    trajectory files, so the turns come from the results file alone."""
+    results = tmp_path / "copy.jsonl"
+    shutil.copy(run["results"], results)
+    page = build_report(results, data_dir=run["data"], out=tmp_path / "big.html", thumbnails=False,
                         inline_details=0, log=lambda _m: None)
     assert sorted(p.name for p in (tmp_path / "big_files" / "details").iterdir()) == ["0.js"]
-    assert "application/json\" id=\"detail-0" not in page.read_text()
-    uid = run["items"][2].uid
+    assert 'id="detail-0"' not in page.read_text()
+    uid = run["items"][0].uid
     tab = open_page(browser, page)
     tab.click(f"#list li.q[data-uid='{uid}'] button.head")
     li = tab.wait_for_selector(f"#list li.q[data-uid='{uid}'] .detail .timeline svg")
-    assert li is not None and "thumbnails were not drawn" in tab.inner_text("header .notes")
+    li = tab.query_selector(f"#list li.q[data-uid='{uid}']")
+    assert len(li.query_selector_all(".timeline rect.span")) == 3 and len(li.query_selector_all(".turn")) == 2
+    assert "no trajectory file" in li.inner_text()
+    notes = tab.inner_text("header .notes")
+    assert "thumbnails were not drawn" in notes and "4 question(s) have no trajectory file" in notes
     assert not tab.errors
 
 

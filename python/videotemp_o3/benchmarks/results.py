@@ -29,7 +29,7 @@ import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 from .base import ResultsError, Span
 
@@ -52,15 +52,21 @@ class Response:
     turns: Optional[int] = None
 
     def call_segments(self) -> list[tuple[Span, ...]]:
-        """``segments`` split into the calls that asked for them (one call per segment when the
-        file has no ``calls``, or when they do not add up to ``segments``)."""
-        sizes = self.calls if sum(self.calls) == len(self.segments) and all(n > 0 for n in self.calls) \
-            else (1,) * len(self.segments)
-        out, at = [], 0
-        for n in sizes:
-            out.append(self.segments[at:at + n])
-            at += n
-        return out
+        """``segments`` split into the calls that asked for them (:func:`group_by_call`)."""
+        return group_by_call(self.segments, self.calls)
+
+
+def group_by_call(segments: Sequence[Any], calls: Sequence[int]) -> list[tuple[Any, ...]]:
+    """``segments`` (every clip, in order) split by ``calls`` (clips per call); one call per
+    segment when ``calls`` is empty or does not add up to ``segments`` (files written before
+    ``calls`` existed, or damaged)."""
+    if not (sum(calls) == len(segments) and all(isinstance(n, int) and n > 0 for n in calls)):
+        calls = (1,) * len(segments)
+    out, at = [], 0
+    for n in calls:
+        out.append(tuple(segments[at:at + n]))
+        at += n
+    return out
 
 
 @dataclass

@@ -41,6 +41,7 @@ from .. import protocol
 from ..benchmarks import get_benchmark
 from ..benchmarks.base import BenchmarkError, Item
 from ..benchmarks.metrics import duration_bin
+from ..benchmarks.results import group_by_call
 from ..benchmarks.score import TABLE_FLAGS, format_report, score
 from ..evaluate import trajectories_dir, trajectory_path
 from ..jsonl import JsonlError, iter_jsonl
@@ -126,7 +127,7 @@ def _spans(values) -> list[list[float]]:
     return out
 
 
-def _turns(traj: dict, numbers: dict, record: dict) -> list[dict[str, Any]]:
+def _turns(traj: dict, numbers: dict) -> list[dict[str, Any]]:
     """The turns as the page shows them. ``numbers['segment_ious']`` are in the order of the
     clips (results ``segments``), which is the order of the trajectory's clips turn by turn."""
     ious = iter(numbers["segment_ious"] or [])
@@ -136,8 +137,9 @@ def _turns(traj: dict, numbers: dict, record: dict) -> list[dict[str, Any]]:
         parsed = protocol.parse_turn(text)
         clips = []
         for c in t.get("clips") or []:
-            clips.append({"seg": _spans([c.get("segment")])[0] if _spans([c.get("segment")]) else None,
-                          "req": c.get("requested"), "iou": next(ious, None), "frames": c.get("frames"),
+            seg, req = _spans([c.get("segment")]), _spans([c.get("requested")])
+            clips.append({"seg": seg[0] if seg else None, "req": req[0] if req else None,
+                          "iou": next(ious, None), "frames": c.get("frames"),
                           "fps": _finite(c.get("fps")), "first": _finite(c.get("first_frame")),
                           "last": _finite(c.get("last_frame")), "reused": c.get("reused_frames")})
         call = parsed.tool_call
@@ -160,21 +162,15 @@ def _turns(traj: dict, numbers: dict, record: dict) -> list[dict[str, Any]]:
 def _turns_from_results(record: dict, numbers: dict) -> list[dict[str, Any]]:
     """Without a trajectory file: one turn per valid call (what the results file knows)."""
     segs = _spans(record.get("segments"))
-    sizes = record.get("calls") or [1] * len(segs)
-    if sum(sizes) != len(segs):
-        sizes = [1] * len(segs)
-    ious = list(numbers["segment_ious"] or [None] * len(segs))
-    turns, at = [], 0
-    for k, n in enumerate(sizes):
-        clips = [{"seg": s, "iou": ious[at + j] if at + j < len(ious) else None} for j, s in enumerate(segs[at:at + n])]
-        turns.append({"n": k + 1, "action": "tool_call", "clips": clips, "issues": [], "tok": [], "sec": []})
-        at += n
-    return turns
+    ious = iter(numbers["segment_ious"] or [])
+    return [{"n": k + 1, "action": "tool_call", "clips": [{"seg": s, "iou": next(ious, None)} for s in call],
+             "issues": [], "tok": [], "sec": []}
+            for k, call in enumerate(group_by_call(segs, record.get("calls") or []))]
 
 
 def _question(bench: str, item: Item, record: dict, numbers: dict, traj: Optional[dict]) -> dict[str, Any]:
     kind = item.answer_type
-    turns = _turns(traj, numbers, record) if traj else _turns_from_results(record, numbers)
+    turns = _turns(traj, numbers) if traj else _turns_from_results(record, numbers)
     video = (traj or {}).get("video") or str(item.video)
     overview = (traj or {}).get("overview") or {}
     truth = _spans(item.spans)

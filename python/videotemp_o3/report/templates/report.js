@@ -244,7 +244,8 @@
     const clips = slot(div, "clips");
     for (const c of t.clips) {
       const box = document.getElementById("clip-tpl").content.firstElementChild.cloneNode(true);
-      const info = ["clip " + (c.seg ? span(c.seg) : "?")];
+      const asked = c.req && c.seg && (Math.abs(c.req[0] - c.seg[0]) > 0.05 || Math.abs(c.req[1] - c.seg[1]) > 0.05);
+      const info = ["clip " + (c.seg ? span(c.seg) : "?") + (asked ? " (asked " + span(c.req) + ")" : "")];
       if (c.iou !== null && c.iou !== undefined) info.push("IoU " + num(c.iou, 3));
       if (c.frames) info.push(c.frames + " frames at " + num(c.fps, 2) + " fps, " + clock(c.first) + " – " + clock(c.last));
       if (c.reused) info.push(c.reused + " reused from earlier decodes");
