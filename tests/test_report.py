@@ -25,7 +25,7 @@ from videotemp_o3.benchmarks.score import TABLE_FLAGS, format_report, score
 from videotemp_o3.benchmarks.score import main as score_main
 from videotemp_o3.cli import main as cli_main
 from videotemp_o3.engines.base import Engine, Generation
-from videotemp_o3.evaluate import run_items
+from videotemp_o3.evaluate import run_items, trajectories_dir, trajectory_path
 from videotemp_o3.report import build_report
 from videotemp_o3.synthetic import generate
 from videotemp_o3.video import FrameBudget
@@ -194,6 +194,12 @@ def test_question_details_timeline_and_thumbnails(page, run, browser, tmp_path):
     s0, e0 = run["items"][0].spans[0]
     clip2 = [_seconds(f.inner_text()) for f in turns[1].query_selector_all("figcaption")]
     assert abs(clip2[0] - s0) < 1.0 and abs(clip2[-1] - e0) < 1.0 and clip2 == sorted(clip2)
+    # The thumbnails are the frames the model got: first and last at the times the agent recorded.
+    traj = json.loads(trajectory_path(trajectories_dir(run["results"]), uids[0]).read_text())
+    for k, clip in enumerate(c for t in traj["turns"] for c in t["clips"]):
+        caps = [_seconds(f.inner_text()) for f in li.query_selector_all(".clip")[k].query_selector_all("figcaption")]
+        assert caps[0] == pytest.approx(clip["first_frame"], abs=0.051)
+        assert caps[-1] == pytest.approx(clip["last_frame"], abs=0.051)
     # The rejected call: its problem and observation, and a dashed span where it asked.
     tab.select_option("select[name=outcome]", "wrong")
     tab.click(f"#list li.q[data-uid='{uids[2]}'] button.head")
