@@ -93,9 +93,9 @@ def test_report_as_dict_holds_every_table_by_row():
     t2 = Table("dur", "Duration", ("acc", "n"), [("short", {"acc": 1.0, "n": 2}),
                                                 ("long", {"acc": None, "n": 0})])
     report = Report("mlvu", "MLVU", {"m-avg": 50.0}, [t1, t2], counts={"missing": 1},
-                    notes=["a note"], meta={"results": "r.jsonl"})
+                    notes=["a note"], meta={"results": "r.jsonl"}, items=[{"uid": "1", "iou": 0.5}])
     assert report.as_dict() == {
         "bench": "mlvu", "title": "MLVU", "summary": {"m-avg": 50.0}, "counts": {"missing": 1},
         "tables": {"overall": {"all": {"acc": 50.0}},
                    "dur": {"short": {"acc": 1.0, "n": 2}, "long": {"acc": None, "n": 0}}},
-        "notes": ["a note"], "meta": {"results": "r.jsonl"}}
+        "notes": ["a note"], "meta": {"results": "r.jsonl"}, "items": [{"uid": "1", "iou": 0.5}]}
