@@ -761,3 +761,16 @@ def test_answer_edges():
     assert parse_choice("the answer is D", 4) == "D"
     # A time that is not a clock reading is skipped, not the end of the search.
     assert parse_span("1:75 then 2:00 to 3:00") == Segment(120.0, 180.0)
+
+
+def test_unknown_and_unreadable_calls_keep_what_was_written():
+    body = '{"arguments": [[1, 2]]}'
+    call = parse_tool_call(body)
+    assert (call.name, call.error, call.detail, call.raw) == (None, CallProblem.UNKNOWN_TOOL,
+                                                             "None", body)
+    body = f'{{"name": "{TOOL_NAME}", "arguments": 5}}'
+    call = parse_tool_call(body)
+    assert (call.name, call.error, call.raw) == (TOOL_NAME, CallProblem.BAD_ARGUMENTS, body)
+    # A call built by hand (not parsed) that names another tool is refused all the same.
+    rejected = validate_call(ToolCall("zoom", (Segment(1, 5),), "json", ""), 600.0, 0.5)
+    assert (rejected.problem, rejected.detail) == (CallProblem.UNKNOWN_TOOL, "'zoom'")
