@@ -65,3 +65,12 @@ def test_best_of_several_truths():
     assert best_iop((14, 16), truths) == 1.0 and best_iop((1, 5), truths) == 0.25
     # No truth at all: nothing matches (not an error, not a perfect score).
     assert best_iou((0, 1), []) == 0.0 and best_iop((0, 1), []) == 0.0
+
+
+def test_matched_mean_iou_leaves_a_miss_unmatched():
+    from videotemp_o3.segments import matched_mean_iou
+
+    # The first prediction overlaps nothing: it must not use up the one truth the second finds.
+    assert matched_mean_iou([(0, 1), (10, 20)], [(10, 20)]) == 0.5
+    assert matched_mean_iou([(10, 20), (10, 20)], [(10, 20)]) == 0.5  # one-to-one
+    assert matched_mean_iou([], [(0, 1)]) == 0.0 and matched_mean_iou([(0, 1)], []) == 0.0
