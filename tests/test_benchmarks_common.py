@@ -24,7 +24,7 @@ def test_registry():
                                 "nextgqa", "charades"]
     for name, bench in BENCHMARKS.items():
         assert bench.name == name and get_benchmark(name) is bench
-        assert bench.answer_type in ("mcq", "grounding", "open")
+        assert bench.task in ("mcq", "grounding", "open")
         assert bench.data_root() == REPO_ROOT / bench.data_subdir
         assert bench.default_results() == REPO_ROOT / "eval" / name / "output" / "results.jsonl"
     assert get_benchmark("videotemp-g").data_subdir == get_benchmark("videotemp").data_subdir == "eval/videotemp/data"
@@ -93,7 +93,9 @@ def test_read_release_formats(tmp_path):
 @pytest.mark.parametrize("content, message", [
     ('{"uid": "a", "raw": ""}\n{broken\n', r"r\.jsonl:2: invalid JSON"),
     ('{"uid": "a"}\n[1, 2]\n', r"r\.jsonl:2: expected a JSON object"),
-    ('{"uid": "a"}\n{"x": 1, "y": 2}\n', r"r\.jsonl:2: neither a result record"),
+    ('{"uid": "a"}\n{"x": 1, "y": 2}\n', r"r\.jsonl:2: result record has no 'uid'"),
+    ('{"x": 1, "y": 2}\n{"uid": "a"}\n', r"r\.jsonl:1: not a results record: ours carry 'uid'"),
+    ('{"raw": "<answer>A</answer>", "prediction": "A"}', r"r\.jsonl:1: result record has no 'uid'"),
     ('{"uid": true}\n', r"r\.jsonl:1: field 'uid'"),
     ('{"uid": "a", "segments": [[1]]}\n', r"r\.jsonl:1: field 'segments': element 0"),
     ('{"uid": "a", "bench": "mlvu"}\n', r"r\.jsonl:1: this result is for benchmark 'mlvu', not 'lvbench'"),
