@@ -211,6 +211,18 @@ def detect_format(doc: ResultsDocument) -> Literal["ours", "uid-answer", "releas
         f"this one has {sorted(rec)[:8]}")
 
 
+def check_format(doc: ResultsDocument, fmt: Format) -> str:
+    """The detected format of ``doc``, after checking it is the one ``fmt`` insists on."""
+    kind = detect_format(doc)
+    if fmt == "ours" and kind == "release":
+        raise ResultsError(f"{doc.path}: holds the release's records ('response', no uid), not ours; "
+                           "drop --input-format ours")
+    if fmt == "release" and kind == "ours":
+        raise ResultsError(f"{doc.path}: holds our result records ('uid', 'raw'), not the release's; "
+                           "drop --input-format release")
+    return kind
+
+
 def _ours(obj: Mapping[str, Any], where: str, bench: Optional[str]) -> Response:
     if "uid" not in obj:
         raise ResultsError(f"{where}: result record has no 'uid' (fields: {sorted(obj)[:8]}); "
@@ -243,7 +255,7 @@ def release_response(uid: str, text: Any, where: str) -> Response:
     when the model wrote none) as a :class:`Response`."""
     if text is not None and not isinstance(text, str):
         raise ResultsError(f"{where}: field 'response': expected text, got {type(text).__name__}")
-    return Response(uid, answer_text(text or ""), (), None, where)
+    return Response(uid, answer_text(text, text), (), None, where)
 
 
 def read_results(path: "str | Path", bench: "Benchmark | str | None" = None, items: Sequence[Item] = (),
@@ -261,13 +273,7 @@ def read_results(path: "str | Path", bench: "Benchmark | str | None" = None, ite
     benchmark = get_benchmark(bench) if isinstance(bench, str) else bench
     name = benchmark.name if benchmark is not None else None
     doc = doc or parse_results_file(path)
-    kind = detect_format(doc)
-    if fmt == "ours" and kind == "release":
-        raise ResultsError(f"{doc.path}: holds the release's records ('response', no uid), not ours; "
-                           "drop --input-format ours")
-    if fmt == "release" and kind == "ours":
-        raise ResultsError(f"{doc.path}: holds our result records ('uid', 'raw'), not the release's; "
-                           "drop --input-format release")
+    kind = check_format(doc, fmt)
     responses: dict[str, Response] = {}
     duplicates = 0
 

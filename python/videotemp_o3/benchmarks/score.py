@@ -30,7 +30,7 @@ from .base import MISSING, Benchmark, BenchmarkError, ResultsError, ScoreOptions
 from .files import Record
 from .metrics import Report, Table
 from .registry import BENCHMARKS, get_benchmark
-from .results import FORMATS, Format, detect_format, parse_results_file, read_results
+from .results import FORMATS, Format, check_format, parse_results_file, read_results
 
 PLOT_FORMATS = ("png", "pdf", "svg", "svgz", "jpg", "jpeg", "webp", "tif", "tiff", "eps", "ps")
 """File name endings ``--plot`` writes (a subset of what matplotlib's Agg backend saves)."""
@@ -46,13 +46,11 @@ def release_score(bench: Benchmark, path: Path, data_dir: "str | Path | None" = 
     if fmt is None:
         raise BenchmarkError(f"{bench.name}: the release has no scorer for this benchmark; drop --release")
     doc = parse_results_file(path)
-    kind = detect_format(doc)
+    kind = check_format(doc, input_format)
     own = kind == "release" or (kind == "uid-answer" and fmt.uid_answer)
     if input_format == "release" and not own:
         raise ResultsError(f"{path}: not the release's output format for {bench.name} (expected what its script "
                            f"writes to {fmt.output}); drop --input-format release")
-    if input_format == "ours" and kind == "release":
-        raise ResultsError(f"{path}: holds the release's records, not ours; drop --input-format ours")
     items = []
     if fmt.needs_items or not own:
         say(f"{bench.name}: reading annotations under {bench.data_root(data_dir)}")
@@ -90,10 +88,14 @@ def score(name: str, input_file: "str | Path | None" = None, data_dir: "str | Pa
         say(f"{bench.name}: scoring {path} with the release's rules")
         return release_score(bench, path, data_dir, settings, input_format, say)
     root = bench.data_root(data_dir)
+    say(f"{bench.name}: reading results from {path}")
+    doc = None
+    if path.exists():  # a results file of the wrong kind is said before the annotations are read
+        doc = parse_results_file(path)
+        check_format(doc, input_format)
     say(f"{bench.name}: reading annotations under {root}")
     items = bench.load(data_dir, settings)
-    say(f"{bench.name}: reading results from {path}")
-    results = read_results(path, bench, items, input_format)
+    results = read_results(path, bench, items, input_format, doc)
 
     policy = bench.policy_for(options)
     judgements = {}
