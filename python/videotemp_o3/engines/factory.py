@@ -62,10 +62,10 @@ def make_engines(kind: str, model: Optional[str] = None, *, base_urls: Sequence[
     seconds to wait for one reply (openai). Raises :class:`EngineError` (one line) for a local
     model that cannot be had; the servers are checked by :func:`check_engines`."""
     if kind == "local":
+        model = model or DEFAULT_MODEL
+        check_local_model(model)  # before importing torch and transformers: seconds, not a minute
         from .local import LocalEngine
 
-        model = model or DEFAULT_MODEL
-        check_local_model(model)
         try:
             return [LocalEngine(model, device=device)]
         except OSError as exc:  # transformers: missing files, no access, a broken download
