@@ -167,7 +167,7 @@ def _fail(message: str) -> int:
     return 2
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     from .flags import OneLineParser, add_agent_args, add_engine_args
 
     parser = OneLineParser(prog="videotemp", description="VideoTemp-o3: agentic thinking with long videos")
@@ -191,7 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     add_engine_args(ask, several_servers=False)
     add_agent_args(ask)
     ask.set_defaults(func=cmd_ask)
-    a = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
     try:
         return a.func(a)
     except (FileNotFoundError, ValueError) as e:

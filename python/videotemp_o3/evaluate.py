@@ -272,7 +272,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except BenchmarkError as e:  # a benchmark module that cannot be registered
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
     a = parser.parse_args(argv)
     bench = BENCHMARKS[a.bench]
     try:

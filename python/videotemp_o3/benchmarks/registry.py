@@ -20,7 +20,7 @@ import pkgutil
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Iterable
+from typing import Iterable, Iterator, Mapping, Optional
 
 from .base import Benchmark, BenchmarkError, Item
 
@@ -85,7 +85,32 @@ def discover() -> dict[str, Benchmark]:
     return {n: found[n][0] for n in names}
 
 
-BENCHMARKS: dict[str, Benchmark] = discover()
+class _Registry(Mapping[str, Benchmark]):
+    """``{name: benchmark}``, discovered on first use (so importing the package stays cheap, and
+    a module that cannot be registered is reported by the command that needs it, as one line)."""
+
+    def __init__(self) -> None:
+        self._found: Optional[dict[str, Benchmark]] = None
+
+    def _all(self) -> dict[str, Benchmark]:
+        if self._found is None:
+            self._found = discover()
+        return self._found
+
+    def __getitem__(self, name: str) -> Benchmark:
+        return self._all()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __repr__(self) -> str:
+        return f"BENCHMARKS({', '.join(self)})"
+
+
+BENCHMARKS: Mapping[str, Benchmark] = _Registry()
 
 
 def get_benchmark(name: str) -> Benchmark:

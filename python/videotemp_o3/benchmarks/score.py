@@ -271,7 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except BenchmarkError as e:  # a benchmark module that cannot be registered
+        print(f"eval/score.py: error: {e}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     bench = BENCHMARKS[args.name]
     problem = check_plot_path(args.plot) if args.plot else None
