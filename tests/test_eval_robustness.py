@@ -18,9 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from videotemp_o3 import protocol
 from videotemp_o3.agent import Agent, AgentConfig
-from videotemp_o3.benchmarks import BenchmarkDataError, Item, ResultRecord, append_result, get_benchmark
+from videotemp_o3.benchmarks import BenchmarkDataError, Item, ResultRecord, get_benchmark
 from videotemp_o3.benchmarks.score import main as score_main
 from videotemp_o3.evaluate import ResultsFile, main as run_main, run_items
 from videotemp_o3.testing.videos import make_indexed_video

@@ -88,9 +88,12 @@ class ResultsFile:
     def open(self) -> set[str]:
         if self.path.is_dir():
             raise ResultsError(f"{self.path}: is a directory; --output takes a file (e.g. {self.path}/results.jsonl)")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._created = not self.path.exists()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise ResultsError(f"{self.path}: cannot open for appending ({e.strerror}); pass another --output") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

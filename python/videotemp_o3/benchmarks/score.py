@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..flags import OneLineParser
-from .base import MISSING, Benchmark, BenchmarkError, ResultsError, ScoreOptions, Setting
+from .base import MISSING, REPO_ROOT, Benchmark, BenchmarkError, ResultsError, ScoreOptions, Setting
 from .files import Record
 from .metrics import Report, Table
 from .registry import BENCHMARKS, get_benchmark
@@ -84,6 +84,9 @@ def score(name: str, input_file: "str | Path | None" = None, data_dir: "str | Pa
     say = log or (lambda _msg: None)
     bench = get_benchmark(name)
     path = Path(input_file) if input_file else bench.default_results()
+    if release and not input_file and not path.exists() and bench.release is not None \
+            and (REPO_ROOT / bench.release.output).is_file():
+        path = REPO_ROOT / bench.release.output  # where the release's script writes
     if release:
         say(f"{bench.name}: scoring {path} with the release's rules")
         return release_score(bench, path, data_dir, settings, input_format, say)
