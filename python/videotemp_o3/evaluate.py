@@ -28,6 +28,7 @@ import argparse
 import fcntl
 import os
 import re
+import signal
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -235,9 +236,10 @@ def run_items(bench: str, items: Sequence[Item], agents: Sequence[Agent], out: "
 
     errors = 0
     pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="question")
-    futures = [pool.submit(run_one, i) for i in items]
-    bar = tqdm(total=len(futures), desc=bench, unit="q")
+    futures = []
+    bar = tqdm(total=len(items), desc=bench, unit="q")
     try:
+        futures.extend(pool.submit(run_one, i) for i in items)
         for f in as_completed(futures):
             traj = f.result()
             if traj is not None:
@@ -245,13 +247,20 @@ def run_items(bench: str, items: Sequence[Item], agents: Sequence[Agent], out: "
             bar.update()
             bar.set_postfix(errors=errors)
     except KeyboardInterrupt:
-        stop.set()
-        for f in futures:
-            f.cancel()
-        with write:  # an append in progress completes; none starts after this
-            pass
-        bar.close()
-        pool.shutdown(wait=False, cancel_futures=True)
+        # A second Ctrl-C while stopping would only turn a clean stop into a traceback.
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
+        try:
+            stop.set()
+            for f in futures:
+                f.cancel()
+            with write:  # an append in progress completes; none starts after this
+                pass
+            bar.close()
+            pool.shutdown(wait=False, cancel_futures=True)
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGINT, previous)
         raise Interrupted(len(finished), errors, list(finished)) from None
     bar.close()
     pool.shutdown()

@@ -158,8 +158,8 @@ def parse_results_file(path: "str | Path") -> ResultsDocument:
     """Parse ``path`` as one JSON value or as JSON lines (see :class:`ResultsDocument`).
 
     A one-line file holding one object is a JSON line (one record) unless it is a
-    ``{uid: answer}`` dict: every value an answer, no key a record field. Errors are :class:`ResultsError` naming the file,
-    and the line for JSON lines.
+    ``{uid: answer}`` dict: every value an answer, no key a record field. Errors are
+    :class:`ResultsError` naming the file, and the line for JSON lines.
     """
     path = Path(path)
     if not path.exists():
