@@ -18,7 +18,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator, Mapping, NoReturn, Sequence
+from typing import Any, Iterator, Mapping, NoReturn, Optional, Sequence
 
 from ..jsonl import JsonlError, iter_jsonl
 from .base import BenchmarkDataError, BenchmarkError
@@ -113,12 +113,15 @@ _OPTION_LINE = {
 }
 
 
-def split_inline_options(text: str, style: str, rec: Record, name: str,
+def split_inline_options(text: str, style: str, rec: Optional[Record] = None, name: str = "question",
                          required: bool = True) -> tuple[str, list[str]]:
     """Split a question whose options are written inside it, one per line, into the stem and
     the option texts. The options are the last run of lines lettered A, B, C, … in order;
     only blank lines may follow them (anything else is reported, not guessed at). With
-    ``required=False`` a question without options comes back whole, with no options."""
+    ``required=False`` a question without options comes back whole, with no options.
+    ``rec``/``name``: the record and field problems are reported against (a
+    :class:`BenchmarkDataError` naming ``text`` alone without a record)."""
+    rec = rec if rec is not None else Record({}, "question text")
     pattern = _OPTION_LINE[style]
     lines = text.split("\n")
     start = None
