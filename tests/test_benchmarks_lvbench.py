@@ -57,6 +57,7 @@ def write_release(path: Path) -> Path:
 def test_items(tmp_path):
     root = write_data(tmp_path / "data")
     items = {it.uid: it for it in get_benchmark("lvbench").load(root)}
+    assert all(get_benchmark("lvbench").group_by in it.fields for it in items.values())  # the report groups by it
     assert sorted(items) == ["101", "102", "201", "202", "203"]  # integer uids become strings
     it = items["101"]
     assert it.question == "What happens first?"

@@ -65,6 +65,7 @@ def write_release(path: Path) -> Path:
 
 def test_items(tmp_path):
     items = get_benchmark("mlvu").load(write_data(tmp_path / "data"))
+    assert all(get_benchmark("mlvu").group_by in it.fields for it in items)  # the report groups by it
     assert [it.uid for it in items] == [r["question_id"] for r in RECORDS]
     ar0 = items[0]
     assert ar0.answer == "B"  # "stealing" is the second candidate

@@ -117,6 +117,7 @@ def test_video_found_in_other_layout(data):
     (data / "videos").mkdir()
     (data / "videos" / "vidB.mkv").write_bytes(b"\x1a\x45\xdf\xa3")
     items = {it.uid: it for it in get_benchmark("videomme").load(data)}
+    assert all(get_benchmark("videomme").group_by in it.fields for it in items.values())  # the report groups by it
     assert items["002-1"].video == data / "videos" / "vidB.mkv"
 
 

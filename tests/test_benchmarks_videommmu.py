@@ -90,6 +90,7 @@ def test_items(tmp_path):
     (root / "Science").mkdir()
     (root / "Science" / "dev_Biology_3.mp4").write_bytes(b"\0")  # lmms-eval's discipline folders
     items = {it.uid: it for it in get_benchmark("videommmu").load(root)}
+    assert all(get_benchmark("videommmu").group_by in it.fields for it in items.values())  # the report groups by it
     assert len(items) == 9  # the same id in three tracks stays three questions
     p = items["Perception/dev_Biology_3"]
     assert p.task == "mcq" and p.answer == "G" and p.letters[-1] == "J"

@@ -71,6 +71,7 @@ def test_items_both_benchmarks(tmp_path):
     (root / "LongVILA").mkdir()
     (root / "LongVILA" / "v1.mp4").write_bytes(b"\0")
     mcq = get_benchmark("videotemp").load(root)
+    assert all(get_benchmark("videotemp").group_by in it.fields for it in mcq)  # the report groups by it
     assert [it.uid for it in mcq] == ["0", "vt-7", "3", "4", "5"]
     it = mcq[0]
     assert it.question == "What does the man hold?" and it.answer == "B"

@@ -162,13 +162,33 @@ def cmd_ask(a: argparse.Namespace) -> int:
     return 1 if traj.error else 0
 
 
+def cmd_report(a: argparse.Namespace) -> int:
+    from .report import ReportError, build_report
+
+    if a.registry_error:
+        return _fail(f"report: {a.registry_error}")
+    from .benchmarks.score import benchmark_settings
+
+    settings = {s.dest: getattr(a, s.dest) for s in benchmark_settings()
+                if s.scope == "data" and getattr(a, s.dest, None) not in (None, False)}
+    try:
+        page = build_report(a.results, out=a.out, data_dir=a.data_dir, bench=a.bench, settings=settings,
+                            thumbnails=not a.no_thumbnails, workers=a.workers)
+    except ReportError as e:
+        return _fail(f"report: {e}")
+    print(f"report: {page}")
+    return 0
+
+
 def _fail(message: str) -> int:
     print(f"videotemp: {message}", file=sys.stderr)
     return 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .flags import OneLineParser, add_agent_args, add_engine_args
+    from .benchmarks.base import BenchmarkError
+    from .benchmarks.score import add_setting_args
+    from .flags import OneLineParser, add_agent_args, add_engine_args, integer
 
     parser = OneLineParser(prog="videotemp", description="VideoTemp-o3: agentic thinking with long videos")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -191,6 +211,20 @@ def build_parser() -> argparse.ArgumentParser:
     add_engine_args(ask, several_servers=False)
     add_agent_args(ask)
     ask.set_defaults(func=cmd_ask)
+
+    rep = sub.add_parser("report", help="write the HTML report of an evaluation run (opens offline in any browser)")
+    rep.add_argument("results", help="the results JSONL that eval/run.py wrote (trajectories are read from beside it)")
+    rep.add_argument("--out", help="the page to write (default <results stem>.report.html beside the results; "
+                                   "thumbnails go to <page stem>_files/)")
+    rep.add_argument("--data-dir", help="the benchmark's data folder (default eval/<bench>/data)")
+    rep.add_argument("--bench", help="the benchmark (default: the one the results records name)")
+    rep.add_argument("--no-thumbnails", action="store_true", help="do not draw thumbnails from the videos")
+    rep.add_argument("--workers", type=integer(1), default=2, help="threads drawing thumbnails")
+    rep.set_defaults(func=cmd_report, registry_error=None)
+    try:  # the data switches the run used (eval/run.py's), so the report reads the same questions
+        add_setting_args(rep, scopes=("data",))
+    except BenchmarkError as e:  # a benchmark module that cannot be registered: said by `report` only
+        rep.set_defaults(registry_error=str(e))
     return parser
 
 

@@ -17,8 +17,11 @@
   error, so a killed run resumes where it stopped; items that ended in an error are tried again.
 - Ctrl-C stops the run at once: nothing more is written (a question cut short leaves no line
   and no trajectory), the summary says how far it got, exit status 130; a rerun resumes.
-- Exit status: 0 all questions answered and scored; 1 some questions ended in an error (a
-  summary line says how many; a rerun retries them); 2 bad input, or nothing could run.
+- At the end the run is scored (``eval/score.py``'s tables) and its HTML report written beside
+  the results (:func:`videotemp_o3.report.build_report`; ``--no-score`` skips both).
+- Exit status: 0 all questions answered, scored and reported; 1 some questions ended in an
+  error (a summary line says how many; a rerun retries them) or the report could not be
+  written (a line says why); 2 bad input, or nothing could run.
 - Several ``--base-url`` spread the questions over several servers (round-robin).
 """
 
@@ -186,6 +189,16 @@ def _safe_name(uid: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", uid)[:150]
 
 
+def trajectories_dir(results: Path) -> Path:
+    """Where the trajectories of the results file ``results`` are saved: ``<stem>.trajectories/`` beside it."""
+    return results.parent / (results.stem + ".trajectories")
+
+
+def trajectory_path(traj_dir: Path, uid: str) -> Path:
+    """The trajectory file of ``uid`` in ``traj_dir`` (the uid made safe as a file name)."""
+    return traj_dir / f"{_safe_name(uid)}.json"
+
+
 @dataclass
 class Interrupted(Exception):
     """Ctrl-C during :func:`run_items`: ``finished`` questions were written, ``errors`` of them
@@ -210,7 +223,7 @@ def run_items(bench: str, items: Sequence[Item], agents: Sequence[Agent], out: "
     if not isinstance(out, ResultsFile):
         with ResultsFile(out, bench) as results:
             return run_items(bench, items, agents, results, workers=workers, traj_dir=traj_dir)
-    traj_dir = traj_dir or out.path.parent / (out.path.stem + ".trajectories")
+    traj_dir = traj_dir or trajectories_dir(out.path)
     assign = threading.Lock()
     write = threading.Lock()
     stop = threading.Event()
@@ -224,12 +237,12 @@ def run_items(bench: str, items: Sequence[Item], agents: Sequence[Agent], out: "
             agent = agents[next(counter) % len(agents)]
         traj = agent.run(item.video, question_of(item))
         rec = ResultRecord(uid=item.uid, bench=bench, raw=traj.raw, prediction=traj.prediction,
-                           segments=traj.segments, turns=len(traj.turns), seconds=round(traj.seconds, 3),
-                           error=traj.error)
+                           segments=traj.segments, calls=[len(t.clips) for t in traj.turns if t.clips],
+                           turns=len(traj.turns), seconds=round(traj.seconds, 3), error=traj.error)
         with write:
             if stop.is_set():
                 return None  # interrupted meanwhile: an engine torn down mid-question is no result
-            traj.save(traj_dir / f"{_safe_name(item.uid)}.json")
+            traj.save(trajectory_path(traj_dir, item.uid))
             out.append(rec)
             finished.append(item.uid)
         return traj
@@ -276,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=integer(1), help="only the first N questions")
     p.add_argument("--output", help="results JSONL (default eval/<bench>/output/results.jsonl)")
     p.add_argument("--skip-missing-videos", action="store_true", help="run the items whose video is readable, skip the rest")
-    p.add_argument("--no-score", action="store_true", help="do not print the score table at the end")
+    p.add_argument("--no-score", action="store_true",
+                   help="do not print the score table or write the HTML report at the end")
     add_setting_args(p, scopes=("data",))
     add_engine_args(p, several_servers=True)
     add_agent_args(p)
@@ -384,7 +398,15 @@ def _run(a: argparse.Namespace, bench, settings: dict, config) -> int:
     for setting in bench.settings:
         if setting.dest in settings:
             args += [setting.flag] if not setting.choices else [setting.flag, settings[setting.dest]]
-    return max(rc, score_main(args))
+    rc = max(rc, score_main(args))
+    from .report import ReportError, build_report
+
+    try:
+        print(f"[run] report: {build_report(out, data_dir=a.data_dir, settings=settings)}")
+    except ReportError as e:
+        _say(f"no report: {e}")
+        return max(rc, 1)
+    return rc
 
 
 def script_main(argv: Optional[Sequence[str]] = None) -> int:

@@ -4,7 +4,8 @@ Each benchmark module (``videotemp``, ``videomme``, ``mlvu``, ``videommmu``, ``l
 ``nextgqa``, ``charades``) declares a :class:`Benchmark`: where its published files live
 (``eval/<name>/data`` by default), how to read them into :class:`Item` s, how the official
 scorer extracts an answer (``judge``), which numbers it reports (``report``), its own
-switches (``settings``) and, where the VideoTemp-o3 release evaluates it, the release's output
+switches (``settings``), the item field its first breakdown groups by (``group_by``, which the
+HTML report uses too) and, where the VideoTemp-o3 release evaluates it, the release's output
 format and scoring rules (``release``). Adding a benchmark is adding one such module
 (:mod:`.registry` finds it).
 

@@ -244,6 +244,9 @@ class Benchmark:
     ``videotemp``/``videotemp-g``; ``settings`` holds the value of every ``data`` setting).
     ``judge(item, response, options)`` applies the official answer extraction to one response.
     ``report(items, judgements, policy, options)`` computes every breakdown number.
+    ``group_by``: the item field (in ``fields``) whose values the first breakdown table groups
+    questions by; the HTML report groups its question list and plots by it (``None``: by
+    duration bin where the items have a duration).
 
     A module that defines a ``Benchmark`` at its top level is a benchmark: the registry finds
     it there (see :mod:`.registry`); nothing else needs an edit.
@@ -261,6 +264,7 @@ class Benchmark:
     lmms_eval_policy: Optional[Policy] = None
     settings: tuple[Setting, ...] = ()
     release: Optional[ReleaseFormat] = None
+    group_by: Optional[str] = None
     description: str = ""
 
     def data_root(self, data_dir: "str | Path | None" = None) -> Path:

@@ -152,5 +152,5 @@ BENCHMARK = Benchmark(
     release=ReleaseFormat(output="eval/lvbench/output/test.json", render=_render, score=release_score,
                           read=_release_read, key=lambda rec: rec.data["uid"], item_key=lambda item: item.uid,
                           needs_items=True, uid_answer=True),
-    description=__doc__ or "",
+    group_by="question_types", description=__doc__ or "",
 )

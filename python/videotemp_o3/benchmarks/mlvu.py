@@ -121,5 +121,5 @@ BENCHMARK = Benchmark(
         output="eval/mlvu/output/test.jsonl", render=_render, score=release_score,
         read=lambda doc: jsonl_records(doc, ("gt_answer",), "mlvu"),
         key=lambda rec: str(rec.data.get("question_id")), item_key=lambda item: item.uid),
-    description=__doc__ or "",
+    group_by="task", description=__doc__ or "",
 )

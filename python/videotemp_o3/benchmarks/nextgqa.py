@@ -136,5 +136,5 @@ BENCHMARK = Benchmark(
     name="nextgqa", title="NExT-GQA", task="mcq", data_subdir="eval/nextgqa/data",
     files=FILES, read=read, judge=judge, report=report,
     policy=Policy(unparsed="exclude", missing="exclude"), settings=(STRICT_THRESHOLD,),
-    description=__doc__ or "",
+    group_by="type", description=__doc__ or "",
 )

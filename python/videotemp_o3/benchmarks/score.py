@@ -11,7 +11,8 @@ file may be ours or the release's own output (detected; ``--input-format`` to in
 ``--release`` applies the release's ``eval/score.py`` rules instead and prints its numbers.
 A switch only some benchmarks take (their :class:`~.base.Setting` s) is refused for the others.
 Every flag is checked before anything is read. Progress goes to stderr, results to stdout (a
-table, or one JSON object with ``--json``).
+table, or one JSON object with ``--json``, whose ``items`` lists the numbers of every item:
+:func:`item_record`).
 """
 
 from __future__ import annotations
@@ -23,14 +24,16 @@ import sys
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
+from .. import segments as seg
 from ..flags import OneLineParser
-from .base import MISSING, REPO_ROOT, Benchmark, BenchmarkError, ResultsError, ScoreOptions, Setting
+from .base import (MISSING, REPO_ROOT, Benchmark, BenchmarkError, Item, Judgement, ResultsError, ScoreOptions,
+                   Setting)
 from .files import Record
 from .metrics import Report, Table
 from .registry import BENCHMARKS, get_benchmark
-from .results import FORMATS, Format, check_format, parse_results_file, read_results
+from .results import FORMATS, Format, Response, check_format, parse_results_file, read_results
 
 PLOT_FORMATS = ("png", "pdf", "svg", "svgz", "jpg", "jpeg", "webp", "tif", "tiff", "eps", "ps")
 """File name endings ``--plot`` writes (a subset of what matplotlib's Agg backend saves)."""
@@ -72,6 +75,48 @@ def release_score(bench: Benchmark, path: Path, data_dir: "str | Path | None" = 
     report.meta = {"results": str(path), "results_format": "release" if own else "jsonl",
                    "rules": "release", "data_root": str(bench.data_root(data_dir)) if items else None}
     return report
+
+
+def item_record(item: Item, judgement: Judgement, response: Optional[Response]) -> dict[str, Any]:
+    """The numbers of one item — the one place they are computed, for ``--json`` (``items``) and
+    the HTML report alike. Fields:
+
+    - ``uid``; ``status``: ``scored`` | ``unparsed`` | ``missing`` (the official extraction's verdict);
+    - ``prediction``: what the official extraction read (a letter, ``[start, end]`` seconds or
+      text), ``None`` unless scored;
+    - ``correct``: mcq/open: the extracted answer is right (``False`` when unparsed, ``None`` when
+      missing); grounding: ``None``;
+    - ``iou``: grounding: IoU (0–1) of the answer span with the best-matching truth span, 0 when
+      unparsed, ``None`` when missing; other tasks: ``None``;
+    - ``segment_ious``: for each clip requested, in order, its IoU with the best-matching truth
+      span (the grounding target, or the evidence span of MCQ benchmarks that publish one);
+      ``None`` when the item has no span;
+    - ``call_ious``: per valid tool call, the best of its clips' IoUs; ``last_call_iou``: that of
+      the last call before the answer (``None`` without calls or spans);
+    - ``calls``: valid tool calls; ``turns``: assistant turns (``None`` where the results file
+      does not say); ``error``: the run's error message or ``None``.
+
+    IoU is :func:`videotemp_o3.segments.best_iou` (``[start, end]`` closed, seconds)."""
+    scored = judgement.status == "scored"
+    prediction = judgement.parsed if scored else None
+    if isinstance(prediction, tuple):
+        prediction = list(prediction)
+    grounding = item.task == "grounding"
+    if grounding:
+        correct, iou = None, (None if judgement.status == "missing" else (judgement.iou if scored else 0.0))
+    else:
+        correct, iou = (None if judgement.status == "missing" else scored and judgement.correct), None
+    calls = response.call_segments() if response is not None else []
+    if item.spans:
+        segment_ious = [seg.best_iou(s, item.spans) for c in calls for s in c]
+        call_ious = [max(seg.best_iou(s, item.spans) for s in c) for c in calls]
+    else:
+        segment_ious = call_ious = None
+    return {"uid": item.uid, "status": judgement.status, "prediction": prediction, "correct": correct, "iou": iou,
+            "segment_ious": segment_ious, "call_ious": call_ious,
+            "last_call_iou": call_ious[-1] if call_ious else None, "calls": len(calls),
+            "turns": response.turns if response is not None else None,
+            "error": response.error if response is not None else None}
 
 
 def score(name: str, input_file: "str | Path | None" = None, data_dir: "str | Path | None" = None,
@@ -126,6 +171,7 @@ def score(name: str, input_file: "str | Path | None" = None, data_dir: "str | Pa
         report.notes.append(f"the last line of {path} is incomplete (a run killed mid-write?) and was left out")
     report.meta = {"results": str(path), "results_format": results.format, "data_root": str(root),
                    "options": asdict(options)}
+    report.items = [item_record(it, judgements[it.uid], results.responses.get(it.uid)) for it in items]
     return report
 
 
@@ -152,6 +198,11 @@ def shown_tables(report: Report, flags: Sequence[str] = ()) -> list[Table]:
     return [t for t in report.tables if t.flag is None or t.flag in flags]
 
 
+def table_flags(report: Report) -> list[str]:
+    """The flags that switch on every optional table of ``report`` (the HTML report shows them all)."""
+    return [t.flag for t in report.tables if t.flag is not None]
+
+
 def format_report(report: Report, flags: Sequence[str] = ()) -> str:
     c = report.counts
     if "records" in c:  # the release's rules count the records of the file
@@ -171,7 +222,20 @@ def format_report(report: Report, flags: Sequence[str] = ()) -> str:
 
 
 def plot(report: Report, path: "str | Path", flags: Sequence[str] = ()) -> Path:
-    """A bar chart of each printed table's first metric (accuracy or mIoU), one panel per table."""
+    """A bar chart of each printed table's first metric (accuracy or mIoU), one panel per table,
+    written to ``path`` (the format follows its suffix: .png, .svg, .pdf)."""
+    fig = breakdown_figure(report, flags)
+    import matplotlib.pyplot as plt  # after breakdown_figure chose the Agg backend
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def breakdown_figure(report: Report, flags: Sequence[str] = ()):
+    """The matplotlib figure :func:`plot` saves; the caller closes it."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never needs a display
@@ -196,11 +260,7 @@ def plot(report: Report, path: "str | Path", flags: Sequence[str] = ()) -> Path:
                     _fmt(metric, cell.get(metric), table.decimals),
                     va="center", fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def benchmark_settings() -> list[Setting]:
@@ -223,14 +283,17 @@ def add_setting_args(p: argparse.ArgumentParser, scopes: Sequence[str] = ("data"
         g.add_argument(setting.flag, dest=setting.dest, help=f"{setting.help} [{owners}]", **kw)
 
 
-def chosen_settings(bench: Benchmark, args: argparse.Namespace, scopes: Sequence[str] = ("data", "score")) -> dict:
-    """The switches given on the command line, checked against ``bench``: a switch it does
-    not declare raises :class:`BenchmarkError` naming the flag and the benchmarks that take it."""
+def chosen_settings(bench: Benchmark, args: "argparse.Namespace | Mapping[str, Any]",
+                    scopes: Sequence[str] = ("data", "score")) -> dict:
+    """The switches given on the command line (parsed ``args``, or a mapping of their ``dest``
+    to value), checked against ``bench``: a switch it does not declare raises
+    :class:`BenchmarkError` naming the flag and the benchmarks that take it."""
+    values = args if isinstance(args, Mapping) else vars(args)
     given = {}
     for setting in benchmark_settings():
         if setting.scope not in scopes:
             continue
-        value = getattr(args, setting.dest, None)
+        value = values.get(setting.dest)
         if value is None or value is False:
             continue
         if setting not in bench.settings:

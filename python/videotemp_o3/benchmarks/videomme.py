@@ -261,5 +261,5 @@ BENCHMARK = Benchmark(
     release=ReleaseFormat(
         output="eval/videomme/data/videomme/output/test.json", render=_render, score=release_score,
         read=_release_read, key=lambda rec: str(rec.data["question_id"]), item_key=lambda item: item.uid),
-    description=__doc__ or "",
+    group_by="duration", description=__doc__ or "",
 )

@@ -327,5 +327,5 @@ BENCHMARK = Benchmark(
         output="eval/videommmu/output/test.jsonl", render=_render, score=release_score,
         read=lambda doc: jsonl_records(doc, ("task", "gt_answer", "video_path"), "videommmu"),
         key=_release_key, item_key=lambda item: (item.fields["track"], item.fields["id"])),
-    description=__doc__ or "",
+    group_by="track", description=__doc__ or "",
 )

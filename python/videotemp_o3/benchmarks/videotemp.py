@@ -227,7 +227,7 @@ MCQ = Benchmark(
     release=ReleaseFormat(
         output="eval/videotemp/output/test.jsonl", render=_render_mcq, score=release_score_mcq,
         read=lambda doc: _release_records(doc, ("answer",)), key=_release_key, item_key=_item_key),
-    description=__doc__ or "")
+    group_by="duration_bin", description=__doc__ or "")
 GROUNDING = Benchmark(
     name="videotemp-g", title="VideoTemp-Bench (grounding)", task="grounding", data_subdir=_DATA,
     files=FILES, read=read, judge=judge_grounding, report=report_grounding, policy=_POLICY,
@@ -235,4 +235,4 @@ GROUNDING = Benchmark(
     release=ReleaseFormat(
         output="eval/videotemp/output/test-g.jsonl", render=_render_grounding, score=release_score_grounding,
         read=lambda doc: _release_records(doc, ("timestamp",)), key=_release_key, item_key=_item_key),
-    description=__doc__ or "")
+    group_by="duration_bin", description=__doc__ or "")
