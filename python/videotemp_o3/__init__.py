@@ -8,3 +8,13 @@ video layer (a Rust extension).
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # `videotemp_o3.VideoError` without importing the video layer (and numpy, and the
+    # extension) for every user of the package.
+    if name == "VideoError":
+        from .video import VideoError
+
+        return VideoError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
