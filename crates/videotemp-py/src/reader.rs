@@ -75,19 +75,28 @@ fn index_list(indices: &Bound<'_, PyAny>, n: usize, path: &Path) -> PyResult<Vec
     let mut out = Vec::new();
     for (k, item) in indices.try_iter()?.enumerate() {
         let item = item?;
-        let i: i64 = item.extract().map_err(|_| {
-            pyo3::exceptions::PyTypeError::new_err(format!(
-                "{}: indices[{k}] must be an integer, got {}",
-                path.display(),
-                item.repr().map(|r| r.to_string()).unwrap_or_default()
-            ))
-        })?;
-        if i < 0 || i as u64 >= n as u64 {
-            return Err(out_of_range(
+        let shown = || item.repr().map(|r| r.to_string()).unwrap_or_default();
+        let outside = |i: String| {
+            out_of_range(
                 path,
                 "indices",
                 format!("indices[{k}] = {i}: the video has frames 0..{} ({n} frames)", n.saturating_sub(1) as i64),
-            ));
+            )
+        };
+        let i: i64 = match item.extract() {
+            Ok(i) => i,
+            // An integer beyond i64 is outside every video.
+            Err(_) if item.is_instance_of::<pyo3::types::PyInt>() => return Err(outside(shown())),
+            Err(_) => {
+                return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                    "{}: indices[{k}] must be an integer, got {}",
+                    path.display(),
+                    shown()
+                )))
+            }
+        };
+        if i < 0 || i as u64 >= n as u64 {
+            return Err(outside(i.to_string()));
         }
         out.push(i as usize);
     }
