@@ -7,7 +7,12 @@ benchmark registry and scorer, and the training plug-ins; :mod:`videotemp_o3.vid
 video layer (a Rust extension).
 """
 
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from .video import VideoError
 
 
 def __getattr__(name: str):
