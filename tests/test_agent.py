@@ -49,6 +49,7 @@ def videos_of(message):
     return [p for p in message["content"] if p["type"] == "video"]
 
 
+@pytest.mark.slow
 def test_tool_call_gets_the_requested_clip_then_bad_call_then_answer(local_engine, video, tmp_path):
     replies = [
         protocol.render_turn("The event seems early.", segments=[(10.0, 16.0)]),
@@ -92,6 +93,7 @@ def test_tool_call_gets_the_requested_clip_then_bad_call_then_answer(local_engin
     json.dumps(traj.to_json())
 
 
+@pytest.mark.slow
 def test_clip_reuses_overview_frames(local_engine, video):
     # Overview of 600 frames with nframes=120 picks every ~5th frame; a 2-fps clip of 10 fps
     # video picks every 5th frame too, so most of the clip comes from the overview.
@@ -131,6 +133,7 @@ def test_grounding_answer_and_unreadable_video(local_engine, video, tmp_path):
     assert traj.error is not None and "broken.mp4" in traj.error and traj.turns == []
 
 
+@pytest.mark.slow
 def test_real_generation_end_to_end(local_engine, video):
     """No script: the tiny model's own (random) text goes through the same loop without crashing."""
     traj = Agent(local_engine, small_config(max_turns=2)).run(video, Question("q", "mcq", ["a", "b", "c"]))

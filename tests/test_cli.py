@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import pytest
 from PIL import Image
 
 from videotemp_o3.cli import main
-from videotemp_o3.testing.videos import make_indexed_video
+from videotemp_o3.testing.videos import make_indexed_video, read_index
 
 SMALL = ["--overview-frames", "8", "--overview-pixels", "12544", "--clip-pixels", "12544", "--max-new-tokens", "12"]
 
 
+@pytest.mark.slow
 def test_ask_prints_turns_and_saves_the_trajectory(tiny_model_dir, tmp_path, capsys):
     video = make_indexed_video(tmp_path / "v.mp4", frames=90, fps=10)
     out = tmp_path / "t.json"
@@ -36,7 +39,14 @@ def test_contact_sheet(tmp_path, capsys):
     out = tmp_path / "sheet.png"
     assert main(["contact-sheet", str(video), "--out", str(out), "--nframes", "6", "--start", "1", "--end", "3"]) == 0
     assert "6 frames" in capsys.readouterr().out
-    assert Image.open(out).size[0] > 0
+    # 6 frames -> 4 columns x 2 rows of 240-px tiles (frames of 420x252 -> 144 px high), a
+    # 24-px title and a 16-px label under each row; the tiles hold frames 30, 42, ..., 90:
+    # [1 s, 3 s] at 30 fps is frames 30-90, six of them evenly spaced.
+    sheet = np.asarray(Image.open(out).convert("RGB"))
+    assert sheet.shape == (24 + 2 * (144 + 16), 4 * 240, 3)
+    tiles = [sheet[24 + r * 160:24 + r * 160 + 144, c * 240:(c + 1) * 240]
+             for r, c in (divmod(k, 4) for k in range(6))]
+    assert [read_index(t) for t in tiles] == [30, 42, 54, 66, 78, 90]
     assert main(["contact-sheet", str(tmp_path / "missing.mp4")]) == 2
 
 

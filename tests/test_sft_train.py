@@ -76,6 +76,7 @@ def test_deepspeed_configs_leave_sizes_to_the_script(stage):
     assert config["bf16"]["enabled"] == "auto"
 
 
+@pytest.mark.slow
 def test_cpu_training_run(tiny_model_dir, tmp_path, monkeypatch):
     for k, v in SMALL_VIDEO_ENV.items():
         monkeypatch.setenv(k, v)
