@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of the Rust video layer (libFuzzer through cargo-fuzz): mutated real
-# container files through open / index / seek / decode (target open_decode) and open / index /
-# remux / reopen (target remux). See fuzz/src/harness.rs for what an input does.
+# container files through open / metadata / index (target open_index), open / index / seek /
+# decode / sample (open_decode) and open / index / remux / reopen (remux). See
+# fuzz/src/harness.rs for what an input does.
 #
-#   bash scripts/fuzz_video.sh                 # 500000 executions per target (1,000,000 in all)
-#   bash scripts/fuzz_video.sh --runs 20000    # a short campaign
+#   bash scripts/fuzz_video.sh                 # 1,000,000 executions: open_index 600k,
+#                                              #   open_decode 250k, remux 150k
+#   bash scripts/fuzz_video.sh --runs 20000    # a short campaign: that many per target
+#   bash scripts/fuzz_video.sh --asan          # AddressSanitizer (memory errors too; ~3x slower)
 #   bash scripts/fuzz_video.sh --seeds         # only (re)make the seed corpus fuzz/seeds/
 #
-# Toolchain: with a nightly toolchain installed, targets build with AddressSanitizer, so
-# LeakSanitizer reports leaks (FFmpeg objects not freed, buffers kept) along with crashes; on
-# stable only, they build with `-s none` (crashes, aborts, panics, hangs; no leak detection).
+# Sanitizers: with a nightly toolchain, targets build with LeakSanitizer by default (`-s leak`:
+# leaks — FFmpeg objects not freed, buffers kept — reported at the input that leaks, at nearly
+# full speed) or AddressSanitizer with --asan (out-of-bounds and use-after-free as well, plus
+# leaks); on stable only, `-s none` (crashes, aborts, panics, hangs; no leak detection).
 # Seeds: tiny generated videos (H.264 with B-frames in mp4/mov/ts/flv, HEVC in mkv, VP9 in webm,
 # MPEG-4 with B-frames in avi, raw Y4M, a VFR mkv, a rotated mp4), committed in fuzz/seeds/ and
 # remade with --seeds (needs the FFmpeg CLI). The growing corpus lives in fuzz/corpus/<target>/
@@ -23,17 +27,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
-RUNS=500000
+declare -A RUNS=([open_index]=600000 [open_decode]=250000 [remux]=150000)
 TIME=""
 ONLY_SEEDS=0
-TARGETS=(open_decode remux)
+ASAN=0
+TARGETS=(open_index open_decode remux)
 while (($#)); do
   case "$1" in
-    --runs) RUNS="$2"; shift 2;;
+    --runs) for t in "${!RUNS[@]}"; do RUNS[$t]="$2"; done; shift 2;;
+    --asan) ASAN=1; shift;;
     --time) TIME="$2"; shift 2;;
     --seeds) ONLY_SEEDS=1; shift;;
     --targets) IFS=, read -ra TARGETS <<<"$2"; shift 2;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0;;
     *) echo "fuzz_video: unknown argument $1 (see --help)" >&2; exit 2;;
   esac
 done
@@ -85,7 +91,9 @@ fi
 # --- build --------------------------------------------------------------------------------------
 command -v cargo-fuzz >/dev/null || { say "cargo install cargo-fuzz"; cargo install cargo-fuzz --locked; }
 if rustup run nightly rustc --version >/dev/null 2>&1; then
-  TOOLCHAIN=(+nightly); SAN=address; say "nightly toolchain: AddressSanitizer + LeakSanitizer"
+  TOOLCHAIN=(+nightly)
+  if ((ASAN)); then SAN=address; say "nightly toolchain: AddressSanitizer (+ leaks)"
+  else SAN=leak; say "nightly toolchain: LeakSanitizer"; fi
 else
   TOOLCHAIN=(); SAN=none; say "stable toolchain only: -s none (crashes, aborts, panics, hangs; no leak detection)"
 fi
@@ -96,11 +104,11 @@ NICE="${NICE:-15}"
 total=0; findings=0
 for t in "${TARGETS[@]}"; do
   mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
-  limit=(-runs="$RUNS"); [ -n "$TIME" ] && limit=(-max_total_time="$TIME")
+  limit=(-runs="${RUNS[$t]}"); [ -n "$TIME" ] && limit=(-max_total_time="$TIME")
   log="fuzz/artifacts/$t/fuzz.log"
   say "$t: ${limit[*]} (log $log)"
   set +e
-  (cd fuzz && nice -n "$NICE" cargo "${TOOLCHAIN[@]}" fuzz run -O -s "$SAN" "$t" "corpus/$t" ../fuzz/seeds ../fuzz/regressions -- \
+  (cd fuzz && nice -n "$NICE" cargo "${TOOLCHAIN[@]}" fuzz run -O -s "$SAN" "$t" "corpus/$t" seeds regressions -- \
       "${limit[@]}" -timeout="${FUZZ_TIMEOUT:-20}" -max_len="${FUZZ_MAX_LEN:-131072}" -rss_limit_mb="${FUZZ_RSS_MB:-3072}" \
       -print_final_stats=1 -artifact_prefix="artifacts/$t/") >"$log" 2>&1
   rc=$?

@@ -22,6 +22,8 @@ const MAX_FRAMES_DECODED: usize = 4000;
 /// Which operations an input goes through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
+    /// open, metadata and the frame index alone (the cheapest: most executions go here).
+    OpenIndex,
     /// open, metadata, index, seek + decode by index and by time, budget sampling (exact and
     /// keyframe-snapped).
     OpenDecode,
@@ -74,6 +76,7 @@ pub fn exercise(data: &[u8], target: Target, scratch: &Path) {
         assert!(keys.iter().all(|&k| k < n), "keyframe index outside the video");
     }
     match target {
+        Target::OpenIndex => {}
         Target::OpenDecode => open_decode(&reader, n, seed),
         Target::Remux => remux(&reader, n, seed, scratch, control),
     }

@@ -1,5 +1,5 @@
 //! Replays every input kept from fuzzing — the seed corpus (fuzz/seeds/) and each finding that
-//! was fixed (fuzz/regressions/) — through both fuzz targets' operations, in process: a
+//! was fixed (fuzz/regressions/) — through every fuzz target's operations, in process: a
 //! regression panics, aborts or reports an internal error here. `scripts/fuzz_video.sh` runs the
 //! fuzzer itself.
 
@@ -31,7 +31,7 @@ fn every_kept_fuzz_input_runs_clean() {
     let scratch = tempfile::tempdir().unwrap();
     for path in &inputs {
         let data = std::fs::read(path).unwrap();
-        for target in [harness::Target::OpenDecode, harness::Target::Remux] {
+        for target in [harness::Target::OpenIndex, harness::Target::OpenDecode, harness::Target::Remux] {
             let run = std::panic::catch_unwind(|| harness::exercise(&data, target, scratch.path()));
             assert!(run.is_ok(), "{} ({target:?}) panicked", path.display());
         }
