@@ -243,13 +243,9 @@ for info, data in items:
     if name == f"{dist_info}/RECORD" or name in added:
         continue
     if name == f"{dist_info}/METADATA":
-        head, sep, body = data.decode().partition("
-
-")
-        head = "
-".join(l for l in head.splitlines() if not l.startswith("License-File: "))
-        head += "".join(f"
-License-File: {n.split('/licenses/', 1)[1]}" for n in added)
+        head, sep, body = data.decode().partition("\n\n")
+        head = "\n".join(l for l in head.splitlines() if not l.startswith("License-File: "))
+        head += "".join(f"\nLicense-File: {n.split('/licenses/', 1)[1]}" for n in added)
         data = (head + sep + body).encode()
     out.append((info, data))
 out += [(zipfile.ZipInfo(n, date_time=(2020, 1, 1, 0, 0, 0)), d) for n, d in added.items()]
