@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -49,8 +46,20 @@ def test_generator_refuses_an_unannotated_callable():
         gen._function("f", f, "", False, "f")
 
 
-@pytest.mark.skipif(shutil.which("mypy") is None and importlib.util.find_spec("mypy") is None, reason="mypy not installed")
-def test_stub_type_checks():
-    p = subprocess.run([sys.executable, "-m", "mypy", "--no-error-summary", str(REPO / "python" / "videotemp_o3" / "_core.pyi")],
-                       capture_output=True, text=True)
-    assert p.returncode == 0, p.stdout + p.stderr
+def test_stub_annotations_are_valid_type_expressions():
+    """Every annotation in the stub evaluates, with the stub's own imports and classes in scope
+    (a misspelt type in a Rust text_signature or :rtype: line fails here)."""
+    gen = _generator()
+    tree = ast.parse(gen.STUB.read_text())
+    namespace: dict = {}
+    imports = ast.Module([n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))], type_ignores=[])
+    exec(compile(imports, "imports", "exec"), namespace)
+    namespace.update({n.name: type(n.name, (), {}) for n in tree.body if isinstance(n, ast.ClassDef)})
+    checked = 0
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for ann in [a.annotation for a in node.args.args + node.args.kwonlyargs] + [node.returns]:
+                if ann is not None:
+                    eval(compile(ast.Expression(ann), "annotation", "eval"), namespace)
+                    checked += 1
+    assert checked > 50
