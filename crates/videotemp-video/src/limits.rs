@@ -20,7 +20,7 @@ pub const PICTURE_LIMIT: u64 = (i32::MAX / 8) as u64;
 
 /// Whether FFmpeg can decode or scale a `width`×`height` picture.
 pub fn picture_fits(width: u64, height: u64) -> bool {
-    width > 0 && height > 0 && (width + 128).saturating_mul(height + 128) < PICTURE_LIMIT
+    width > 0 && height > 0 && width.saturating_add(128).saturating_mul(height.saturating_add(128)) < PICTURE_LIMIT
 }
 
 fn too_large(width: u64, height: u64) -> String {
