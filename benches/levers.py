@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from videotemp_o3.video import FrameBudget, VideoReader
+from videotemp_o3.video import FrameBudget, VideoReader, _open_for_benchmark
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -56,8 +56,8 @@ def main() -> int:
     w2, ch, cw, _ = clip.plan(n, fps, h, w, start, start + 30)
     cores = os.cpu_count() or 1
     configs = [
-        ("all levers off (seek per run, feed until output)", dict(num_threads=1, _skip_nonref=False, _drain=False), None),
-        ("+ drain after the last target", dict(num_threads=1, _skip_nonref=False), None),
+        ("all levers off (seek per run, feed until output)", dict(num_threads=1, skip_nonref=False, drain=False), None),
+        ("+ drain after the last target", dict(num_threads=1, skip_nonref=False), None),
         ("+ skip non-reference non-targets", dict(num_threads=1), None),
         (f"+ GOP-parallel, {cores} threads", dict(num_threads=cores), None),
         ("decode-only lower bound (1 thread)", dict(num_threads=1), "decode_only"),
@@ -75,7 +75,7 @@ def main() -> int:
                 continue
             walls, cpus = [], []
             for _ in range(a.reps):
-                r = VideoReader(video, **kw)
+                r = _open_for_benchmark(video, **kw)
                 r.num_frames  # index built outside the timing, as in an agent session
                 t, c = time.perf_counter(), cpu_seconds()
                 if mode == "decode_only":

@@ -174,4 +174,4 @@ def test_fetch_video_end_to_end(monkeypatch, videos, name, budget, rng):
     assert tuple(theirs.shape) == (len(ours), 3, ours.frames.shape[1], ours.frames.shape[2])
     their_idx = [read_index(f.permute(1, 2, 0).clamp(0, 255).byte().numpy()) for f in theirs]
     assert their_idx == ours.indices.tolist() == [read_index(f) for f in ours.frames]
-    assert math.isclose(their_fps, ours.fps, rel_tol=1e-9)
+    assert math.isclose(their_fps, ours.sample_fps, rel_tol=1e-9)

@@ -74,3 +74,23 @@ def test_agent_flags_are_defined_once_with_the_release_defaults():
     assert (config.clip_budget.fps, config.clip_budget.max_frames, config.clip_budget.min_frames) \
         == (cl.fps, cl.max_frames, cl.min_frames)
     assert run.model is None  # local: the default checkpoint; openai: what the server serves
+
+
+def test_contact_sheet_bounds_and_bad_input_are_one_line(tmp_path, capsys):
+    video = make_indexed_video(tmp_path / "v.mp4", frames=120, fps=30)
+    out = tmp_path / "sheet.png"
+    # One bound alone: from the start / to the end of the 4 s video (was ignored / a TypeError).
+    assert main(["contact-sheet", str(video), "--out", str(out), "--nframes", "4", "--end", "2"]) == 0
+    assert "4 frames" in capsys.readouterr().out
+    assert main(["contact-sheet", str(video), "--out", str(out), "--nframes", "4", "--start", "3"]) == 0
+    capsys.readouterr()
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video at all" * 50)
+    for argv, status, says in (
+        (["contact-sheet", str(bad)], 1, "bad.mp4: cannot open as a video"),
+        (["contact-sheet", str(video), "--start", "9", "--end", "10"], 2, "after the end"),
+        (["contact-sheet", str(video), "--max-frames", "-2"], 2, "max_frames"),
+    ):
+        assert main(argv + ["--out", str(out)]) == status
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and says in err and "Traceback" not in err, err

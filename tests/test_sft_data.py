@@ -119,7 +119,7 @@ def test_refinement_trajectory_shape_and_masking(video, annotations, tmp_path):
             else:
                 assert final.answer == ann.answer
             assert record["evidence"] == ann.span.as_list()
-            assert record["duration"] == pytest.approx(reader.duration)
+            assert record["duration"] == pytest.approx(reader.duration_seconds)
 
 
 def test_two_turns_leave_no_room_to_refine(video, annotations, tmp_path):

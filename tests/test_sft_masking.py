@@ -48,7 +48,7 @@ def trajectory(video, clips_dir, calls, answer="B") -> dict:
         messages = [{"role": "system", "content": protocol.system_prompt()},
                     {"role": "user", "content": "<video>" + protocol.mcq_prompt(
                         "What colour is the square?", ["red", "green", "blue", "white"],
-                        duration=reader.duration)}]
+                        duration=reader.duration_seconds)}]
         videos = [video_for_swift(video)]
         for k, span in enumerate(calls, 1):
             messages.append({"role": "assistant", "content": protocol.render_turn(

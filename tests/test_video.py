@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from videotemp_o3.testing.videos import decode_with_ffmpeg_cli, make_indexed_video, read_index
-from videotemp_o3.video import FrameBudget, Frames, VideoError, VideoReader, sample_many
+from videotemp_o3.video import (FrameBudget, FrameIndexError, Frames, VideoError, VideoOpenError, VideoReader,
+                                _open_for_benchmark, sample_many)
 
 
 @pytest.fixture(scope="module")
@@ -60,11 +61,19 @@ def test_seek_equals_sequential_decode(case, tmp_path):
 
 def test_frames_at_is_the_frame_displayed_at_t(h264):
     r = VideoReader(h264)
-    times = [5.0, 0.0, 1 / 30 - 1e-6, 1 / 30, 9.99, 1e6, -3.0, 5.0]
+    times = [5.0, 0.0, 1 / 30 - 1e-6, 1 / 30, 9.99, 10.0 - 1e-9, 5.0]
     got = r.frames_at(times)
-    assert spelled(got) == [150, 0, 0, 1, 299, 299, 0, 150]
+    assert spelled(got) == [150, 0, 0, 1, 299, 299, 150]
     assert got.timestamps[0] == pytest.approx(5.0)
     assert got.timestamps[3] == pytest.approx(1 / 30)
+    # The half-open interval [0, duration_seconds_from_content): anything else is an IndexError.
+    assert r.duration_seconds_from_content == pytest.approx(10.0)
+    for t in (10.0, 1e6, -3.0, -1e-9, float("inf")):
+        with pytest.raises(FrameIndexError, match=r"h264\.mp4: timestamps out of range") as e:
+            r.frames_at([1.0, t])
+        assert isinstance(e.value, IndexError) and e.value.argument == "timestamps"
+    with pytest.raises(ValueError, match="not a finite number"):
+        r.frames_at([float("nan")])
 
 
 def test_variable_frame_rate(tmp_path):
@@ -72,7 +81,9 @@ def test_variable_frame_rate(tmp_path):
     path = make_indexed_video(tmp_path / "vfr.mkv", frames=len(times), timestamps=times)
     r = VideoReader(path)
     assert r.num_frames == len(times)
-    got = r.frames_at([0.09, 0.1, 0.52, 0.56, 1.99, 2.0, 3.0, 10.0])
+    # The content ends one average frame interval (3.5 s / 7) after the last frame's time.
+    assert r.duration_seconds_from_content == pytest.approx(4.0, abs=1e-3)
+    got = r.frames_at([0.09, 0.1, 0.52, 0.56, 1.99, 2.0, 3.0, 3.99])
     assert spelled(got) == [0, 1, 2, 3, 4, 5, 6, 7]
     assert got.timestamps.tolist() == pytest.approx([0.0, 0.1, 0.5, 0.55, 1.0, 2.0, 2.04, 3.5], abs=1e-3)
 
@@ -95,14 +106,16 @@ def test_single_frame_video(tmp_path):
     path = make_indexed_video(tmp_path / "one.mp4", frames=1)
     r = VideoReader(path)
     assert r.num_frames == 1
-    assert spelled(r.frames_at([0.0, 3.0])) == [0, 0]
+    assert spelled(r.frames_at([0.0, r.duration_seconds_from_content - 1e-6])) == [0, 0]
+    with pytest.raises(FrameIndexError):
+        r.frames_at([3.0])
     with pytest.raises(ValueError, match="one.mp4"):
         r.overview()
 
 
 def test_speed_levers_do_not_change_pixels(h264):
     picks = [5, 290, 130, 131, 64, 0, 200]
-    ref = VideoReader(h264, num_threads=1, _skip_nonref=False, _drain=False).frames_at_indices(picks)
+    ref = _open_for_benchmark(h264, num_threads=1, skip_nonref=False, drain=False).frames_at_indices(picks)
     for threads in (1, 2):
         got = VideoReader(h264, num_threads=threads).frames_at_indices(picks)
         assert np.array_equal(got.frames, ref.frames)
@@ -142,7 +155,7 @@ def test_clip_follows_the_budget(h264):
     assert clip.indices.tolist() == [60, 77, 94, 111, 129, 146, 163, 180]
     assert spelled(clip) == clip.indices.tolist()
     assert clip.frames.shape[1] % 28 == 0 and clip.frames.shape[2] % 28 == 0
-    assert clip.fps == pytest.approx(8 / 121 * 30)
+    assert clip.sample_fps == pytest.approx(8 / 121 * 30)
     assert clip.span == pytest.approx((2.0, 6.0))
 
 
@@ -242,10 +255,17 @@ def test_truncated_stream_decodes_what_is_there(tmp_path):
 def test_sample_many_isolates_failures(h264, tmp_path):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"\0" * 1000)
-    out = sample_many([(h264, 1.0, 3.0, FrameBudget()), (bad, None, None, FrameBudget()), (h264, None, None, FrameBudget(nframes=4))])
+    requests = [(h264, 1.0, 3.0, FrameBudget()), (bad, None, None, FrameBudget()), (h264, None, None, FrameBudget(nframes=4)),
+                (h264, 50.0, 60.0, FrameBudget())]
+    out = sample_many(requests, return_exceptions=True)
     assert isinstance(out[0], Frames) and spelled(out[0]) == out[0].indices.tolist()
-    assert isinstance(out[1], VideoError) and "bad.mp4" in str(out[1])
+    assert isinstance(out[1], VideoOpenError) and "bad.mp4" in str(out[1]) and out[1].path == str(bad)
     assert out[2].indices.tolist() == [0, 100, 199, 299]
+    assert isinstance(out[3], ValueError) and "after the end" in str(out[3])
+    # By default the first failure in request order is raised.
+    with pytest.raises(VideoOpenError, match="bad.mp4"):
+        sample_many(requests)
+    assert [len(f) for f in sample_many([requests[0], requests[2]])] == [len(out[0]), 4]
 
 
 def test_save_clip_remuxes_the_same_frames(h264, tmp_path):

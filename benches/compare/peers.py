@@ -7,6 +7,12 @@ timed, and, outside the timing, as a numpy ``[T, H, W, 3]`` uint8 array for the 
 
 An adapter's ``open`` is timed as part of the first request on a reader (W1, or the W2 of a
 fresh process): opening and indexing is part of what a caller pays.
+
+Every adapter runs with the same thread count (``threads`` >= 1, from run.py's ``--threads``),
+set through each library's own knob: our ``num_threads``, decord's ``num_threads``,
+torchcodec's ``num_ffmpeg_threads`` (and torch's intra-op threads for its resize), PyAV's
+``codec_context.thread_count`` (thread_type AUTO), video-reader-rs's ``threads``, and for
+qwen-vl-utils decord's ``num_threads`` (patched in, it passes none) and torch's threads.
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ class Adapter:
     threads_setting = "?"
 
     def __init__(self, path: str, threads: int, options: dict):
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
         self.path, self.threads, self.options = path, threads, options
 
     def load(self) -> None:
@@ -202,6 +210,8 @@ class TorchCodec(Adapter):
     def load(self):
         import torch
         from torchcodec.decoders import VideoDecoder
+
+        torch.set_num_threads(self.threads)
         from torchvision.transforms import InterpolationMode
         from torchvision.transforms.functional import resize
 
@@ -320,6 +330,17 @@ class VideoReaderRs(Adapter):
         return Result(self._reader(req.size).get_batch(req.indices))
 
     @staticmethod
+    def available() -> Optional[str]:
+        try:
+            import video_reader  # noqa: F401
+        except ImportError as e:
+            if "libglib" in str(e):
+                return ("needs libglib-2.0 (apt-get install libglib2.0-0), which this machine lacks: "
+                        f"{str(e).splitlines()[0][:160]}")
+            raise
+        return None
+
+    @staticmethod
     def version():
         import importlib.metadata as md
 
@@ -336,8 +357,15 @@ class QwenVlUtils(Adapter):
     resize = "torchvision bicubic+antialias (float out)"
 
     def load(self):
+        import functools
+
+        import decord
+        import torch
         from qwen_vl_utils import vision_process
 
+        # fetch_video opens decord.VideoReader(path) with decord's default threads: give it ours.
+        decord.VideoReader = functools.partial(decord.VideoReader, num_threads=self.threads)
+        torch.set_num_threads(self.threads)
         self.vp = vision_process
         self.vp.get_video_reader_backend()  # its one-time backend choice and message
 
@@ -362,20 +390,19 @@ class QwenVlUtils(Adapter):
         return f"qwen-vl-utils {md.version('qwen-vl-utils')} + decord {md.version('decord')}"
 
 
-# name -> (adapter, threads: None = all cores as the library spells it, description)
+# name -> (adapter, description). Each row runs at every thread count of run.py's --threads.
 ROWS = {
-    "ours-1t": (Ours, 1, "videotemp_o3 exact, 1 thread"),
-    "ours": (Ours, 0, "videotemp_o3 exact, all cores"),
-    "ours-fast": (OursFast, 0, "videotemp_o3 overview snapped to keyframes"),
-    "ours-decode-only": (OursDecodeOnly, 0, "videotemp_o3 decode-only lower bound"),
-    "decord": (Decord, 0, "decord get_batch"),
-    "torchcodec-exact": (TorchCodec, 0, "torchcodec get_frames_at, exact seek"),
-    "torchcodec-approx": (TorchCodecApprox, 0, "torchcodec get_frames_at, approximate seek"),
-    "pyav": (PyAV, 0, "PyAV seek + decode forward"),
-    "video-reader-rs": (VideoReaderRs, 0, "video-reader-rs get_batch"),
-    "qwen-vl-utils": (QwenVlUtils, 0, "qwen-vl-utils fetch_video (decord)"),
+    "ours": (Ours, "videotemp_o3 exact"),
+    "ours-fast": (OursFast, "videotemp_o3 overview snapped to keyframes"),
+    "ours-decode-only": (OursDecodeOnly, "videotemp_o3 decode-only lower bound"),
+    "decord": (Decord, "decord get_batch"),
+    "torchcodec-exact": (TorchCodec, "torchcodec get_frames_at, exact seek"),
+    "torchcodec-approx": (TorchCodecApprox, "torchcodec get_frames_at, approximate seek"),
+    "pyav": (PyAV, "PyAV seek + decode forward"),
+    "video-reader-rs": (VideoReaderRs, "video-reader-rs get_batch"),
+    "qwen-vl-utils": (QwenVlUtils, "qwen-vl-utils fetch_video (decord)"),
 }
-OURS = {"ours-1t", "ours", "ours-fast", "ours-decode-only"}
+OURS = {"ours", "ours-fast", "ours-decode-only"}
 
 # Environment a row's process needs.
 def row_env(name: str) -> dict:

@@ -2,12 +2,19 @@
 """Decoding side by side: our video layer against what users would pick instead, on the same
 work, in the same run.
 
-    python benches/compare/run.py [--long] [--reps N] [--out DIR]
+    python benches/compare/run.py [--long] [--threads 1,2,16] [--reps N] [--out DIR]
 
-Inputs (generated once with the FFmpeg CLI, cached in target/bench-videos): 1280x720 30 fps,
-H.264 (B-frames, GOP 250) and HEVC (B-frames, open GOP 250), moving testsrc2 content whose
-top-left quarter spells each frame's index. 2 minutes by default (the length `cargo bench` uses;
-it keeps the default run under 15 minutes on 2 cores), 30 minutes with --long, any with --seconds.
+Inputs (generated once, cached in target/bench-videos): 1280x720 30 fps, H.264 (B-frames, GOP
+250) and HEVC (B-frames, open GOP 250), moving content whose top-left quarter spells each frame's
+index; made by the FFmpeg CLI, or, where there is none (the GPU machine), H.264 by PyAV's libx264
+(inputs.py). Two regular runs: 2 minutes of H.264 and HEVC by default (the length `cargo bench`
+uses; it keeps the default run under 15 minutes on 2 cores), and --long, the 30-minute H.264 file
+(the length of LVBench-class videos, where opening and the index cost most); any length with
+--seconds.
+
+Threads: every library runs at each count of --threads (default: all cores), set through its
+own threading knob (peers.py), so a row is a library at a thread count ("pyav@16") and × compares
+libraries at the same count.
 
 Workloads (docs/design.md §4), every library asked for the same frame indices at the same size
 (FrameBudget.plan, i.e. what qwen-vl-utils picks; 588x336 for 720p):
@@ -34,6 +41,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import signal
 import statistics
 import subprocess
@@ -60,14 +68,27 @@ KEEP = {"overview": [0, 63, 127, 191, 255], "clip": [0, 29, 59]}
 REFERENCE_ROW = "ours"
 
 
+def run_key(row: str, threads: int) -> str:
+    """A row of the tables: a library at a thread count."""
+    return f"{row}@{threads}"
+
+
+def split_key(key: str) -> tuple[str, int]:
+    row, _, t = key.rpartition("@")
+    return row, int(t)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--long", action="store_true", help="the 30-minute inputs instead of the 2-minute ones")
+    p.add_argument("--long", action="store_true",
+                   help="the 30-minute 1280x720 30 fps H.264 input (GOP 250, B-frames) instead of the 2-minute ones")
+    p.add_argument("--threads", default=str(os.cpu_count() or 1),
+                   help="comma-separated thread counts, every library at each (default: all cores, %(default)s)")
     p.add_argument("--reps", type=int, default=3, help="repetitions per library (default 3)")
     p.add_argument("--out", type=Path, default=REPO / "benches" / "out", help="output folder (default benches/out)")
     p.add_argument("--seconds", type=float, help="input length in seconds (overrides the 120 s / --long 1800 s)")
     p.add_argument("--size", default="1280x720", help="input WIDTHxHEIGHT (default 1280x720)")
-    p.add_argument("--codecs", default="h264,hevc", help="comma-separated: h264,hevc")
+    p.add_argument("--codecs", help="comma-separated: h264,hevc (default h264,hevc; h264 with --long)")
     p.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated subset of: {','.join(ROWS)}")
     p.add_argument("--videos", type=Path, default=REPO / "target" / "bench-videos", help="input cache folder")
     p.add_argument("--seed", type=int, default=0, help="seed of the random clip starts")
@@ -77,7 +98,13 @@ def parse_args(argv=None):
     p.add_argument("--render", type=Path, metavar="RESULTS_JSON",
                    help="only rewrite results.md and chart.png (in --out) from a results.json of an earlier run")
     a = p.parse_args(argv)
-    a.codecs = [c for c in a.codecs.split(",") if c]
+    a.codecs = [c for c in (a.codecs or ("h264" if a.long else "h264,hevc")).split(",") if c]
+    try:
+        a.threads = sorted({int(t) for t in a.threads.split(",") if t.strip()})
+    except ValueError:
+        p.error(f"--threads must be comma-separated integers, got {a.threads!r}")
+    if not a.threads or min(a.threads) < 1:
+        p.error(f"--threads must be positive integers, got {a.threads}")
     a.rows = [r for r in a.rows.split(",") if r]
     bad = [r for r in a.rows if r not in ROWS]
     if bad:
@@ -137,14 +164,15 @@ def plan_codec(video: Path, seconds: float, reps: int, seed: int):
     }
 
 
-def task_for(row: str, plan: dict, rep: int, options: dict, frames_out: str | None) -> dict:
+def task_for(row: str, threads: int, plan: dict, rep: int, options: dict, frames_out: str | None) -> dict:
     w2, c1, c2 = plan["clips"][rep]
     w1 = dict(plan["overview"])
     sessions = [[w1, dict(c1), dict(c2)], [dict(w2)]]
     if frames_out:
         for req in sessions[0]:
             req["save_frames"] = KEEP[req["kind"]]
-    return {"row": row, "video": plan["video"], "options": options, "sessions": sessions, "frames_out": frames_out}
+    return {"row": row, "threads": threads, "video": plan["video"], "options": options, "sessions": sessions,
+            "frames_out": frames_out}
 
 
 # --- running one process -------------------------------------------------------------------
@@ -152,7 +180,7 @@ def task_for(row: str, plan: dict, rep: int, options: dict, frames_out: str | No
 
 def run_process(row: str, task: dict, timeout: float, workdir: Path) -> dict:
     """Runs the worker for ``task``; returns its result plus the child's rusage and peak threads."""
-    tf = workdir / f"task-{row}.json"
+    tf = workdir / f"task-{row}@{task['threads']}.json"
     tf.write_text(json.dumps(task))
     env = {**os.environ, **row_env(row), "PYTHONUNBUFFERED": "1"}
     with open(workdir / "stdout", "w+") as so, open(workdir / "stderr", "w+") as se:
@@ -240,19 +268,21 @@ def check_run(row: str, res: dict, plan: dict, rep: int) -> dict:
             "checked": total > 0}
 
 
-def pixel_diff(frames_dir: Path, codec: str, row: str) -> float | None:
-    """Mean absolute difference (0-255) to our frames on the kept frames (fast overview skipped)."""
+def pixel_diff(frames_dir: Path, codec: str, key: str) -> float | None:
+    """Mean absolute difference (0-255) to our frames (same thread count) on the kept frames
+    (fast overview skipped)."""
     import numpy as np
 
-    mine, ref = frames_dir / f"{codec}-{row}.npz", frames_dir / f"{codec}-{REFERENCE_ROW}.npz"
+    row, threads = split_key(key)
+    mine, ref = frames_dir / f"{codec}-{key}.npz", frames_dir / f"{codec}-{run_key(REFERENCE_ROW, threads)}.npz"
     if not (mine.exists() and ref.exists()):
         return None
     a, b = np.load(mine), np.load(ref)
     diffs = []
-    for key in a.files:
-        if key not in b.files or (row == "ours-fast" and key == "s0r0"):
+    for name in a.files:
+        if name not in b.files or (row == "ours-fast" and name == "s0r0"):
             continue
-        x, y = a[key].astype(np.int16), b[key].astype(np.int16)
+        x, y = a[name].astype(np.int16), b[name].astype(np.int16)
         if x.shape == y.shape:
             diffs.append(float(np.abs(x - y).mean()))
     return max(diffs) if diffs else None
@@ -312,10 +342,12 @@ def identity_cell(row: str, s: dict) -> str:
     return cell
 
 
-def fastest_peer(summary: dict, workload: str):
+def fastest_peer(summary: dict, workload: str, threads: int):
+    """The fastest peer (not ours) at ``threads`` that returned the right frames: (key, f/s)."""
     best = None
     for row, s in summary.items():
-        if row in OURS or "fps" not in s or s["frames_wrong"] or not s["identity_checked"]:
+        lib, t = split_key(row)
+        if t != threads or lib in OURS or "fps" not in s or s["frames_wrong"] or not s["identity_checked"]:
             continue
         v = s["fps"][workload]["median"]
         if best is None or v > best[1]:
@@ -324,7 +356,7 @@ def fastest_peer(summary: dict, workload: str):
 
 
 def write_markdown(path: Path, meta: dict, plans: dict, summary: dict, unavailable: dict, versions: dict,
-                   threads_setting: dict, resizers: dict) -> str:
+                   resizers: dict) -> str:
     L = []
     L.append("# Decoding side by side\n")
     L.append(f"Command: `{meta['command']}`  ")
@@ -338,10 +370,13 @@ def write_markdown(path: Path, meta: dict, plans: dict, summary: dict, unavailab
     L.append(f"{meta['reps']} repetitions, one process per library per repetition, libraries round-robin (order rotated each repetition). "
              "frames/s = frames delivered ÷ wall time, median (min–max); the first request of a reader includes opening the file, "
              "imports excluded. W1 = 256-frame overview, W2 = 30 s clip at 2 fps (60 frames) on a fresh reader, W3 = W1 + two clips "
-             "on one reader (376 frames; W1 is W3's first step). × = ratio to the fastest peer (not ours) that returned the right frames. "
+             "on one reader (376 frames; W1 is W3's first step). Rows are library@threads: every library at the same thread count, "
+             "set through its own threading knob. × = ratio to the fastest peer (not ours) at the same thread count that returned the right frames. "
              "RSS = peak resident memory of the process (W1 = after W1; peak = whole process incl. W3 and W2), imports included "
              "(after imports: see the last table). W3 CPU s = process CPU time (all threads) over W3, median: steadier than wall time when the machine is shared. "
              "Threads = setting / peak OS threads of the process / CPU s per wall s over W3.")
+    L.append("")
+    L.append(f"Input made by: {meta.get('input_maker', 'the FFmpeg CLI')}.")
     L.append("")
     for codec, plan in plans.items():
         L.append(f"## {codec}: {plan['width']}x{plan['height']}, {plan['duration']:.0f} s, {plan['frames']} frames at {plan['fps']:g} fps, GOP {GOP}, B-frames")
@@ -351,20 +386,23 @@ def write_markdown(path: Path, meta: dict, plans: dict, summary: dict, unavailab
         L.append("")
         L.append("| row | W1 f/s | W1 × | W2 f/s | W2 × | W3 f/s | W3 × | W3 CPU s | RSS MiB W1 / peak | threads | frames identical |")
         L.append("|---|---|---|---|---|---|---|---|---|---|---|")
-        best = {w: fastest_peer(summary[codec], w) for w in WORKLOADS}
-        for row, s in summary[codec].items():
+        thread_counts = sorted({split_key(k)[1] for k in summary[codec]})
+        best = {(w, t): fastest_peer(summary[codec], w, t) for w in WORKLOADS for t in thread_counts}
+        for row, s in sorted(summary[codec].items(), key=lambda kv: split_key(kv[0])[1]):
+            lib, threads = split_key(row)
             if "fps" not in s:
                 L.append(f"| {row} | failed: {'; '.join(s.get('failed', []))[:200]} ||||||||||")
                 continue
-            cells = [f"**{row}**" if row in OURS else row]
+            cells = [f"**{row}**" if lib in OURS else row]
             for w in WORKLOADS:
+                b = best[(w, threads)]
                 cells.append(fmt_fps(s["fps"][w]))
-                cells.append(f"{s['fps'][w]['median'] / best[w][1]:.2f}×" if best[w] else "—")
+                cells.append(f"{s['fps'][w]['median'] / b[1]:.2f}×" if b else "—")
             cells.append(f"{s['cpu_w3_s']:.1f}")
             cells.append(f"{s['rss_w1_mib']:.0f} / {s['rss_peak_mib']:.0f}")
-            cells.append(f"{threads_setting[row]} / {s['peak_threads']} / {s['cores_busy_w3']:.2f}")
-            cell = identity_cell(row, s)
-            if s.get("pixel_mae") is not None and row != REFERENCE_ROW:
+            cells.append(f"{threads} / {s['peak_threads']} / {s['cores_busy_w3']:.2f}")
+            cell = identity_cell(lib, s)
+            if s.get("pixel_mae") is not None and lib != REFERENCE_ROW:
                 cell += f"; MAE vs ours {s['pixel_mae']:.2f}"
             if s.get("packets_w1") is not None:
                 cell += f"; W1 decoded {s['packets_w1']} packets"
@@ -372,7 +410,7 @@ def write_markdown(path: Path, meta: dict, plans: dict, summary: dict, unavailab
                 cell += f"; {len(s['failed'])} run(s) failed: {s['failed'][0][:120]}"
             cells.append(cell)
             L.append("| " + " | ".join(cells) + " |")
-        fastest = ", ".join(f"{w}: {b[0]}" for w, b in best.items() if b)
+        fastest = ", ".join(f"{w}@{t}: {b[0]}" for (w, t), b in best.items() if b)
         L.append("")
         L.append(f"Fastest peer: {fastest or 'none'}.")
         L.append("")
@@ -380,11 +418,12 @@ def write_markdown(path: Path, meta: dict, plans: dict, summary: dict, unavailab
     L.append("")
     L.append("| row | what it calls | version (FFmpeg) | resize | RSS after imports MiB |")
     L.append("|---|---|---|---|---|")
-    for row in summary[next(iter(summary))] if summary else []:
-        rss = [summary[c][row].get("rss_imports_mib") for c in summary if row in summary[c]]
+    libs = list(dict.fromkeys(split_key(k)[0] for k in summary[next(iter(summary))])) if summary else []
+    for row in libs:
+        rss = [summary[c][k].get("rss_imports_mib") for c in summary for k in summary[c] if split_key(k)[0] == row]
         rss = next((x for x in rss if x is not None), None)
-        L.append(f"| {row} | {ROWS[row][2]} | {versions.get(row, '')} | {resizers[row]} | {rss:.0f} |" if rss is not None
-                 else f"| {row} | {ROWS[row][2]} | {versions.get(row, '')} | {resizers[row]} | — |")
+        L.append(f"| {row} | {ROWS[row][1]} | {versions.get(row, '')} | {resizers[row]} | {rss:.0f} |" if rss is not None
+                 else f"| {row} | {ROWS[row][1]} | {versions.get(row, '')} | {resizers[row]} | — |")
     if unavailable:
         L.append("")
         L.append("Not run:")
@@ -412,7 +451,7 @@ def write_chart(path: Path, plans: dict, summary: dict) -> None:
                              squeeze=False)
     colours = {"W1": "#4c72b0", "W2": "#dd8452", "W3": "#55a868"}
     for ax, codec in zip(axes[0], codecs):
-        rows = [r for r, s in summary[codec].items() if "fps" in s]
+        rows = [r for r, s in sorted(summary[codec].items(), key=lambda kv: split_key(kv[0])[1]) if "fps" in s]
         y = np.arange(len(rows))
         for k, w in enumerate(WORKLOADS):
             med = np.array([summary[codec][r]["fps"][w]["median"] for r in rows])
@@ -422,11 +461,11 @@ def write_chart(path: Path, plans: dict, summary: dict) -> None:
         labels = []
         for r in rows:
             s = summary[codec][r]
-            flag = " (≠ frames)" if s["frames_wrong"] else (" (snapped)" if r == "ours-fast" else "")
+            flag = " (≠ frames)" if s["frames_wrong"] else (" (snapped)" if split_key(r)[0] == "ours-fast" else "")
             labels.append(r + flag)
         ax.set_yticks(y, labels)
         for tick, r in zip(ax.get_yticklabels(), rows):
-            if r in OURS:
+            if split_key(r)[0] in OURS:
                 tick.set_fontweight("bold")
         ax.invert_yaxis()
         ax.set_xlabel("frames/s (median, whiskers min–max)")
@@ -456,10 +495,10 @@ def probe_rows(rows: list[str]):
 
 def render(a) -> int:
     d = json.loads(a.render.read_text())
-    rows = list(next(iter(d["summary"].values())))
+    libs = {split_key(k)[0] for k in next(iter(d["summary"].values()))}
     a.out.mkdir(parents=True, exist_ok=True)
     text = write_markdown(a.out / "results.md", d["meta"], d["plans"], d["summary"], d["unavailable"], d["versions"],
-                          {r: ("1" if ROWS[r][1] == 1 else "all") for r in rows}, {r: ROWS[r][0].resize for r in rows})
+                          {r: ROWS[r][0].resize for r in libs})
     write_chart(a.out / "chart.png", d["plans"], d["summary"])
     print(text)
     return 0
@@ -496,43 +535,45 @@ def main(argv=None) -> int:
     snap = a.snap_tolerance if a.snap_tolerance is not None else first["duration"] / OVERVIEW_FRAMES / 2
     options = {"pixels": PIXELS, "overview_frames": OVERVIEW_FRAMES, "clip_fps": CLIP_FPS, "snap_tolerance": snap}
 
-    runs = {c: {r: [] for r in rows} for c in a.codecs}
-    checks = {c: {r: [] for r in rows} for c in a.codecs}
+    keys = [run_key(r, t) for t in a.threads for r in rows]
+    runs = {c: {k: [] for k in keys} for c in a.codecs}
+    checks = {c: {k: [] for k in keys} for c in a.codecs}
     others = []
-    total = a.reps * len(a.codecs) * len(rows)
+    total = a.reps * len(a.codecs) * len(keys)
     done = 0
     with tempfile.TemporaryDirectory(prefix="compare-") as tmp:
         tmp = Path(tmp)
         frames_dir = tmp / "frames"
         frames_dir.mkdir()
         for rep in range(a.reps):
-            order = rows[rep % len(rows):] + rows[: rep % len(rows)]
+            order = keys[rep % len(keys):] + keys[: rep % len(keys)]
             for codec in a.codecs:
-                for row in order:
-                    frames_out = str(frames_dir / f"{codec}-{row}.npz") if rep == 0 else None
-                    task = task_for(row, plans[codec], rep, options, frames_out)
+                for key in order:
+                    row, threads = split_key(key)
+                    frames_out = str(frames_dir / f"{codec}-{key}.npz") if rep == 0 else None
+                    task = task_for(row, threads, plans[codec], rep, options, frames_out)
                     res = run_process(row, task, a.timeout, tmp)
                     done += 1
                     others.append(res["other_cores"])
-                    runs[codec][row].append(res)
+                    runs[codec][key].append(res)
                     if res["ok"]:
                         chk = check_run(row, res, plans[codec], rep)
-                        checks[codec][row].append(chk)
+                        checks[codec][key].append(chk)
                         s0 = res["sessions"][0]
                         status = "frames ok" if not chk["wrong"] else f"{len(chk['wrong'])} WRONG FRAMES"
                         if not chk["checked"]:
                             status = "no frames (lower bound)"
-                        print(f"[{done}/{total}] rep {rep + 1} {codec:4s} {row:18s} W1 {s0[0]['wall_s']:6.2f} s  "
+                        print(f"[{done}/{total}] rep {rep + 1} {codec:4s} {key:21s} W1 {s0[0]['wall_s']:6.2f} s  "
                               f"W3 {sum(q['wall_s'] for q in s0):6.2f} s  W2 {res['sessions'][1][0]['wall_s']:5.2f} s  "
                               f"RSS {res['peak_rss_mib']:5.0f} MiB  {status}  (others: {res['other_cores']:.2f} cores)", flush=True)
                     else:
-                        print(f"[{done}/{total}] rep {rep + 1} {codec:4s} {row:18s} FAILED: {res['error']}", flush=True)
+                        print(f"[{done}/{total}] rep {rep + 1} {codec:4s} {key:21s} FAILED: {res['error']}", flush=True)
                     if res["other_cores"] > 0.5:
                         print(f"    note: other processes used {res['other_cores']:.2f} cores during that run", flush=True)
-        summary = {c: {r: summarise(runs[c][r], checks[c][r], plans[c]) for r in rows} for c in a.codecs}
+        summary = {c: {k: summarise(runs[c][k], checks[c][k], plans[c]) for k in keys} for c in a.codecs}
         for c in a.codecs:
-            for r in rows:
-                summary[c][r]["pixel_mae"] = pixel_diff(frames_dir, c, r)
+            for k in keys:
+                summary[c][k]["pixel_mae"] = pixel_diff(frames_dir, c, k)
 
     meta = {
         "command": " ".join(["python benches/compare/run.py", *(argv if argv is not None else sys.argv[1:])]),
@@ -540,14 +581,15 @@ def main(argv=None) -> int:
         "cores": os.cpu_count(), "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(t_start)),
         "minutes": (time.time() - t_start) / 60, "load_start": load_start, "load_end": load1(),
         "other_cores_mean": statistics.mean(others) if others else 0.0, "other_cores_max": max(others, default=0.0),
-        "reps": a.reps, "snap_tolerance": snap,
+        "reps": a.reps, "snap_tolerance": snap, "threads": a.threads,
+        "input_maker": ("PyAV's libx264 (no FFmpeg CLI on this machine)" if shutil.which("ffmpeg") is None
+                        else "the FFmpeg CLI"),
     }
-    threads_setting = {r: ("1" if ROWS[r][1] == 1 else "all") for r in rows}
     resizers = {r: ROWS[r][0].resize for r in rows}
-    text = write_markdown(a.out / "results.md", meta, plans, summary, unavailable, versions, threads_setting, resizers)
+    text = write_markdown(a.out / "results.md", meta, plans, summary, unavailable, versions, resizers)
     write_chart(a.out / "chart.png", plans, summary)
-    slim = {c: {r: [{k: v for k, v in x.items() if k != "sessions"} | {"sessions": _slim(x.get("sessions"))} for x in runs[c][r]]
-                for r in rows} for c in a.codecs}
+    slim = {c: {key: [{k: v for k, v in x.items() if k != "sessions"} | {"sessions": _slim(x.get("sessions"))} for x in runs[c][key]]
+                for key in keys} for c in a.codecs}
     (a.out / "results.json").write_text(json.dumps({"meta": meta, "plans": plans, "summary": summary,
                                                     "unavailable": unavailable, "versions": versions, "runs": slim},
                                                    indent=1, default=str))

@@ -45,7 +45,8 @@ def main() -> None:
         return
     task = json.loads(Path(sys.argv[1]).read_text())
     name = task["row"]
-    cls, threads, _ = ROWS[name]
+    cls = ROWS[name][0]
+    threads = int(task["threads"])
     from inputs import read_frame_index
 
     out = {"row": name, "sessions": []}

@@ -121,7 +121,7 @@ def main() -> int:
     r = VideoReader(a.video)
     info = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "transformers": transformers.__version__,
             "params_b": params / 1e9, "init_seconds": init_s, "video": os.path.basename(a.video),
-            "video_seconds": r.duration, "video_size": [r.metadata.width, r.metadata.height], "cpu_cores": os.cpu_count()}
+            "video_seconds": r.duration_seconds, "video_size": [r.metadata.width, r.metadata.height], "cpu_cores": os.cpu_count()}
     print(json.dumps(info), flush=True)
     run_once(engine, a.video, a.new_tokens, a.clip_start)  # warm-up: CUDA kernels, allocator
     traj, peaks, wall = run_once(engine, a.video, a.new_tokens, a.clip_start)

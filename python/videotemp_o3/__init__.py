@@ -7,4 +7,19 @@ benchmark registry and scorer, and the training plug-ins; :mod:`videotemp_o3.vid
 video layer (a Rust extension).
 """
 
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from .video import VideoError
+
+
+def __getattr__(name: str):
+    # `videotemp_o3.VideoError` without importing the video layer (and numpy, and the
+    # extension) for every user of the package.
+    if name == "VideoError":
+        from .video import VideoError
+
+        return VideoError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

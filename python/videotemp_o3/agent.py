@@ -203,7 +203,7 @@ class FrameCache:
 
 
 def _video_part(frames: Frames) -> dict:
-    return {"type": "video", "frames": frames.frames, "fps": frames.fps, "timestamps": frames.timestamps.tolist()}
+    return {"type": "video", "frames": frames.frames, "fps": frames.sample_fps, "timestamps": frames.timestamps.tolist()}
 
 
 def _describe(part: dict) -> dict:
@@ -247,10 +247,10 @@ class Agent:
         cfg = self.config
         t0 = time.perf_counter()
         reader = video if isinstance(video, VideoReader) else VideoReader(video, num_threads=cfg.decode_threads)
-        duration = reader.duration
+        duration = reader.duration_seconds
         cache = FrameCache(reader)
         overview, _ = cache.sample(cfg.overview_budget)
-        traj.overview = {"frames": len(overview), "size": list(overview.frames.shape[1:3]), "fps": overview.fps,
+        traj.overview = {"frames": len(overview), "size": list(overview.frames.shape[1:3]), "fps": overview.sample_fps,
                          "seconds": time.perf_counter() - t0, "duration": duration}
         on_turn(traj, None)
         messages: list[dict] = [
@@ -334,7 +334,7 @@ class Agent:
                 return rejected, []
         for k, ((frames, reused), req) in enumerate(zip(sampled, checked)):
             clip = ClipRecord(requested=req.requested.as_list(), segment=req.segment.as_list(), frames=len(frames),
-                              size=list(frames.frames.shape[1:3]), fps=frames.fps, first_frame=float(frames.timestamps[0]),
+                              size=list(frames.frames.shape[1:3]), fps=frames.sample_fps, first_frame=float(frames.timestamps[0]),
                               last_frame=float(frames.timestamps[-1]), reused_frames=reused)
             if clip_dir is not None:
                 out = Path(clip_dir) / f"turn{turn_no}_clip{k + 1}_{req.segment.start:.2f}-{req.segment.end:.2f}.mp4"

@@ -30,16 +30,31 @@ def budget_from_args(a: argparse.Namespace):
 
 
 def cmd_contact_sheet(a: argparse.Namespace) -> int:
+    """Exit status: 0 written; 2 a bad flag or a missing file; 1 a video that cannot be read.
+    Every failure is one line on stderr naming the file and what was wrong."""
     from .contact_sheet import contact_sheet
-    from .video import VideoReader
+    from .video import VideoError, VideoReader
 
-    reader = VideoReader(a.video)
-    budget = budget_from_args(a)
-    frames = reader.clip(a.start, a.end, budget) if a.start is not None else reader.overview(budget)
-    m = reader.metadata
-    title = (f"{Path(a.video).name}  {m.width}x{m.height} {m.codec} {reader.duration:.1f} s  ->  "
-             f"{len(frames)} frames {frames.frames.shape[2]}x{frames.frames.shape[1]} at {frames.fps:.3f} fps")
-    out = contact_sheet(frames, Path(a.out), title=title)
+    try:
+        reader = VideoReader(a.video)
+        budget = budget_from_args(a)
+        if a.start is None and a.end is None:
+            frames = reader.overview(budget)
+        else:
+            # One bound alone: the clip runs from the start or to the end of the video.
+            start = 0.0 if a.start is None else a.start
+            end = reader.duration_seconds if a.end is None else a.end
+            frames = reader.clip(start, end, budget)
+        m = reader.metadata
+        title = (f"{Path(a.video).name}  {m.width}x{m.height} {m.codec} {reader.duration_seconds:.1f} s  ->  "
+                 f"{len(frames)} frames {frames.frames.shape[2]}x{frames.frames.shape[1]} at {frames.sample_fps:.3f} fps")
+        out = contact_sheet(frames, Path(a.out), title=title)
+    except (FileNotFoundError, ValueError) as e:  # also VideoNotFoundError, InvalidArgumentError
+        print(f"videotemp contact-sheet: {e}", file=sys.stderr)
+        return 2
+    except (VideoError, OSError) as e:
+        print(f"videotemp contact-sheet: {e}", file=sys.stderr)
+        return 1
     print(title)
     print(f"wrote {out}")
     return 0

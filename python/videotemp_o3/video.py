@@ -4,14 +4,46 @@ threads; frames arrive as numpy arrays that own the decoder's buffer (no copy).
 
 Semantics
 ---------
-* Time is in seconds from the video stream's start time.
+* Time is in seconds from the video stream's start time (``metadata.begin_stream_seconds_from_header``).
 * The frame *at* ``t`` is the frame displayed at ``t``: the last frame whose presentation time is
-  ``<= t`` (the first frame for ``t`` before it).
-* A clip ``[start, end]`` is sampled as qwen-vl-utils samples ``video_start``/``video_end``: first
-  index ``ceil(start * fps)``, last index ``min(floor(end * fps), total - 1)``, then ``n`` frames by
-  rounded ``linspace`` with ``n`` from :class:`FrameBudget`. Times are clamped to the video; a
-  NaN, empty or reversed range, or one outside the video, raises ``ValueError``.
+  ``<= t``. :meth:`VideoReader.frames_at` takes times in the half-open interval
+  ``[0, duration_seconds_from_content)``; any other time raises :class:`FrameIndexError` (an
+  ``IndexError``), like torchcodec's ``get_frames_played_at``. A time between 0 and the first
+  frame's presentation time gives the first frame.
+* Frame indices count frames in presentation order, ``0 <= i < num_frames``; any other index
+  raises :class:`FrameIndexError`.
+* A clip ``[start, end]`` (closed: both ends may be sampled) is sampled as qwen-vl-utils samples
+  ``video_start``/``video_end``: first index ``ceil(start * fps)``, last index
+  ``min(floor(end * fps), total - 1)``, then ``n`` frames by rounded ``linspace`` with ``n`` from
+  :class:`FrameBudget`. Times are clamped to ``[0, duration_seconds]`` first (a clip may run past
+  the end); a NaN, infinite, empty or reversed range, one that starts at or after the end or ends
+  at or before 0, or one holding fewer than two frames raises :class:`InvalidRangeError`.
 * Frames are RGB ``uint8`` ``[T, H, W, 3]``, C-contiguous, rotation metadata applied.
+* Durations are named after their source: ``metadata.duration_seconds_from_header`` (what the
+  container declares), :attr:`VideoReader.duration_seconds_from_content` (from the frame index: the
+  end of the last frame) and :attr:`VideoReader.duration_seconds` (``num_frames / avg_fps``, what
+  qwen-vl-utils clamps clip times to, and so what clips, the agent and training use).
+
+Errors
+------
+Every error of this layer is a :class:`VideoError` (also importable as ``videotemp_o3.VideoError``)
+whose message names the file and what was wrong, with ``path`` (the file, or None) and
+``argument`` (the argument at fault, or None) attributes. Subclasses, where a caller would branch::
+
+    VideoError
+    ├── VideoNotFoundError      also FileNotFoundError   the file does not exist
+    ├── VideoOpenError                                   not a video FFmpeg can open (or a picture
+    │   └── NoVideoStreamError                           too large to decode); no video stream
+    ├── VideoDecodeError                                 the file broke while decoding
+    ├── InvalidArgumentError    also ValueError          an argument no video could satisfy
+    │   └── InvalidRangeError                            a bad [start, end] (``start``, ``end``)
+    ├── FrameIndexError         also IndexError          an index or time outside the video
+    ├── VideoMemoryError        also MemoryError         the output asked for cannot be allocated
+    └── ClipWriteError          also OSError             save_clip could not write its file
+
+A non-integer where a count is expected raises ``TypeError``. Exceptions pickle (they cross
+process pools with their attributes). No Rust panic reaches Python: one is reported as a plain
+:class:`VideoError`.
 
 Example
 -------
@@ -26,49 +58,73 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterable, Optional, Sequence, Tuple, Union
+from typing import Iterable, List, Literal, Optional, Sequence, Tuple, Union, overload
 
 import numpy as np
 
 from . import _core
 
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+# --- errors (the classes errors.rs maps the core's VideoError variants to) -----------------------
+
+
+class VideoError(Exception):
+    """Base class of every error the video layer raises. The message names the file and what
+    was wrong."""
+
+    path: Optional[str] = None
+    """The file concerned (for :class:`ClipWriteError` the output file), or None."""
+    argument: Optional[str] = None
+    """The argument at fault (``"size"``, ``"indices"``, ``"min_pixels"``, ...), or None."""
+
+
+class VideoNotFoundError(VideoError, FileNotFoundError):
+    """The file does not exist."""
+
+
+class VideoOpenError(VideoError):
+    """The file is not a video FFmpeg can open: not a media file, an unsupported codec, or a
+    picture larger than FFmpeg can decode."""
+
+
+class NoVideoStreamError(VideoOpenError):
+    """The file opens but holds no video stream (e.g. audio only)."""
+
+
+class VideoDecodeError(VideoError):
+    """The file opened but broke while reading or decoding it (corrupt or truncated data)."""
+
+
+class InvalidArgumentError(VideoError, ValueError):
+    """An argument no video could satisfy (``argument`` names it)."""
+
+
+class InvalidRangeError(InvalidArgumentError):
+    """A ``[start, end]`` range that cannot be sampled; ``start`` and ``end`` are the seconds given."""
+
+    start: Optional[float] = None
+    end: Optional[float] = None
+
+
+class FrameIndexError(VideoError, IndexError):
+    """A frame index outside ``[0, num_frames)`` or a time outside ``[0, duration_seconds_from_content)``."""
+
+
+class VideoMemoryError(VideoError, MemoryError):
+    """The frames asked for would not fit in memory (nothing was allocated)."""
+
+
+class ClipWriteError(VideoError, OSError):
+    """:meth:`VideoReader.save_clip` could not write its output file."""
+
+
+# --- values ----------------------------------------------------------------------------------------
+
 FrameBudget = _core.FrameBudget
-"""Frame budget (Qwen2.5-VL rules). Keyword-only fields and their qwen-vl-utils defaults:
-``fps=2.0, min_frames=4, max_frames=768, min_pixels=128*28*28, max_pixels=768*28*28,
-total_pixels=int(128000*28*28*0.9), nframes=None``. ``FrameBudget.from_env()`` reads FPS,
-FPS_MIN_FRAMES, FPS_MAX_FRAMES, VIDEO_MIN_PIXELS, VIDEO_MAX_PIXELS and VIDEO_TOTAL_PIXELS the way
-ms-swift does (VIDEO_TOTAL_PIXELS keeps its own default when only VIDEO_MAX_PIXELS is set, which
-corrects qwen-vl-utils 0.0.11 reading the total budget from VIDEO_MAX_PIXELS)."""
-
-VideoError = _core.VideoError
-"""Raised when a video cannot be opened, decoded or written; the message names the file."""
-
+VideoMetadata = _core.VideoMetadata
 smart_resize = _core.smart_resize
-
-PathLike = Union[str, os.PathLike]
-
-
-@dataclass(frozen=True)
-class VideoMetadata:
-    """What is known about a video without decoding it. Sizes are coded sizes (before rotation)."""
-
-    path: str
-    duration: float
-    avg_fps: float
-    container_frames: int
-    width: int
-    height: int
-    rotation: int
-    codec: str
-    pixel_format: str
-    time_base: Tuple[int, int]
-    start_time: float
-
-    @property
-    def display_size(self) -> Tuple[int, int]:
-        """(height, width) as displayed, i.e. after rotation."""
-        return (self.width, self.height) if self.rotation % 180 == 90 else (self.height, self.width)
 
 
 @dataclass(frozen=True)
@@ -83,9 +139,10 @@ class Frames:
     """float64 ``[T]``: presentation time of each frame in seconds."""
     indices: np.ndarray
     """int64 ``[T]``: index of each frame in the whole video (presentation order)."""
-    fps: float
+    sample_fps: float
     """Frames per second of this sequence as the model should be told (qwen-vl-utils'
-    ``sample_fps`` for budget sampling)."""
+    ``sample_fps`` for budget sampling: ``n / segment_frames * avg_fps``; the video's average
+    rate for frames asked by time or index)."""
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
@@ -109,23 +166,27 @@ class Frames:
 class VideoReader:
     """One open video file.
 
-    Open once and ask many times: the frame index (built on first use by demuxing the file, no
-    decoding) and the decoder sessions are reused, so an agent's overview and later clips of the
-    same video do not pay for opening or indexing again.
+    Open once and ask many times: the frame index (built on first use, no decoding) and the
+    decoder sessions are reused, so an agent's overview and later clips of the same video do
+    not pay for opening or indexing again.
 
     Args:
         path: the video file.
-        num_threads: decoding threads, ``0`` for one per core.
+        num_threads: decoding threads, ``0`` for one per available core. Capped at the cores
+            available to the process: more threads than cores only add decoder contexts.
 
     Raises:
-        FileNotFoundError: the file does not exist.
-        VideoError: it is not a readable video.
+        VideoNotFoundError: the file does not exist (a ``FileNotFoundError``).
+        VideoOpenError: it is not a readable video (:class:`NoVideoStreamError`: no video stream).
+        InvalidArgumentError: ``num_threads`` is negative.
     """
 
-    def __init__(self, path: PathLike, *, num_threads: int = 0, _skip_nonref: bool = True, _drain: bool = True):
-        # _skip_nonref / _drain switch single speed levers off for benchmarks (both are exact).
+    def __init__(self, path: PathLike, *, num_threads: int = 0):
+        self._init(path, _core.VideoReader(os.fspath(path), num_threads))
+
+    def _init(self, path: PathLike, core) -> None:
         self._path = os.fspath(path)
-        self._core = _core.VideoReader(self._path, num_threads, _skip_nonref, _drain)
+        self._core = core
         self._meta: Optional[VideoMetadata] = None
 
     @property
@@ -134,35 +195,57 @@ class VideoReader:
 
     @property
     def metadata(self) -> VideoMetadata:
+        """What the headers say, read at open (no decoding)."""
         if self._meta is None:
-            m = self._core.metadata()
-            m["time_base"] = tuple(m["time_base"])
-            self._meta = VideoMetadata(**m)
+            self._meta = self._core.metadata()
         return self._meta
 
     @property
+    def num_threads(self) -> int:
+        """Decoding threads in use (after the cap at the available cores)."""
+        return self._core.threads()
+
+    @property
     def num_frames(self) -> int:
-        """Exact frame count (from the demuxed packets; the container's own count may differ)."""
+        """Exact frame count, from the content (the frame index; the header's
+        ``metadata.num_frames_from_header`` may differ)."""
         return self._core.num_frames()
 
     @property
-    def duration(self) -> float:
-        """Seconds covered by the frames: ``num_frames / avg_fps``, the duration qwen-vl-utils
-        clamps clip times to."""
+    def duration_seconds(self) -> float:
+        """``num_frames / avg_fps``: the duration qwen-vl-utils clamps clip times to
+        (``total_frames / video_fps``), used by :meth:`clip`, the agent and the training data.
+        Equals :attr:`duration_seconds_from_content` for a constant frame rate."""
         return self.num_frames / self.metadata.avg_fps
 
+    @property
+    def duration_seconds_from_content(self) -> float:
+        """Seconds from 0 to the end of the last frame, from the frame index; the end of the
+        half-open interval :meth:`frames_at` accepts."""
+        return self._core.duration_seconds_from_content()
+
     def frames_at(self, timestamps: Iterable[float], *, size: Optional[Tuple[int, int]] = None) -> Frames:
-        """The frames displayed at ``timestamps`` (seconds; any order, repeats allowed), at
-        ``size = (height, width)`` or the displayed size."""
-        return Frames._from_core(self._core.frames_at([float(t) for t in timestamps], _size(size)))
+        """The frames displayed at ``timestamps`` (seconds in ``[0, duration_seconds_from_content)``;
+        any order, repeats allowed), at ``size = (height, width)`` or the displayed size.
+
+        Raises:
+            FrameIndexError: a time outside that interval.
+            InvalidArgumentError: a NaN time, or a size that is not two positive integers or is
+                larger than FFmpeg can scale to.
+            VideoMemoryError: the frames would not fit in memory."""
+        return Frames._from_core(self._core.frames_at([float(t) for t in timestamps], size))
 
     def frames_at_indices(self, indices: Iterable[int], *, size: Optional[Tuple[int, int]] = None) -> Frames:
-        """Frames by index in presentation order (any order, repeats allowed)."""
-        return Frames._from_core(self._core.frames_at_indices([int(i) for i in indices], _size(size)))
+        """Frames by index in presentation order (``0 <= i < num_frames``; any order, repeats
+        allowed). Raises :class:`FrameIndexError` for an index outside the video, otherwise as
+        :meth:`frames_at`."""
+        return Frames._from_core(self._core.frames_at_indices(indices, size))
 
     def clip(self, start: float, end: float, budget: Optional[FrameBudget] = None) -> Frames:
-        """The frames ``budget`` (default: :class:`FrameBudget` ``()``) picks from
-        ``[start, end]`` seconds, resized to the budget's size."""
+        """The frames ``budget`` (default: :class:`FrameBudget` ``()``) picks from the closed
+        range ``[start, end]`` seconds, clamped to ``[0, duration_seconds]``, resized to the
+        budget's size. Raises :class:`InvalidRangeError` for a range that cannot be sampled (see
+        the module's semantics)."""
         return Frames._from_core(self._core.sample(budget or FrameBudget(), float(start), float(end)))
 
     def overview(self, budget: Optional[FrameBudget] = None, *, snap_to_keyframes: Optional[float] = None) -> Frames:
@@ -183,48 +266,76 @@ class VideoReader:
         """Benchmark lower bound: decode what ``frames_at_indices(indices)`` decodes (same seek
         plan, same packets) without colour conversion, resizing or copying. Returns the number
         of packets decoded."""
-        return self._core.decode_only([int(i) for i in indices])
+        return self._core.decode_only(indices)
 
     def save_clip(self, start: float, end: float, path: PathLike) -> Tuple[float, float]:
-        """Writes ``[start, end]`` to ``path`` by copying packets (no re-encode). The file starts
-        at the keyframe at or before ``start``; returns the (start, end) seconds it covers."""
+        """Writes ``[start, end]`` seconds to ``path`` by copying packets (no re-encode; the
+        container follows the extension). The file starts at the keyframe at or before
+        ``start``; returns the (start, end) seconds of the first and last frame it holds.
+        Raises :class:`InvalidRangeError` for a bad range, :class:`ClipWriteError` when the
+        file cannot be written."""
         s, e, _ = self._core.save_clip(float(start), float(end), os.fspath(path))
         return s, e
 
     def __repr__(self) -> str:
         m = self.metadata
-        return f"VideoReader({self._path!r}, {m.width}x{m.height}, {m.avg_fps:.3f} fps, {m.duration:.1f} s, {m.codec})"
+        return f"VideoReader({self._path!r}, {m.width}x{m.height}, {m.avg_fps:.3f} fps, {m.codec})"
 
 
-def sample_many(
-    requests: Sequence[Tuple[PathLike, Optional[float], Optional[float], FrameBudget]],
-    *,
-    num_threads: int = 0,
-) -> list:
+def _open_for_benchmark(path: PathLike, *, num_threads: int = 0, skip_nonref: bool = True, drain: bool = True) -> VideoReader:
+    """A reader with single speed levers switched off, for benches/ only (both levers are exact,
+    so nothing else has a reason to turn them off): ``skip_nonref`` skips non-reference frames
+    that are no target while decoding forward; ``drain`` drains the decoder after a run's last
+    target instead of feeding more packets."""
+    reader = VideoReader.__new__(VideoReader)
+    reader._init(path, _core.VideoReader(os.fspath(path), num_threads, skip_nonref=skip_nonref, drain=drain))
+    return reader
+
+
+SampleRequest = Tuple[PathLike, Optional[float], Optional[float], FrameBudget]
+
+
+@overload
+def sample_many(requests: Sequence[SampleRequest], *, num_threads: int = ...,
+                return_exceptions: Literal[False] = ...) -> List[Frames]: ...
+@overload
+def sample_many(requests: Sequence[SampleRequest], *, num_threads: int = ...,
+                return_exceptions: Literal[True]) -> List[Union[Frames, VideoError]]: ...
+def sample_many(requests, *, num_threads=0, return_exceptions=False):
     """Samples many ``(path, start, end, budget)`` segments in parallel (``start``/``end`` None
-    for a whole video). Returns one :class:`Frames` or one exception per request, in order —
-    a broken video fails only its own entry."""
+    for a whole video, otherwise as :meth:`VideoReader.clip`), one result per request, in order.
+
+    Every request runs to its end whatever the others do. Then, by default, the first failure
+    (in request order) is raised; with ``return_exceptions=True`` (asyncio.gather's contract)
+    failures are returned in their request's place instead, as :class:`VideoError` instances,
+    so one broken video fails only its own entry. ``num_threads`` is capped at the available
+    cores (``0``: all of them)."""
     reqs = [(os.fspath(p), s, e, b) for p, s, e, b in requests]
-    out = []
+    out: List[Union[Frames, VideoError]] = []
     for r in _core.sample_many(reqs, num_threads):
-        out.append(r if isinstance(r, BaseException) else Frames._from_core(r))
+        if isinstance(r, BaseException):
+            if not return_exceptions:
+                raise r
+            out.append(r)
+        else:
+            out.append(Frames._from_core(r))
     return out
 
 
-def _size(size: Optional[Tuple[int, int]]):
-    if size is None:
-        return None
-    h, w = size
-    if h <= 0 or w <= 0:
-        raise ValueError(f"size must be (height, width) with positive sides, got {size}")
-    return int(h), int(w)
-
-
 __all__ = [
+    "ClipWriteError",
     "FrameBudget",
+    "FrameIndexError",
     "Frames",
+    "InvalidArgumentError",
+    "InvalidRangeError",
+    "NoVideoStreamError",
+    "VideoDecodeError",
     "VideoError",
+    "VideoMemoryError",
     "VideoMetadata",
+    "VideoNotFoundError",
+    "VideoOpenError",
     "VideoReader",
     "sample_many",
     "smart_resize",

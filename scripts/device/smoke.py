@@ -156,7 +156,7 @@ def gpu_step() -> None:
     frames = VideoReader(media / "videos" / "h264.mp4").clip(0.0, 4.0, FrameBudget(fps=2.0, max_frames=8, min_pixels=3136, max_pixels=6272))
     text = ("<|im_start|>user\n<|vision_start|><|video_pad|><|vision_end|>Which frame is this?<|im_end|>\n"
             "<|im_start|>assistant\nFrame 30.<|im_end|>\n")
-    inputs = processor(text=[text], videos=[frames.frames], fps=[frames.fps], return_tensors="pt", do_resize=False).to(device)
+    inputs = processor(text=[text], videos=[frames.frames], fps=[frames.sample_fps], return_tensors="pt", do_resize=False).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     losses = []
     for _ in range(3):

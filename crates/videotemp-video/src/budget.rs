@@ -4,6 +4,7 @@
 //! including Python's round-half-to-even and torch's float32 `linspace`.
 
 use crate::error::{Result, VideoError};
+use crate::limits;
 
 /// Side lengths are multiples of this (patch 14 × spatial merge 2).
 pub const IMAGE_FACTOR: u32 = 28;
@@ -113,8 +114,22 @@ impl FrameBudget {
                 format!("{} exceeds max_frames {}", self.min_frames, self.max_frames),
             ));
         }
-        if self.min_pixels == 0 || self.max_pixels == 0 || self.total_pixels == 0 {
-            return Err(VideoError::argument("pixels", "min_pixels, max_pixels and total_pixels must be positive"));
+        for (field, v) in [("min_pixels", self.min_pixels), ("max_pixels", self.max_pixels), ("total_pixels", self.total_pixels)] {
+            if v == 0 {
+                return Err(VideoError::argument(field, "must be positive, got 0"));
+            }
+        }
+        // Frames are scaled up to min_pixels: a floor above the largest picture FFmpeg can
+        // produce could never be met (and would ask for terabytes).
+        if self.min_pixels >= limits::PICTURE_LIMIT {
+            return Err(VideoError::argument(
+                "min_pixels",
+                format!(
+                    "{} is above the largest picture FFmpeg can produce (about {} pixels)",
+                    self.min_pixels,
+                    limits::PICTURE_LIMIT
+                ),
+            ));
         }
         if let Some(n) = self.nframes {
             if n == 0 {
@@ -173,6 +188,16 @@ impl FrameBudget {
         let n = self.nframes_for(count, video_fps)?;
         let indices = linspace_round(first as f32, last as f32, n);
         let (h, w) = smart_resize(height, width, IMAGE_FACTOR, self.min_pixels as f64, self.frame_max_pixels(n))?;
+        if !limits::picture_fits(w as u64, h as u64) {
+            return Err(VideoError::argument(
+                if h as u64 * w as u64 > height as u64 * width as u64 { "min_pixels" } else { "max_pixels" },
+                format!(
+                    "the budget asks for {w}x{h} frames of this {width}x{height} video, larger than FFmpeg's scaler can \
+                     produce ((w + 128) x (h + 128) < {})",
+                    limits::PICTURE_LIMIT
+                ),
+            ));
+        }
         Ok(SamplePlan { indices, height: h, width: w, sample_fps: n as f64 / count as f64 * video_fps })
     }
 }
@@ -318,6 +343,19 @@ mod tests {
         // sqrt(100352 / 100) = 31.68 -> 316.8 -> ceil to 12 patches.
         assert_eq!(smart_resize(10, 10, 28, 100_352.0, 602_112.0).unwrap(), (336, 336));
         assert!(smart_resize(1, 500, 28, 1.0, 1e9).is_err());
+    }
+
+    #[test]
+    fn budgets_that_would_ask_for_absurd_frames_are_refused() {
+        let b = FrameBudget { min_pixels: 1_000_000_000_000, ..FrameBudget::default() };
+        let e = b.validate().unwrap_err();
+        assert!(matches!(e, VideoError::InvalidArgument { field: "min_pixels", .. }), "{e}");
+        // Below the floor check but still upscaled past the scaler's limit.
+        let b = FrameBudget { min_pixels: 267_000_000, max_pixels: 267_000_000, ..FrameBudget::default() };
+        let e = b.plan(300, 30.0, 720, 1280, None).unwrap_err();
+        assert!(e.to_string().contains("larger than FFmpeg's scaler"), "{e}");
+        let zero = FrameBudget { total_pixels: 0, ..FrameBudget::default() };
+        assert!(matches!(zero.validate().unwrap_err(), VideoError::InvalidArgument { field: "total_pixels", .. }));
     }
 
     #[test]

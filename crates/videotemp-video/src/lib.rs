@@ -23,6 +23,7 @@
 pub mod budget;
 mod convert;
 mod decode;
+pub mod limits;
 mod reader;
 mod remux;
 mod source;

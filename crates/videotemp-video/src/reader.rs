@@ -70,8 +70,9 @@ impl VideoReader {
 
     pub fn open_with(path: impl AsRef<Path>, options: ReaderOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let (input, stream_index) = open_input(&path)?;
+        let (input, stream_index) = open_input(&path).map_err(|e| crate::limits::explain_open_failure(&path, e))?;
         let meta = read_metadata(&path, &input, stream_index)?;
+        crate::limits::check_stream_picture(&path, meta.width, meta.height)?;
         let threads = available_threads(options.threads);
         // Keep the opened demuxer: it becomes the first decoding session.
         let session = Session::from_input(&path, input, stream_index, 1)?;
@@ -235,11 +236,10 @@ impl VideoReader {
         let index = self.index()?;
         self.check_indices(indices)?;
         let (h, w) = size.unwrap_or_else(|| self.meta.display_size());
-        if h == 0 || w == 0 {
-            return Err(VideoError::argument("size", format!("output size {w}x{h} has a zero side")));
-        }
+        // Sizes are checked and the buffer allocated fallibly: a bad size is an error, not an abort.
+        crate::limits::check_output_picture("size", h, w)?;
+        let mut data = crate::limits::frame_buffer(&self.path, "the frames asked for", indices.len(), h, w)?;
         let frame_bytes = h as usize * w as usize * 3;
-        let mut data = vec![0u8; indices.len() * frame_bytes];
         let timestamps: Vec<f64> = indices.iter().map(|&i| index.time_of(i)).collect();
         if indices.is_empty() {
             return Ok(Frames { data, count: 0, height: h, width: w, timestamps, indices: vec![], sample_fps });

@@ -30,7 +30,7 @@ Column contract (checked by :func:`validate_file`):
 * ``videos`` holds exactly one path, which ms-swift and the RL scheduler read the same way:
   absolute, or relative to the working directory (or to ``ROOT_IMAGE_DIR`` when set — ms-swift's
   rule). The builder writes absolute paths.
-* ``duration`` is the video's length as our video layer measures it (``VideoReader.duration``),
+* ``duration`` is the video's length as our video layer measures it (``VideoReader.duration_seconds``),
   so that the rewards clamp spans exactly as the scheduler clamps clips.
 
 Build from annotations (our format, documented at :func:`read_annotations`) with::
@@ -269,10 +269,10 @@ class BuildReport:
 
 
 def measure_duration(video: Path) -> float:
-    """The video's length as the scheduler will clamp to it (``VideoReader.duration``)."""
+    """The video's length as the scheduler will clamp to it (``VideoReader.duration_seconds``)."""
     from videotemp_o3.video import VideoReader
 
-    return VideoReader(video, num_threads=1).duration
+    return VideoReader(video, num_threads=1).duration_seconds
 
 
 def build_rl_data(annotations: Iterable[os.PathLike | str], out_dir: os.PathLike | str, *,

@@ -33,7 +33,7 @@ ms-swift *overwrites* rollout_infos keys at every step, so every value is the wh
     an unreadable call), ``clips`` (what was shown) and ``rejected`` (the protocol's problem
     name, or None).
 ``video_duration``
-    Seconds, as the clips were clamped (``VideoReader.duration``).
+    Seconds, as the clips were clamped (``VideoReader.duration_seconds``).
 
 A rollout that answers at turn 1 never reaches ``step`` and has none of these keys (ms-swift
 adds only ``num_turns``): read a missing ``clip_segments`` as "no clip was asked for".
@@ -220,7 +220,7 @@ class ClipEnvironment:
         """``(clip requests, their files)`` for a call carried out, ``(rejection, [])`` else."""
         cfg = self.config
         reader = self.reader(video)
-        checked = protocol.validate_call(call, reader.duration, self.min_length(reader),
+        checked = protocol.validate_call(call, reader.duration_seconds, self.min_length(reader),
                                          previous, cfg.max_clips, turn=turn,
                                          max_turns=cfg.max_turns)
         if isinstance(checked, RejectedCall):
@@ -375,7 +375,7 @@ class VideoClipScheduler(MultiTurnScheduler):
                           [Segment.of(s) for s in state.clip_segments])
         infer_request.messages.append({"role": "user", "content": obs.text})
         infer_request.videos.extend(obs.media)
-        state.record(current_turn, obs, env.reader(video).duration)
+        state.record(current_turn, obs, env.reader(video).duration_seconds)
         state.save(infer_request.data_dict)
         return {"infer_request": infer_request,
                 "rollout_infos": {"videos": [rollout_video_ref(v) for v in infer_request.videos],

@@ -258,7 +258,7 @@ def build_record(ann: Annotation, reader: VideoReader, rng: random.Random,
     Raises ``ValueError`` when the evidence lies outside the video or no valid clip can be
     made from it.
     """
-    duration = reader.duration
+    duration = reader.duration_seconds
     ev = ann.span
     if ev.start < 0 or ev.end > duration + 1e-6:
         raise ValueError(f"evidence [{format_seconds(ev.start)}, {format_seconds(ev.end)}] lies "
@@ -465,8 +465,10 @@ class _Videos:
         path = self.resolve(path)
         if path not in self._info:
             try:
-                m = VideoReader(path).metadata
-                self._info[path] = _VideoInfo(m.duration, protocol.min_clip_length(m.avg_fps) if m.avg_fps > 0 else 0.0)
+                # The duration the builder wrote (and the clip tool clamps to), not the header's.
+                r = VideoReader(path)
+                fps = r.metadata.avg_fps
+                self._info[path] = _VideoInfo(r.duration_seconds, protocol.min_clip_length(fps) if fps > 0 else 0.0)
             except Exception:  # noqa: BLE001 — unreadable: reported as such by the caller
                 self._info[path] = None
         return self._info[path]
