@@ -20,7 +20,7 @@ impl PyVideoReader {
     #[new]
     #[pyo3(signature = (path, num_threads=0, skip_nonref=true, drain=true))]
     fn new(py: Python<'_>, path: PathBuf, num_threads: usize, skip_nonref: bool, drain: bool) -> PyResult<Self> {
-        let options = ReaderOptions { threads: num_threads, skip_nonref, drain };
+        let options = ReaderOptions { threads: num_threads, skip_nonref, drain, ..ReaderOptions::default() };
         let reader = py.detach(|| VideoReader::open_with(&path, options)).py()?;
         Ok(PyVideoReader { inner: Arc::new(reader) })
     }
@@ -30,9 +30,14 @@ impl PyVideoReader {
         let m = self.inner.metadata();
         let d = PyDict::new(py);
         d.set_item("path", m.path.to_string_lossy())?;
-        d.set_item("duration", m.duration)?;
+        // The container's claim, else (no claim, e.g. Matroska written to a pipe) the frames'.
+        let duration = match m.duration_seconds_from_header {
+            Some(d) => d,
+            None => py.detach(|| self.inner.duration_seconds_from_content()).py()?,
+        };
+        d.set_item("duration", duration)?;
         d.set_item("avg_fps", m.avg_fps)?;
-        d.set_item("container_frames", m.container_frames)?;
+        d.set_item("container_frames", m.num_frames_from_header.unwrap_or(0))?;
         d.set_item("width", m.width)?;
         d.set_item("height", m.height)?;
         d.set_item("rotation", m.rotation)?;
@@ -52,7 +57,7 @@ impl PyVideoReader {
     /// Duration from the frame index: last frame's time plus one average frame interval.
     fn exact_duration(&self, py: Python<'_>) -> PyResult<f64> {
         let r = self.inner.clone();
-        py.detach(move || r.index().map(|ix| ix.duration())).py()
+        py.detach(move || r.duration_seconds_from_content()).py()
     }
 
     #[pyo3(signature = (timestamps, size=None))]

@@ -1,7 +1,7 @@
 //! Writing a clip to a file by copying packets (no re-encode), for saved trajectories.
 //!
-//! A stream copy can only start at a keyframe, so the file starts at the keyframe at or before
-//! the requested start; [`SavedClip`] reports the span the file really covers.
+//! A stream copy can only start at a keyframe, so the file starts at the keyframe decoding of the
+//! requested start begins from; [`SavedClip`] reports the span the file really covers.
 
 use std::path::Path;
 
@@ -10,7 +10,7 @@ use ff::ffi;
 
 use crate::error::{Result, VideoError};
 use crate::reader::VideoReader;
-use crate::source::open_input;
+use crate::source::{Demuxer, FrameIndex, NO_FRAME};
 
 /// What [`VideoReader::save_clip`] wrote.
 #[derive(Clone, Debug, PartialEq)]
@@ -25,30 +25,33 @@ pub struct SavedClip {
 impl VideoReader {
     /// Copies the video packets covering `[start, end]` seconds into `out` (container chosen
     /// by its extension), timestamps shifted so the file starts at 0.
+    ///
+    /// The range is checked as [`VideoReader::sample`] checks it (an empty, reversed or
+    /// non-finite range, or one starting at or after the end of the video, is an error); an end
+    /// past the video is clamped to its last frame. The file starts at the keyframe decoding of
+    /// the first frame starts from and holds every packet up to the last one needed for the
+    /// frame at `end`; open-GOP leading pictures of that keyframe (which need the group before
+    /// it) are left out. Where the source's timestamps go back (an MPEG-TS discontinuity), later
+    /// packets are shifted forward so the file's timestamps only increase.
     pub fn save_clip(&self, start: f64, end: f64, out: impl AsRef<Path>) -> Result<SavedClip> {
         let out = out.as_ref();
         let index = self.index()?;
         let src = self.path();
-        if !(start.is_finite() && end.is_finite()) || start >= end {
-            return Err(VideoError::InvalidRange {
-                path: src.to_path_buf(),
-                start,
-                end,
-                reason: "need finite start < end".into(),
-            });
-        }
+        self.check_range(start, end, index.len() as f64 / self.metadata().avg_fps)?;
         let first = index.frame_at(start.max(0.0));
         let last = index.frame_at(end);
         let key = index.frame_key[first] as usize;
-        let key_pts = index.key_pts[key];
-        let end_pts = index.pts[last];
+        let key_pos = index.key_pos[key];
+        let reach = index.decode_pos[first..=last].iter().copied().max().unwrap_or(key_pos);
+        let lead_limit = if index.by_output_order { 0 } else { index.key_frame[key] };
         let werr = |reason: String| VideoError::Write { path: out.to_path_buf(), reason };
 
-        let (mut input, stream_index) = open_input(src)?;
+        let mut demux = Demuxer::open(src, &self.bytes_read_counter())?;
+        let stream_index = demux.stream_index;
         let mut output = ff::format::output(&out).map_err(|e| werr(format!("cannot create: {e}")))?;
-        let in_tb = input.stream(stream_index).unwrap().time_base();
+        let in_tb = demux.input().stream(stream_index).unwrap().time_base();
         {
-            let in_stream = input.stream(stream_index).unwrap();
+            let in_stream = demux.input().stream(stream_index).unwrap();
             let mut ost = output
                 .add_stream(ff::encoder::find(ff::codec::Id::None))
                 .map_err(|e| werr(format!("cannot add stream: {e}")))?;
@@ -74,62 +77,65 @@ impl VideoReader {
         output.write_header().map_err(|e| werr(format!("cannot write header: {e}")))?;
         let out_tb = output.stream(0).unwrap().time_base();
 
-        let rc = unsafe { ffi::avformat_seek_file(input.as_mut_ptr(), stream_index as i32, i64::MIN, key_pts, key_pts, 0) };
-        if rc < 0 {
-            return Err(VideoError::decode(src, "cannot seek for the clip"));
-        }
-        let mut packet = ff::Packet::empty();
-        let mut started = false;
+        let mut packet = demux.seek_to_key(src, index, key, &self.bytes_read_counter())?;
+        let mut pos = key_pos;
+        let origin = packet.pts().or(packet.dts()).unwrap_or(0);
+        // Shift added to every later timestamp where the source's go back.
+        let step = frame_step(index);
+        let mut shift = -origin;
+        let mut prev_dts: Option<i64> = None;
         let mut written = 0usize;
-        let mut failures = 0;
+        let mut last_shown = index.key_frame[key];
         loop {
-            match packet.read(&mut input) {
-                Ok(()) => {
-                    if packet.stream() != stream_index {
-                        continue;
-                    }
-                    let ts = packet.pts().or(packet.dts());
-                    if !started {
-                        if !(packet.is_key() && ts == Some(key_pts)) {
-                            continue;
-                        }
-                        started = true;
-                    }
-                    // Once a packet's decode time is past the last frame wanted, every later
-                    // packet is displayed after it too.
-                    if packet.dts().or(ts).unwrap_or(i64::MIN) > end_pts {
-                        break;
-                    }
-                    // A packet carrying a frame after `end` is still copied when an earlier
-                    // frame references it (it is decoded before them).
-                    packet.set_stream(0);
-                    if let Some(p) = packet.pts() {
-                        packet.set_pts(Some(p - key_pts));
-                    }
-                    if let Some(d) = packet.dts() {
-                        packet.set_dts(Some(d - key_pts));
-                    }
-                    packet.rescale_ts(in_tb, out_tb);
-                    packet.set_position(-1);
-                    packet
-                        .write_interleaved(&mut output)
-                        .map_err(|e| werr(format!("cannot write packet: {e}")))?;
-                    written += 1;
+            let shown = index.packet_frame[pos as usize];
+            let leading = shown != NO_FRAME && shown < lead_limit;
+            if !leading {
+                if shown != NO_FRAME {
+                    last_shown = last_shown.max(shown);
                 }
-                Err(ff::Error::Eof) => break,
-                Err(_) => {
-                    failures += 1;
-                    if failures > 64 {
-                        return Err(VideoError::decode(src, "cannot read packets for the clip"));
+                if let (Some(d), Some(p)) = (packet.dts(), prev_dts) {
+                    if d + shift <= p {
+                        shift = p + step - d;
                     }
                 }
+                packet.set_stream(0);
+                if let Some(p) = packet.pts() {
+                    packet.set_pts(Some(p + shift));
+                }
+                if let Some(d) = packet.dts() {
+                    packet.set_dts(Some(d + shift));
+                    prev_dts = Some(d + shift);
+                }
+                packet.rescale_ts(in_tb, out_tb);
+                packet.set_position(-1);
+                packet.write_interleaved(&mut output).map_err(|e| werr(format!("cannot write packet: {e}")))?;
+                written += 1;
+            }
+            if pos >= reach {
+                break;
+            }
+            match demux.read_video_packet(src)? {
+                Some((p, Some(q))) => {
+                    packet = p;
+                    pos = q;
+                }
+                _ => break,
             }
         }
-        if !started {
-            return Err(VideoError::decode(src, format!("keyframe at pts {key_pts} not found for the clip")));
-        }
         output.write_trailer().map_err(|e| werr(format!("cannot finish file: {e}")))?;
-        let key_frame = index.pts.partition_point(|&p| p < key_pts);
-        Ok(SavedClip { start: index.time_of(key_frame.min(index.len() - 1)), end: index.time_of(last), packets: written })
+        Ok(SavedClip {
+            start: index.time_of(index.key_frame[key] as usize),
+            end: index.time_of(last_shown as usize),
+            packets: written,
+        })
     }
+}
+
+/// The typical distance between consecutive frames' timestamps (at least one tick).
+fn frame_step(index: &FrameIndex) -> i64 {
+    let n = index.len();
+    if n < 2 {
+        return 1;
+    }
+    ((index.pts[n - 1] - index.pts[0]) / (n as i64 - 1)).max(1)
 }
