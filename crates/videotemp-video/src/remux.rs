@@ -10,7 +10,7 @@ use ff::ffi;
 
 use crate::error::{Result, VideoError};
 use crate::reader::VideoReader;
-use crate::source::{Demuxer, FrameIndex, NO_FRAME};
+use crate::source::{Demuxer, FrameIndex, Timeline, NO_FRAME};
 
 /// What [`VideoReader::save_clip`] wrote.
 #[derive(Clone, Debug, PartialEq)]
@@ -30,8 +30,10 @@ impl VideoReader {
     /// non-finite range, or one starting at or after the end of the video, is an error); an end
     /// past the video is clamped to its last frame. The file starts at the keyframe decoding of
     /// the first frame starts from and holds every packet up to the last one needed for the
-    /// frame at `end`; open-GOP leading pictures of that keyframe (which need the group before
-    /// it) are left out. Where the source's timestamps go back (an MPEG-TS discontinuity), later
+    /// frame at `end` (and the frames those packets show, so the clip has no gap: it may end a
+    /// few frames after `end`); open-GOP leading pictures of that keyframe (which need the group
+    /// before it) are left out. A stream without presentation timestamps (AVI with B-frames) can
+    /// only be saved as AVI. Where the source's timestamps go back (an MPEG-TS discontinuity), later
     /// packets are shifted forward so the file's timestamps only increase.
     pub fn save_clip(&self, start: f64, end: f64, out: impl AsRef<Path>) -> Result<SavedClip> {
         let out = out.as_ref();
@@ -42,8 +44,30 @@ impl VideoReader {
         let last = index.frame_at(end);
         let key = index.frame_key[first] as usize;
         let key_pos = index.key_pos[key];
-        let reach = index.decode_pos[first..=last].iter().copied().max().unwrap_or(key_pos);
         let lead_limit = if index.by_output_order { 0 } else { index.key_frame[key] };
+        // Every packet up to the last one the frame at `end` needs; those packets may show later
+        // frames (a P-frame B-frames refer to), and the clip then holds every frame up to them,
+        // so that it has no gap.
+        let mut upto = last;
+        let mut reach = key_pos;
+        loop {
+            reach = reach.max(index.decode_pos[first..=upto].iter().copied().max().unwrap_or(key_pos));
+            let shown = index.packet_frame[key_pos as usize..=reach as usize]
+                .iter()
+                .filter(|&&f| f != NO_FRAME)
+                .max()
+                .map_or(upto, |&f| f as usize);
+            if shown <= upto {
+                break;
+            }
+            upto = shown;
+        }
+        if index.by_output_order {
+            // Without timestamps which frame a packet shows is known only after decoding: end at
+            // the next keyframe, where every frame before it has been shown.
+            let next_key = index.key_pos.partition_point(|&k| k <= reach);
+            reach = index.key_pos.get(next_key).map_or(index.packets as u32 - 1, |&k| k - 1);
+        }
         let werr = |reason: String| VideoError::Write { path: out.to_path_buf(), reason };
 
         let mut demux = Demuxer::open(src, &self.bytes_read_counter())?;
@@ -74,38 +98,47 @@ impl VideoReader {
                 }
             }
         }
+        if index.by_output_order && output.format().name() != "avi" {
+            // Its packets carry decode times only; other containers need presentation times.
+            return Err(werr(format!(
+                "the source ({}) has no presentation timestamps; save its clips as .avi",
+                src.display()
+            )));
+        }
         output.write_header().map_err(|e| werr(format!("cannot write header: {e}")))?;
         let out_tb = output.stream(0).unwrap().time_base();
 
         let mut packet = demux.seek_to_key(src, index, key, &self.bytes_read_counter())?;
         let mut pos = key_pos;
         let origin = packet.pts().or(packet.dts()).unwrap_or(0);
-        // Shift added to every later timestamp where the source's go back.
-        let step = frame_step(index);
-        let mut shift = -origin;
-        let mut prev_dts: Option<i64> = None;
+        let is_leading = |pos: u32| {
+            let shown = index.packet_frame[pos as usize];
+            shown != NO_FRAME && shown < lead_limit
+        };
+        // Where the source's timestamps repeat or go back, the file gets the index's timeline.
+        let retimed = (index.timeline == Timeline::Monotonic).then(|| {
+            retime(index, (key_pos..=reach).filter(|&q| !is_leading(q)))
+        });
         let mut written = 0usize;
         let mut last_shown = index.key_frame[key];
         loop {
-            let shown = index.packet_frame[pos as usize];
-            let leading = shown != NO_FRAME && shown < lead_limit;
-            if !leading {
+            if !is_leading(pos) {
+                let shown = index.packet_frame[pos as usize];
                 if shown != NO_FRAME {
                     last_shown = last_shown.max(shown);
                 }
-                if let (Some(d), Some(p)) = (packet.dts(), prev_dts) {
-                    if d + shift <= p {
-                        shift = p + step - d;
+                match &retimed {
+                    Some(times) => {
+                        let (pts, dts) = times.get(&pos).copied().unwrap_or((None, None));
+                        packet.set_pts(pts);
+                        packet.set_dts(dts);
+                    }
+                    None => {
+                        packet.set_pts(packet.pts().map(|p| p - origin));
+                        packet.set_dts(packet.dts().map(|d| d - origin));
                     }
                 }
                 packet.set_stream(0);
-                if let Some(p) = packet.pts() {
-                    packet.set_pts(Some(p + shift));
-                }
-                if let Some(d) = packet.dts() {
-                    packet.set_dts(Some(d + shift));
-                    prev_dts = Some(d + shift);
-                }
                 packet.rescale_ts(in_tb, out_tb);
                 packet.set_position(-1);
                 packet.write_interleaved(&mut output).map_err(|e| werr(format!("cannot write packet: {e}")))?;
@@ -131,11 +164,24 @@ impl VideoReader {
     }
 }
 
-/// The typical distance between consecutive frames' timestamps (at least one tick).
-fn frame_step(index: &FrameIndex) -> i64 {
-    let n = index.len();
-    if n < 2 {
-        return 1;
-    }
-    ((index.pts[n - 1] - index.pts[0]) / (n as i64 - 1)).max(1)
+/// Timestamps (pts, dts) for the packets at `positions` (decode order) from the index's
+/// timeline, starting at 0: each displayed frame keeps its time, and decode times are the same
+/// times in ascending order, moved back by the reorder delay so that none is after its frame's
+/// presentation. Packets that display nothing get no timestamps.
+fn retime(index: &FrameIndex, positions: impl Iterator<Item = u32>) -> std::collections::HashMap<u32, (Option<i64>, Option<i64>)> {
+    let shown: Vec<(u32, i64)> = positions
+        .filter_map(|q| match index.packet_frame[q as usize] {
+            NO_FRAME => None,
+            f => Some((q, index.pts[f as usize])),
+        })
+        .collect();
+    let mut sorted: Vec<i64> = shown.iter().map(|s| s.1).collect();
+    sorted.sort_unstable();
+    let delay = shown.iter().zip(&sorted).map(|(s, &d)| d - s.1).max().unwrap_or(0).max(0);
+    let origin = sorted.first().copied().unwrap_or(0);
+    shown
+        .iter()
+        .zip(&sorted)
+        .map(|(&(q, pts), &d)| (q, (Some(pts - origin), Some(d - delay - origin))))
+        .collect()
 }

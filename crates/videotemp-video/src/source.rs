@@ -100,6 +100,9 @@ unsafe extern "C" fn io_read(opaque: *mut c_void, buf: *mut u8, len: c_int) -> c
         if n == 0 {
             return ffi::AVERROR_EOF;
         }
+        // Zeros, so that whatever looks at the bytes (a parser the demuxer runs) sees the same
+        // thing every time; the index takes nothing from them.
+        std::ptr::write_bytes(buf, 0, n as usize);
         io.pos += n;
         return n as c_int;
     }
@@ -467,10 +470,13 @@ pub enum Timeline {
     /// The container's presentation timestamps, which increase along the display order.
     Container,
     /// The container's timestamps repeat or go back somewhere (an MPEG-TS discontinuity, a
-    /// keyframe repeating its predecessor's time): frames are in the order a sequential decode
-    /// displays them, and a frame whose timestamp is not after its predecessor's is placed one
-    /// frame interval (the median interval of the stream) after it. Everywhere else the
-    /// container's timestamps are kept.
+    /// keyframe repeating its predecessor's time). Frames are in the order a sequential decode
+    /// displays them (each keyframe's group in timestamp order, the groups in decode order) and
+    /// their times are made increasing: a frame whose time is not after its predecessor's is
+    /// placed one frame interval (the stream's median interval) after it; where the timestamps
+    /// jump back by more than two intervals, everything from there on is moved forward by the
+    /// same amount (the segments laid end to end, each keeping its own timing). "The frame at t"
+    /// then refers to this timeline, which equals the container's until the first repeat or jump.
     Monotonic,
     /// The stream carries no presentation timestamps (e.g. AVI with B-frames): frames are in
     /// decode order with times from the decode timestamps or packet durations, and a decoded
@@ -594,7 +600,7 @@ impl FrameIndex {
             demuxer.set_skip_data(true);
             let streams = demuxer.input().nb_streams() as usize;
             let saved = set_discard_others(demuxer, streams);
-            let r = read_all_packets(path, demuxer, false);
+            let r = read_all_packets(path, demuxer, PacketSource::SampleTable);
             restore_discard(demuxer, saved);
             demuxer.set_skip_data(false);
             r?
@@ -603,7 +609,7 @@ impl FrameIndex {
                 (*(*demuxer.input().stream(demuxer.stream_index).unwrap().as_ptr()).codecpar).codec_id
                     == ffi::AVCodecID::AV_CODEC_ID_VP9
             };
-            read_all_packets(path, demuxer, vp9)?
+            read_all_packets(path, demuxer, if vp9 { PacketSource::Vp9 } else { PacketSource::Demuxer })?
         };
         demuxer.next_pos = None;
         let declared_start = demuxer.input().stream(demuxer.stream_index).unwrap().start_time();
@@ -679,7 +685,21 @@ fn restore_discard(demuxer: &mut Demuxer, saved: Vec<ffi::AVDiscard>) {
     }
 }
 
-fn read_all_packets(path: &Path, demuxer: &mut Demuxer, vp9: bool) -> Result<Vec<PacketInfo>> {
+/// Where the index's packet facts come from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PacketSource {
+    /// The demuxer's packets as they are.
+    Demuxer,
+    /// The demuxer's packets, and VP9 frame headers for which packets display a frame.
+    Vp9,
+    /// Packets read without their data: the keyframe flags come from the sample table's own
+    /// (sync samples), since what the demuxer's parser says of zeros is no information.
+    SampleTable,
+}
+
+fn read_all_packets(path: &Path, demuxer: &mut Demuxer, source: PacketSource) -> Result<Vec<PacketInfo>> {
+    let vp9 = source == PacketSource::Vp9;
+    let st = unsafe { *(*demuxer.input().as_ptr()).streams.add(demuxer.stream_index) };
     let stream = demuxer.input().stream(demuxer.stream_index).unwrap();
     let mut out: Vec<PacketInfo> = Vec::with_capacity(stream.frames().max(0) as usize + 16);
     let stream_index = demuxer.stream_index;
@@ -693,12 +713,18 @@ fn read_all_packets(path: &Path, demuxer: &mut Demuxer, vp9: bool) -> Result<Vec
                     continue;
                 }
                 let flags = unsafe { (*packet.as_ptr()).flags };
+                let key = if source == PacketSource::SampleTable {
+                    let entry = unsafe { ffi::avformat_index_get_entry(st, out.len() as c_int) };
+                    !entry.is_null() && unsafe { (*entry).flags() } & ffi::AVINDEX_KEYFRAME != 0
+                } else {
+                    packet.is_key()
+                };
                 out.push(PacketInfo {
                     pts: packet.pts(),
                     dts: packet.dts(),
                     duration: packet.duration(),
                     byte_pos: packet.position() as i64,
-                    key: packet.is_key(),
+                    key,
                     discard: flags & ffi::AV_PKT_FLAG_DISCARD != 0,
                     corrupt: flags & ffi::AV_PKT_FLAG_CORRUPT != 0,
                     shown: !vp9 || packet.data().map_or(true, vp9_shows_a_frame),
@@ -828,10 +854,20 @@ fn from_packets(path: &Path, mut pkts: Vec<PacketInfo>, declared_start: i64, tim
             let mut diffs: Vec<i64> = frames.windows(2).map(|w| w[1].0 - w[0].0).filter(|&d| d > 0).collect();
             diffs.sort_unstable();
             let step = diffs.get(diffs.len() / 2).copied().unwrap_or(1).max(1);
+            let mut offset = 0i64;
             for i in 1..frames.len() {
-                if frames[i].0 <= frames[i - 1].0 {
-                    frames[i].0 = frames[i - 1].0 + step;
-                }
+                let prev = frames[i - 1].0;
+                let t = frames[i].0.saturating_add(offset);
+                frames[i].0 = if t > prev {
+                    t
+                } else if prev - t > 2 * step {
+                    // A jump back (a discontinuity): lay what follows after what came before.
+                    offset += prev + step - t;
+                    prev + step
+                } else {
+                    // A repeated (or slightly early) timestamp: this frame only moves.
+                    prev + step
+                };
             }
             timeline = Timeline::Monotonic;
         }
