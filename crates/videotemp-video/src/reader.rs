@@ -205,11 +205,14 @@ impl VideoReader {
         self.decode_indices(&plan.indices, Some((plan.height, plan.width)), plan.sample_fps)
     }
 
-    /// Like [`VideoReader::sample`], but each sample moves to the nearest keyframe when one is
-    /// displayed within `tolerance` seconds of it (and no other sample took that keyframe).
-    /// A keyframe decodes from its own packet alone, so a sparse overview costs a fraction of
-    /// an exact one. The timestamps returned are those of the frames actually returned, so the
-    /// model's time positions stay right; `sample_fps` stays the planned rate.
+    /// Like [`VideoReader::sample`], but each sample may move by up to `tolerance` seconds to a
+    /// frame that is cheap to decode: the nearest keyframe displayed within `tolerance` of it
+    /// (a keyframe decodes from its own packet alone), or, where no keyframe is that close (or
+    /// another sample took it), the frame within `tolerance` that needs the fewest packets
+    /// decoded from its keyframe (nearest to the sample among equals). No two samples take the
+    /// same frame. A sparse overview then costs a fraction of an exact one. The timestamps
+    /// returned are those of the frames actually returned, so the model's time positions stay
+    /// right; `sample_fps` stays the planned rate.
     pub fn sample_snapped(&self, range: Option<(f64, f64)>, budget: &FrameBudget, tolerance: f64) -> Result<Frames> {
         if !(tolerance.is_finite() && tolerance >= 0.0) {
             return Err(VideoError::argument("snap_to_keyframes", format!("tolerance must be ≥ 0 seconds, got {tolerance}")));
@@ -221,25 +224,7 @@ impl VideoReader {
         }
         let (h, w) = self.meta.display_size();
         let plan = budget.plan(index.len(), fps, h, w, range)?;
-        let keys = index.keyframe_indices();
-        let mut used = std::collections::HashSet::new();
-        let snapped: Vec<usize> = plan
-            .indices
-            .iter()
-            .map(|&i| {
-                let t = index.time_of(i);
-                let k = keys.partition_point(|&k| index.time_of(k) < t);
-                let nearest = [k.checked_sub(1), Some(k)]
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|j| keys.get(j).copied())
-                    .min_by(|&a, &b| (index.time_of(a) - t).abs().total_cmp(&(index.time_of(b) - t).abs()));
-                match nearest {
-                    Some(kf) if (index.time_of(kf) - t).abs() <= tolerance && used.insert(kf) => kf,
-                    _ => i,
-                }
-            })
-            .collect();
+        let snapped = snap(index, &plan.indices, tolerance);
         self.decode_indices(&snapped, Some((plan.height, plan.width)), plan.sample_fps)
     }
 
@@ -396,6 +381,49 @@ impl VideoReader {
         });
         results.into_iter().sum()
     }
+}
+
+/// The frames [`VideoReader::sample_snapped`] decodes for the planned `indices` (see there).
+pub(crate) fn snap(index: &FrameIndex, indices: &[usize], tolerance: f64) -> Vec<usize> {
+    let keys = index.keyframe_indices();
+    let mut used = std::collections::HashSet::new();
+    // Keyframes first, so that a cheap non-key frame never takes what a keyframe snap needs.
+    let mut out: Vec<Option<usize>> = indices
+        .iter()
+        .map(|&i| {
+            let t = index.time_of(i);
+            let k = keys.partition_point(|&k| index.time_of(k) < t);
+            let nearest = [k.checked_sub(1), Some(k)]
+                .into_iter()
+                .flatten()
+                .filter_map(|j| keys.get(j).copied())
+                .filter(|&kf| (index.time_of(kf) - t).abs() <= tolerance && !used.contains(&kf))
+                .min_by(|&a, &b| (index.time_of(a) - t).abs().total_cmp(&(index.time_of(b) - t).abs()));
+            nearest.inspect(|&kf| {
+                used.insert(kf);
+            })
+        })
+        .collect();
+    for (slot, &i) in out.iter_mut().zip(indices) {
+        if slot.is_some() {
+            continue;
+        }
+        let t = index.time_of(i);
+        let lo = index.frame_at(t - tolerance);
+        let lo = if index.time_of(lo) < t - tolerance { lo + 1 } else { lo };
+        let hi = index.frame_at(t + tolerance);
+        let best = (lo..=hi.max(lo).min(index.len() - 1))
+            .filter(|f| !used.contains(f))
+            .min_by(|&a, &b| {
+                index.decode_cost(a).cmp(&index.decode_cost(b)).then((index.time_of(a) - t).abs().total_cmp(&(index.time_of(b) - t).abs()))
+            })
+            .filter(|&f| index.decode_cost(f) < index.decode_cost(i) || f == i);
+        // Nothing cheaper left: the planned frame itself.
+        let chosen = best.unwrap_or(i);
+        used.insert(chosen);
+        *slot = Some(chosen);
+    }
+    out.into_iter().map(|f| f.expect("every sample is placed")).collect()
 }
 
 /// Runs `f`, turning a panic into an error so that none crosses an API boundary.
