@@ -254,6 +254,7 @@ impl Session {
         let may_drain = self.may_drain(index);
         let mut cursor = 0; // next target to deliver
         let mut bad = 0usize;
+        let mut drained_early = false;
         while cursor < run.targets.len() {
             // Drain decoded frames first.
             loop {
@@ -273,6 +274,15 @@ impl Session {
                         }
                     }
                     Err(ff::Error::Eof) => {
+                        if drained_early {
+                            // A target did not come out of a decoder drained early: H.264 drops
+                            // pictures decoded after a seek to a recovery point (an open-GOP
+                            // keyframe) but before that keyframe was output, when flushed. Decode
+                            // the rest again from the keyframe, feeding packets instead.
+                            let rest = Run { key: run.key, targets: run.targets[cursor..].to_vec(), reach: run.reach };
+                            self.demux.next_pos = None;
+                            return self.decode_run(path, index, &rest, false, emit);
+                        }
                         // Everything decodable has been output: remaining targets show the last frame.
                         cursor = self.deliver(run, cursor, None, emit)?;
                         if cursor < run.targets.len() {
@@ -318,6 +328,7 @@ impl Session {
                             // decode further packets just to push delayed frames out.
                             if drain && may_drain && !self.eof && pos.is_some_and(|q| q >= last_target_pos) {
                                 self.eof = true;
+                                drained_early = true;
                                 let _ = self.decoder.as_mut().expect(DECODER).send_eof();
                             }
                         }
