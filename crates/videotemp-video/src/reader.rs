@@ -67,6 +67,11 @@ pub(crate) fn available_threads(requested: usize) -> usize {
     if requested > 0 { requested.min(max_threads()) } else { cores() }
 }
 
+/// Idle sessions a reader keeps between calls. Each holds a demuxer (an MP4's sample tables:
+/// about 45 bytes per frame); a call spread over more threads opens the others again, which
+/// costs a header parse per thread, in parallel.
+const MAX_IDLE_SESSIONS: usize = 4;
+
 pub struct VideoReader {
     path: PathBuf,
     meta: VideoMetadata,
@@ -270,7 +275,7 @@ impl VideoReader {
             session.release_decoder();
         }
         let mut pool = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        if pool.len() < self.threads + 1 {
+        if pool.len() < MAX_IDLE_SESSIONS.min(self.threads + 1) {
             pool.push(session);
         }
     }
