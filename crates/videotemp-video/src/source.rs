@@ -116,14 +116,13 @@ unsafe extern "C" fn io_read(opaque: *mut c_void, buf: *mut u8, len: c_int) -> c
                 return n as c_int;
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return -(e.raw_os_error().unwrap_or(libc_eio())),
+            Err(e) => return -(e.raw_os_error().unwrap_or(EIO)),
         }
     }
 }
 
-fn libc_eio() -> i32 {
-    5 // EIO
-}
+const EIO: i32 = 5;
+const EINVAL: i64 = 22;
 
 unsafe extern "C" fn io_seek(opaque: *mut c_void, offset: i64, whence: c_int) -> i64 {
     let io = &mut *(opaque as *mut FileIo);
@@ -134,11 +133,11 @@ unsafe extern "C" fn io_seek(opaque: *mut c_void, offset: i64, whence: c_int) ->
         0 => 0,                 // SEEK_SET
         1 => io.pos as i64,     // SEEK_CUR
         2 => io.size as i64,    // SEEK_END
-        _ => return -22,        // EINVAL
+        _ => return -EINVAL,
     };
     let target = base.saturating_add(offset);
     if target < 0 {
-        return -22;
+        return -EINVAL;
     }
     io.pos = target as u64;
     target
@@ -636,8 +635,10 @@ struct PacketInfo {
 
 /// Whether the index can come from the demuxer's sample table without reading sample data:
 /// an MP4/MOV whose table holds every sample of the stream (not a fragmented file), for a codec
-/// the MOV demuxer passes on untouched (it parses the packets of some others, e.g. VP9, AV1 and
-/// MPEG-1/2 video, which need the real bytes).
+/// whose packets the demuxer delivers as the table says whatever their bytes. For H.264 and HEVC
+/// FFmpeg runs a header parser that only decides the keyframe flag (the table's sync samples
+/// stand in for it, see `PacketSource::SampleTable`); VP9, AV1 and MPEG-1/2 video are parsed
+/// fully and take the full demux.
 fn sample_table_readable(demuxer: &Demuxer) -> bool {
     use ffi::AVCodecID::*;
     unsafe {
