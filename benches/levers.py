@@ -7,6 +7,11 @@ Workloads (docs/design.md §4): W1 overview (256 frames over the whole video at 
 and W2 (a 30 s clip at 2 fps). Reports wall seconds and process CPU seconds (user + system,
 which on a shared machine is steadier than wall time) per configuration, median of --reps.
 Without VIDEO, the `cargo bench` video (target/bench-videos) is used or generated.
+
+Then: what opening costs (open + frame index, bytes read from the file), W2 on a fresh reader
+(opening included), and a profile of the keyframe-snapped overview: how many samples took a
+keyframe, how many moved to a cheap non-key frame, how many stayed, the packets each way decodes,
+and what one keyframe costs to decode on its own.
 """
 
 from __future__ import annotations
@@ -88,8 +93,65 @@ def main() -> int:
                 cpus.append(cpu_seconds() - c)
             row += [f"{statistics.median(walls):.2f}", f"{statistics.median(cpus):.2f}"]
         print(f"| {name} | " + " | ".join(row) + " |", flush=True)
+    opening(video, a.reps)
+    fresh_w2(video, w2, (ch, cw), a.reps, cores)
+    snap_profile(video, overview, w1, n, fps)
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
     return 0
+
+
+def bytes_read() -> int:
+    """Bytes this process has read through read(2) (/proc/self/io rchar)."""
+    with open("/proc/self/io") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("rchar"))
+
+
+def opening(video: Path, reps: int) -> None:
+    walls, cpus, reads = [], [], []
+    for _ in range(reps):
+        t, c, b = time.perf_counter(), cpu_seconds(), bytes_read()
+        VideoReader(video, num_threads=1).num_frames
+        walls.append(time.perf_counter() - t)
+        cpus.append(cpu_seconds() - c)
+        reads.append(bytes_read() - b)
+    size = video.stat().st_size
+    print(f"\nopen + frame index: {statistics.median(walls):.3f} s wall, {statistics.median(cpus):.3f} s CPU, "
+          f"read {statistics.median(reads) / 2**20:.1f} MiB of {size / 2**20:.0f} MiB")
+
+
+def fresh_w2(video: Path, w2, size, reps: int, cores: int) -> None:
+    print("\nW2 on a fresh reader (open + index + decode):")
+    for threads in sorted({1, cores}):
+        walls, cpus = [], []
+        for _ in range(reps):
+            t, c = time.perf_counter(), cpu_seconds()
+            VideoReader(video, num_threads=threads).frames_at_indices(w2, size=size)
+            walls.append(time.perf_counter() - t)
+            cpus.append(cpu_seconds() - c)
+        print(f"  {threads} thread(s): {statistics.median(walls):.2f} s wall, {statistics.median(cpus):.2f} s CPU")
+
+
+def snap_profile(video: Path, overview: FrameBudget, w1, n: int, fps: float) -> None:
+    r = VideoReader(video, num_threads=1)
+    keys = set(int(k) for k in r.keyframes)
+    spacing = n / fps / len(w1)
+    tolerance = spacing / 2
+    fast = r.overview(overview, snap_to_keyframes=tolerance)
+    planned = [int(i) for i in w1]
+    got = [int(i) for i in fast.indices]
+    to_key = sum(g in keys for g in got)
+    moved = sum(g not in keys and g != p for g, p in zip(got, planned))
+    stayed = sum(g not in keys and g == p for g, p in zip(got, planned))
+    exact_packets = r._decode_only(planned)
+    fast_packets = r._decode_only(got)
+    only_keys = [g for g in got if g in keys]
+    t, c = time.perf_counter(), cpu_seconds()
+    key_packets = r._decode_only(only_keys)
+    per_key = (cpu_seconds() - c) / max(1, len(only_keys))
+    print(f"\nkeyframe-snapped overview (tolerance {tolerance:.2f} s = half the sample spacing, {len(keys)} keyframes):")
+    print(f"  {to_key} samples took a keyframe, {moved} moved to a cheaper non-key frame, {stayed} stayed exact")
+    print(f"  packets decoded: exact {exact_packets}, snapped {fast_packets} (keyframes alone: {key_packets})")
+    print(f"  one keyframe decoded on its own: {per_key * 1000:.1f} ms CPU (decode only, 1 thread)")
 
 
 if __name__ == "__main__":

@@ -136,10 +136,13 @@ def test_keyframe_snapped_overview(h264):
     b = FrameBudget(nframes=6)
     exact = r.overview(b)
     fast = r.overview(b, snap_to_keyframes=1.0)
-    # linspace(0, 299, 6) = 0, 60, 120, 179, 239, 299: 0, 120 and 239→240 are within 1 s of a keyframe.
+    # linspace(0, 299, 6) = 0, 60, 120, 179, 239, 299: 0, 120 and 239→240 are within 1 s of a
+    # keyframe; 60, 179 and 299 have none that close and move within 1 s (30 frames) to the frame
+    # cheapest to decode from its keyframe (30 frames after it).
     assert exact.indices.tolist() == [0, 60, 120, 179, 239, 299]
-    assert fast.indices.tolist() == [0, 60, 120, 179, 240, 299]
+    assert fast.indices.tolist() == [0, 30, 120, 150, 240, 269]
     assert spelled(fast) == fast.indices.tolist()
+    assert r._decode_only(fast.indices) < r._decode_only(exact.indices) / 2
     assert fast.timestamps[4] == pytest.approx(8.0)  # the true time of frame 240
     assert r.overview(b, snap_to_keyframes=0.0).indices.tolist() == [0, 60, 120, 179, 239, 299]
     with pytest.raises(ValueError, match="tolerance"):

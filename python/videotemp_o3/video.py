@@ -252,9 +252,10 @@ class VideoReader:
         """The frames ``budget`` picks from the whole video.
 
         ``snap_to_keyframes``: opt-in fast mode. Each sample moves to the nearest keyframe
-        displayed within this many seconds of it (if no other sample took that keyframe); a
-        keyframe decodes on its own, so a sparse overview of a long video costs a fraction of
-        the exact one. ``timestamps`` and ``indices`` are those of the frames returned."""
+        displayed within this many seconds of it (if no other sample took that keyframe), else to
+        the frame within that tolerance that is cheapest to decode from its keyframe; a keyframe
+        decodes on its own, so a sparse overview of a long video costs a fraction of the exact
+        one. ``timestamps`` and ``indices`` are those of the frames returned."""
         return Frames._from_core(self._core.sample(budget or FrameBudget(), None, None, snap_to_keyframes))
 
     @property

@@ -29,7 +29,7 @@ impl PyVideoMetadata {
     /// :type: float | None
     #[getter]
     fn duration_seconds_from_header(&self) -> Option<f64> {
-        (self.inner.duration > 0.0).then_some(self.inner.duration)
+        self.inner.duration_seconds_from_header
     }
     /// Average frames per second the stream declares (its nominal rate when it has no average).
     ///
@@ -43,7 +43,7 @@ impl PyVideoMetadata {
     /// :type: int | None
     #[getter]
     fn num_frames_from_header(&self) -> Option<u64> {
-        (self.inner.container_frames > 0).then_some(self.inner.container_frames)
+        self.inner.num_frames_from_header
     }
     /// Coded width in pixels (before rotation).
     ///
@@ -106,14 +106,14 @@ impl PyVideoMetadata {
     fn __repr__(&self) -> String {
         let m = &self.inner;
         format!(
-            "VideoMetadata(path={:?}, {}x{} {} {}, {:.3} fps, {} s from header, rotation {})",
+            "VideoMetadata(path={:?}, {}x{} {} {}, {:.3} fps, {:?} s from header, rotation {})",
             m.path.to_string_lossy(),
             m.width,
             m.height,
             m.codec,
             m.pixel_format,
             m.avg_fps,
-            m.duration,
+            m.duration_seconds_from_header,
             m.rotation
         )
     }

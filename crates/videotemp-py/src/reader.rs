@@ -27,18 +27,6 @@ pub fn cap_threads(requested: usize) -> usize {
 /// Computed here from the index (the last frame's time plus one average frame interval; a
 /// one-frame video lasts one nominal frame interval) until the core crate offers its own
 /// content duration, which this function should then return.
-fn content_duration(r: &VideoReader) -> videotemp_video::Result<f64> {
-    let ix = r.index()?;
-    Ok(match ix.len() {
-        0 => 0.0,
-        1 => {
-            let fps = r.metadata().avg_fps;
-            ix.time_of(0) + if fps.is_finite() && fps > 0.0 { 1.0 / fps } else { 0.0 }
-        }
-        _ => ix.duration(),
-    })
-}
-
 fn out_of_range(path: &Path, field: &'static str, reason: String) -> PyErr {
     to_py_at(VideoError::OutOfRange { path: path.to_path_buf(), field, reason }, None)
 }
@@ -132,7 +120,7 @@ impl PyVideoReader {
             Some(n) => count("num_threads", n, Some(&path))?,
             None => 0,
         };
-        let options = ReaderOptions { threads: cap_threads(requested), skip_nonref, drain };
+        let options = ReaderOptions { threads: cap_threads(requested), skip_nonref, drain, ..ReaderOptions::default() };
         let p = path.clone();
         let reader = py.detach(move || VideoReader::open_with(&p, options)).py()?;
         Ok(PyVideoReader { inner: Arc::new(reader), path })
@@ -169,7 +157,7 @@ impl PyVideoReader {
     #[pyo3(text_signature = "(self)")]
     fn duration_seconds_from_content(&self, py: Python<'_>) -> PyResult<f64> {
         let r = self.inner.clone();
-        py.detach(move || content_duration(&r)).py_at(&self.path)
+        py.detach(move || r.duration_seconds_from_content()).py_at(&self.path)
     }
 
     /// Frames displayed at ``timestamps`` (seconds, each in ``[0, duration_seconds_from_content)``).
@@ -183,7 +171,7 @@ impl PyVideoReader {
     fn frames_at<'py>(&self, py: Python<'py>, timestamps: Vec<f64>, size: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyDict>> {
         let size = size_arg(size, &self.path)?;
         let r = self.inner.clone();
-        let end = py.detach(|| content_duration(&r)).py_at(&self.path)?;
+        let end = py.detach(|| r.duration_seconds_from_content()).py_at(&self.path)?;
         for (k, &t) in timestamps.iter().enumerate() {
             // NaN is left to the core, which names it as not a number.
             if t < 0.0 || t >= end {

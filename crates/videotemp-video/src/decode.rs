@@ -7,9 +7,12 @@ use std::path::Path;
 use ffmpeg_next as ff;
 use ff::ffi;
 
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
 use crate::convert::Converter;
 use crate::error::{Result, VideoError};
-use crate::source::{open_input, FrameIndex};
+use crate::source::{Demuxer, FrameIndex, NO_FRAME};
 
 /// Seeking costs a flush and a demuxer jump; continuing to decode is preferred when the next
 /// target's keyframe lies at most this many packets beyond what has been decoded anyway.
@@ -82,15 +85,21 @@ pub(crate) fn balance(index: &FrameIndex, runs: Vec<Run>, workers: usize) -> Vec
 }
 
 /// A demuxer and a decoder positioned somewhere in one file.
+///
+/// Each packet sent to the decoder carries its decode-order position as its timestamp, so a
+/// decoded frame names the packet it came from (decoders carry a packet's timestamp to the
+/// frame it produces, through any reordering and frame threading): the index then says which
+/// frame that is, whatever the container's timestamps (repeated, backward, hidden frames).
 pub(crate) struct Session {
-    input: ff::format::context::Input,
-    stream_index: usize,
-    decoder: ff::decoder::Video,
+    demux: Demuxer,
+    /// Created on first use and dropped when the session goes back to the pool idle, so an idle
+    /// session holds no decoded pictures.
+    decoder: Option<ff::decoder::Video>,
+    params: ff::codec::Parameters,
+    codec_id: ffi::AVCodecID,
     pub(crate) threads: usize,
-    /// Decode-order position of the next video packet to be read, when known.
-    next_pos: Option<u32>,
-    /// Presentation timestamp of the last frame the decoder has output since the last seek.
-    last_out: Option<i64>,
+    /// Display index of the last frame the decoder has output since the last seek.
+    last_out: Option<usize>,
     /// For streams without timestamps: the index of the next frame the decoder will output.
     out_index: Option<usize>,
     eof: bool,
@@ -102,38 +111,29 @@ pub(crate) struct Session {
     frame: ff::frame::Video,
     prev: ff::frame::Video,
     have_prev: bool,
+    bytes_read: Arc<AtomicU64>,
 }
 
+/// Most decoder threads one decoder gets: FFmpeg's own automatic limit; more only add memory
+/// (a picture per thread) and latency.
+pub(crate) const MAX_DECODER_THREADS: usize = 16;
+
+const DECODER: &str = "decode_run creates the decoder first";
+
 impl Session {
-    pub(crate) fn open(path: &Path, threads: usize) -> Result<Session> {
-        let (input, stream_index) = open_input(path)?;
-        Self::from_input(path, input, stream_index, threads)
+    pub(crate) fn open(path: &Path, threads: usize, bytes_read: &Arc<AtomicU64>) -> Result<Session> {
+        Self::from_demuxer(Demuxer::open(path, bytes_read)?, threads, bytes_read)
     }
 
-    pub(crate) fn from_input(
-        path: &Path,
-        input: ff::format::context::Input,
-        stream_index: usize,
-        threads: usize,
-    ) -> Result<Session> {
-        let params = input.stream(stream_index).expect("stream exists").parameters();
-        let mut ctx = ff::codec::context::Context::from_parameters(params)
-            .map_err(|e| VideoError::Open { path: path.to_path_buf(), reason: format!("codec parameters: {e}") })?;
-        unsafe {
-            let c = ctx.as_mut_ptr();
-            (*c).thread_count = threads.max(1) as i32;
-            (*c).thread_type = if threads > 1 { ffi::FF_THREAD_FRAME | ffi::FF_THREAD_SLICE } else { 0 };
-        }
-        let decoder = ctx.decoder().video().map_err(|e| VideoError::Open {
-            path: path.to_path_buf(),
-            reason: format!("no decoder for this codec in the FFmpeg build: {e}"),
-        })?;
+    pub(crate) fn from_demuxer(demux: Demuxer, threads: usize, bytes_read: &Arc<AtomicU64>) -> Result<Session> {
+        let params = demux.input().stream(demux.stream_index).expect("stream exists").parameters();
+        let codec_id = unsafe { (*params.as_ptr()).codec_id };
         Ok(Session {
-            input,
-            stream_index,
-            decoder,
+            demux,
+            decoder: None,
+            params,
+            codec_id,
             threads,
-            next_pos: Some(0),
             last_out: None,
             out_index: Some(0),
             eof: false,
@@ -143,73 +143,79 @@ impl Session {
             frame: ff::frame::Video::empty(),
             prev: ff::frame::Video::empty(),
             have_prev: false,
+            bytes_read: bytes_read.clone(),
         })
     }
 
-    pub(crate) fn input_mut(&mut self) -> &mut ff::format::context::Input {
-        // Whoever reads packets directly leaves the decoder's position unknown.
-        self.next_pos = None;
-        &mut self.input
+    pub(crate) fn demuxer_mut(&mut self) -> &mut Demuxer {
+        &mut self.demux
     }
 
-    /// Positions the demuxer so that the next packet read is keyframe `k`'s packet, and returns
-    /// that packet. A timestamp seek lands at or before the keyframe in every demuxer we know;
-    /// where it does not (or fails), the file is reopened and read from its first packet, whose
-    /// position is known exactly, so the keyframe is found by counting packets.
+    /// The demuxer has not read a packet yet.
+    pub(crate) fn is_fresh(&self) -> bool {
+        self.demux.fresh
+    }
+
+    pub(crate) fn has_decoder(&self) -> bool {
+        self.decoder.is_some()
+    }
+
+    /// Sets the decoder threads of the next runs (a decoder made for another count is dropped).
+    pub(crate) fn set_threads(&mut self, threads: usize) {
+        if threads != self.threads {
+            self.release_decoder();
+            self.threads = threads;
+        }
+    }
+
+    fn decoder(&mut self, path: &Path) -> Result<&mut ff::decoder::Video> {
+        if self.decoder.is_none() {
+            let mut ctx = ff::codec::context::Context::from_parameters(self.params.clone())
+                .map_err(|e| VideoError::Open { path: path.to_path_buf(), reason: format!("codec parameters: {e}") })?;
+            let threads = self.threads.clamp(1, MAX_DECODER_THREADS);
+            unsafe {
+                let c = ctx.as_mut_ptr();
+                (*c).thread_count = threads as i32;
+                (*c).thread_type = if threads > 1 { ffi::FF_THREAD_FRAME | ffi::FF_THREAD_SLICE } else { 0 };
+            }
+            let decoder = ctx.decoder().video().map_err(|e| VideoError::Open {
+                path: path.to_path_buf(),
+                reason: format!("no decoder for this codec in the FFmpeg build: {e}"),
+            })?;
+            self.decoder = Some(decoder);
+            // A new decoder has seen nothing: it may only continue from the first packet.
+            if self.demux.next_pos != Some(0) {
+                self.demux.next_pos = None;
+            }
+            self.last_out = None;
+            self.out_index = Some(0);
+            self.eof = false;
+            self.have_prev = false;
+        }
+        Ok(self.decoder.as_mut().expect("created above"))
+    }
+
+    /// Drops the decoder and the pictures this session holds (it keeps its demuxer). The next
+    /// run starts with a seek.
+    pub(crate) fn release_decoder(&mut self) {
+        self.decoder = None;
+        self.frame = ff::frame::Video::empty();
+        self.prev = ff::frame::Video::empty();
+        self.have_prev = false;
+        self.last_out = None;
+        self.demux.next_pos = None;
+    }
+
+    /// Positions demuxer and decoder at keyframe `k` and returns its packet.
     fn seek_to_key(&mut self, path: &Path, index: &FrameIndex, k: usize) -> Result<ff::Packet> {
-        self.decoder.flush();
+        self.decoder(path)?.flush();
         self.last_out = None;
         self.have_prev = false;
         self.eof = false;
-        let key_pts = index.key_pts[k];
         let key_pos = index.key_pos[k];
         self.out_index = if index.by_output_order { Some(index.decode_pos.partition_point(|&p| p < key_pos)) } else { None };
-        if key_pos > 0 {
-            let rc = unsafe {
-                ffi::avformat_seek_file(self.input.as_mut_ptr(), self.stream_index as i32, i64::MIN, key_pts, key_pts, 0)
-            };
-            if rc >= 0 {
-                let mut packet = ff::Packet::empty();
-                let mut failures = 0;
-                loop {
-                    match packet.read(&mut self.input) {
-                        Ok(()) => {
-                            if packet.stream() != self.stream_index {
-                                continue;
-                            }
-                            let ts = packet.pts().or(packet.dts());
-                            if packet.is_key() && ts == Some(key_pts) {
-                                self.next_pos = Some(key_pos + 1);
-                                return Ok(packet);
-                            }
-                            // Past the keyframe without meeting it: the seek landed too late.
-                            if ts.unwrap_or(i64::MIN) > key_pts && packet.dts().unwrap_or(i64::MIN) > key_pts {
-                                break;
-                            }
-                        }
-                        Err(ff::Error::Eof) => break,
-                        Err(_) => {
-                            failures += 1;
-                            if failures > MAX_BAD_PACKETS {
-                                break;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        // Reopen and count packets from the first one.
-        let (input, _) = open_input(path)?;
-        self.input = input;
-        self.next_pos = Some(0);
-        loop {
-            match self.read_video_packet(path)? {
-                Some((packet, Some(pos))) if pos == key_pos => return Ok(packet),
-                Some(_) => continue,
-                None => break,
-            }
-        }
-        Err(VideoError::decode(path, format!("keyframe {k} (packet {key_pos}) not found")))
+        let bytes_read = self.bytes_read.clone();
+        self.demux.seek_to_key(path, index, k, &bytes_read)
     }
 
     /// Decodes `run`, handing each target frame to `emit(frame_index, frame)`.
@@ -227,14 +233,16 @@ impl Session {
         drain: bool,
         emit: &mut dyn FnMut(usize, &ff::frame::Video, &mut Converter) -> Result<()>,
     ) -> Result<()> {
-        let first_pts = index.pts[run.targets[0]];
+        let first_target = run.targets[0];
+        self.decoder(path)?;
         let kpos = index.key_pos[run.key as usize];
         // Continuing is always valid while the first target has not been output yet (the
         // decoder's state comes from an earlier keyframe); it is cheaper than a seek unless the
         // target's keyframe lies further ahead than the seek costs.
-        let can_continue = !self.eof
-            && matches!(self.next_pos, Some(p) if kpos <= p + SEEK_SLACK_PACKETS)
-            && self.last_out.map_or(true, |last| last < first_pts);
+        let can_continue = self.decoder.is_some()
+            && !self.eof
+            && matches!(self.demux.next_pos, Some(p) if kpos <= p + SEEK_SLACK_PACKETS)
+            && self.last_out.map_or(true, |last| last < first_target);
         let mut pending: Option<(ff::Packet, Option<u32>)> = None;
         if !can_continue {
             pending = Some((self.seek_to_key(path, index, run.key as usize)?, Some(kpos)));
@@ -243,23 +251,22 @@ impl Session {
         let mut target_pos: Vec<u32> = run.targets.iter().map(|&t| index.decode_pos[t]).collect();
         target_pos.sort_unstable();
         let last_target_pos = *target_pos.last().expect("a run has targets");
+        let may_drain = self.may_drain(index);
         let mut cursor = 0; // next target to deliver
         let mut bad = 0usize;
+        let mut drained_early = false;
         while cursor < run.targets.len() {
             // Drain decoded frames first.
             loop {
-                match self.decoder.receive_frame(&mut self.frame) {
+                let received = self.decoder.as_mut().expect(DECODER).receive_frame(&mut self.frame);
+                match received {
                     Ok(()) => {
-                        let pts = if index.by_output_order {
-                            // No timestamps: the n-th frame out after a keyframe is frame key + n.
-                            let i = self.out_index.unwrap_or(usize::MAX);
-                            self.out_index = self.out_index.map(|i| i + 1);
-                            index.pts.get(i).copied().unwrap_or(i64::MAX)
-                        } else {
-                            frame_pts(&self.frame)
+                        let Some(shown) = self.identify(index) else {
+                            // A picture no sequential decode displays (the index says so).
+                            continue;
                         };
-                        cursor = self.deliver(index, run, cursor, Some(pts), emit)?;
-                        self.last_out = Some(pts);
+                        cursor = self.deliver(run, cursor, Some(shown), emit)?;
+                        self.last_out = Some(shown);
                         std::mem::swap(&mut self.frame, &mut self.prev);
                         self.have_prev = true;
                         if cursor == run.targets.len() {
@@ -267,8 +274,17 @@ impl Session {
                         }
                     }
                     Err(ff::Error::Eof) => {
+                        if drained_early {
+                            // A target did not come out of a decoder drained early: H.264 drops
+                            // pictures decoded after a seek to a recovery point (an open-GOP
+                            // keyframe) but before that keyframe was output, when flushed. Decode
+                            // the rest again from the keyframe, feeding packets instead.
+                            let rest = Run { key: run.key, targets: run.targets[cursor..].to_vec(), reach: run.reach };
+                            self.demux.next_pos = None;
+                            return self.decode_run(path, index, &rest, false, emit);
+                        }
                         // Everything decodable has been output: remaining targets show the last frame.
-                        cursor = self.deliver(index, run, cursor, None, emit)?;
+                        cursor = self.deliver(run, cursor, None, emit)?;
                         if cursor < run.targets.len() {
                             let t = run.targets[cursor];
                             return Err(VideoError::decode(
@@ -291,26 +307,29 @@ impl Session {
             // Feed the next packet of the video stream.
             let next = match pending.take() {
                 Some(p) => Some(p),
-                None => self.read_video_packet(path)?,
+                None => self.demux.read_video_packet(path)?,
             };
             match next {
-                Some((p, pos)) => {
+                Some((mut p, pos)) => {
                     // Without timestamps, frames are counted as they come out: none may be skipped.
                     let needed = index.by_output_order || pos.map_or(true, |q| target_pos.binary_search(&q).is_ok());
-                    self.decoder.skip_frame(if needed || !self.skip_nonref {
-                        ff::Discard::Default
-                    } else {
-                        ff::Discard::NonReference
-                    });
-                    match self.decoder.send_packet(&p) {
+                    let skip_nonref = self.skip_nonref;
+                    let decoder = self.decoder.as_mut().expect(DECODER);
+                    decoder.skip_frame(if needed || !skip_nonref { ff::Discard::Default } else { ff::Discard::NonReference });
+                    // The packet's identity travels to the frame it produces (see the type's docs).
+                    let id = pos.map(|q| q as i64);
+                    p.set_pts(id);
+                    p.set_dts(id);
+                    match decoder.send_packet(&p) {
                         Ok(()) => {
                             bad = 0;
                             self.packets_sent += 1;
                             // Every target is in the decoder: flush the rest out rather than
                             // decode further packets just to push delayed frames out.
-                            if drain && !self.eof && pos.is_some_and(|q| q >= last_target_pos) && self.may_drain(index) {
+                            if drain && may_drain && !self.eof && pos.is_some_and(|q| q >= last_target_pos) {
                                 self.eof = true;
-                                let _ = self.decoder.send_eof();
+                                drained_early = true;
+                                let _ = self.decoder.as_mut().expect(DECODER).send_eof();
                             }
                         }
                         // Decoder full: drain it first and send the same packet again.
@@ -326,11 +345,11 @@ impl Session {
                 }
                 None if !self.eof => {
                     self.eof = true;
-                    let _ = self.decoder.send_eof();
+                    let _ = self.decoder.as_mut().expect(DECODER).send_eof();
                 }
                 None => {
                     // Drained after end of stream without an Eof answer: treat as the end.
-                    cursor = self.deliver(index, run, cursor, None, emit)?;
+                    cursor = self.deliver(run, cursor, None, emit)?;
                     if cursor < run.targets.len() {
                         return Err(VideoError::decode(path, "the stream ended before the requested frames"));
                     }
@@ -340,59 +359,44 @@ impl Session {
         Ok(())
     }
 
-    /// Draining early is exact only where the target packets are known and the decoder does not
-    /// run frame threads of its own (dav1d with several threads was seen dropping the last frames
-    /// of a drain).
-    fn may_drain(&self, index: &FrameIndex) -> bool {
-        !index.by_output_order && self.threads <= 1
-    }
-
-    /// The next packet of the video stream with its decode-order position (when known), or
-    /// `None` at the end of the file.
-    fn read_video_packet(&mut self, path: &Path) -> Result<Option<(ff::Packet, Option<u32>)>> {
-        let mut packet = ff::Packet::empty();
-        let mut failures = 0;
-        loop {
-            match packet.read(&mut self.input) {
-                Ok(()) if packet.stream() == self.stream_index => {
-                    let pos = self.next_pos;
-                    if let Some(p) = self.next_pos.as_mut() {
-                        *p += 1;
-                    }
-                    return Ok(Some((packet, pos)));
-                }
-                Ok(()) => continue,
-                Err(ff::Error::Eof) => return Ok(None),
-                Err(e) => {
-                    failures += 1;
-                    if failures > MAX_BAD_PACKETS {
-                        return Err(VideoError::decode(path, format!("cannot read packets: {e}")));
-                    }
-                }
-            }
+    /// The display index of the frame just received, or `None` for a picture the index does
+    /// not count (a sequential decode would not display it either).
+    fn identify(&mut self, index: &FrameIndex) -> Option<usize> {
+        if index.by_output_order {
+            // No timestamps: the n-th frame out after a keyframe is the keyframe's frame + n.
+            let i = self.out_index.unwrap_or(usize::MAX);
+            self.out_index = self.out_index.map(|i| i + 1);
+            return Some(i);
+        }
+        let pos = self.frame.pts().or_else(|| self.frame.timestamp())?;
+        match index.packet_frame.get(usize::try_from(pos).ok()?) {
+            Some(&f) if f != NO_FRAME => Some(f as usize),
+            _ => None,
         }
     }
 
-    /// Delivers every pending target displayed at or before the frame just decoded (`pts`), or
-    /// all remaining ones when `pts` is `None` (end of stream). A target whose own frame never
-    /// came out (a corrupt packet) shows the frame displayed before it, as a sequential
-    /// decode would.
+    /// Draining early is exact only where the target packets are known and the decoder does not
+    /// run frame threads of its own in dav1d (seen dropping the last frames of a drain).
+    fn may_drain(&self, index: &FrameIndex) -> bool {
+        !index.by_output_order && (self.threads <= 1 || self.codec_id != ffi::AVCodecID::AV_CODEC_ID_AV1)
+    }
+
+    /// Delivers every pending target displayed at or before the frame just decoded (display
+    /// index `shown`), or all remaining ones when `shown` is `None` (end of stream). A target
+    /// whose own frame never came out (a corrupt packet) shows the frame displayed before it, as
+    /// a sequential decode would.
     fn deliver(
         &mut self,
-        index: &FrameIndex,
         run: &Run,
         mut cursor: usize,
-        pts: Option<i64>,
+        shown: Option<usize>,
         emit: &mut dyn FnMut(usize, &ff::frame::Video, &mut Converter) -> Result<()>,
     ) -> Result<usize> {
         while cursor < run.targets.len() {
             let t = run.targets[cursor];
-            let want = index.pts[t];
-            match pts {
-                Some(p) if p == want => {
-                    emit(t, &self.frame, &mut self.converter)?;
-                }
-                Some(p) if p > want => {
+            match shown {
+                Some(s) if s == t => emit(t, &self.frame, &mut self.converter)?,
+                Some(s) if s > t => {
                     if !self.have_prev {
                         // The first frame after the seek is already later: only possible for a
                         // target before the stream's first decodable frame. Show this frame.
@@ -413,10 +417,6 @@ impl Session {
         }
         Ok(cursor)
     }
-}
-
-fn frame_pts(frame: &ff::frame::Video) -> i64 {
-    frame.pts().or_else(|| frame.timestamp()).unwrap_or(i64::MIN)
 }
 
 /// Output buffer shared by worker threads. Each frame slot is written by exactly one worker

@@ -30,8 +30,8 @@ mod source;
 
 pub use budget::{smart_resize, FrameBudget, SamplePlan, FRAME_FACTOR, IMAGE_FACTOR};
 pub use error::{Result, VideoError};
-pub use reader::{decode_many, ClipRequest, Frames, ReaderOptions, VideoReader};
+pub use reader::{decode_many, max_threads, ClipRequest, Frames, ReaderOptions, VideoReader};
 pub use remux::SavedClip;
-pub use source::{FrameIndex, VideoMetadata};
+pub use source::{FrameIndex, IndexScan, Timeline, VideoMetadata, NO_FRAME};
 
 pub mod error;

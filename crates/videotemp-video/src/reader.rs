@@ -3,13 +3,14 @@
 //! the same video: later calls pay neither the open nor the index again).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::budget::FrameBudget;
 use crate::convert::Converter;
 use crate::decode::{balance, plan_runs, Run, Session, SharedOut, SEEK_SLACK_PACKETS};
 use crate::error::{Result, VideoError};
-use crate::source::{open_input, read_metadata, FrameIndex, VideoMetadata};
+use crate::source::{read_metadata, Demuxer, FrameIndex, VideoMetadata};
 
 /// Decoded frames: `count` RGB24 images of `height`×`width`, packed as [T, H, W, 3].
 #[derive(Debug, Clone)]
@@ -32,27 +33,44 @@ pub struct Frames {
 /// own (benches/); both are exact, so there is no reason to turn them off otherwise.
 #[derive(Clone, Debug)]
 pub struct ReaderOptions {
-    /// Decoding threads; 0 means one per available core.
+    /// Decoding threads; 0 means one per available core. Capped at [`max_threads`]: more
+    /// threads than cores never help, and each costs a decoder's pictures.
     pub threads: usize,
     /// Skip non-reference frames that are not targets while decoding forward to a target.
     pub skip_nonref: bool,
     /// Drain the decoder after a run's last target instead of feeding more packets.
     pub drain: bool,
+    /// Build the index from an MP4/MOV sample table where possible instead of demuxing the
+    /// whole file (the two give the same index; see [`FrameIndex`]).
+    pub sample_table_index: bool,
 }
 
 impl Default for ReaderOptions {
     fn default() -> Self {
-        ReaderOptions { threads: 0, skip_nonref: true, drain: true }
+        ReaderOptions { threads: 0, skip_nonref: true, drain: true, sample_table_index: true }
     }
 }
 
-pub(crate) fn available_threads(requested: usize) -> usize {
-    if requested > 0 {
-        requested
-    } else {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-    }
+fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
+
+/// The most threads a reader (or [`decode_many`]) uses: the machine's cores, but at least 16, so
+/// that a given request plans the same decode runs (and so returns the same pixels) on any
+/// machine up to 16 cores — a 2-core test machine runs what a 16-core server runs.
+pub fn max_threads() -> usize {
+    cores().max(16)
+}
+
+/// Threads for a request of `requested` (0 = one per core), capped at [`max_threads`].
+pub(crate) fn available_threads(requested: usize) -> usize {
+    if requested > 0 { requested.min(max_threads()) } else { cores() }
+}
+
+/// Idle sessions a reader keeps between calls. Each holds a demuxer (an MP4's sample tables:
+/// about 45 bytes per frame); a call spread over more threads opens the others again, which
+/// costs a header parse per thread, in parallel.
+const MAX_IDLE_SESSIONS: usize = 4;
 
 pub struct VideoReader {
     path: PathBuf,
@@ -61,6 +79,8 @@ pub struct VideoReader {
     options: ReaderOptions,
     index: OnceLock<FrameIndex>,
     sessions: Mutex<Vec<Session>>,
+    /// Bytes read from the file by every demuxer of this reader.
+    bytes_read: Arc<AtomicU64>,
 }
 
 impl VideoReader {
@@ -70,13 +90,22 @@ impl VideoReader {
 
     pub fn open_with(path: impl AsRef<Path>, options: ReaderOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let (input, stream_index) = open_input(&path).map_err(|e| crate::limits::explain_open_failure(&path, e))?;
-        let meta = read_metadata(&path, &input, stream_index)?;
+        let bytes_read = Arc::new(AtomicU64::new(0));
+        let demuxer = Demuxer::open(&path, &bytes_read).map_err(|e| crate::limits::explain_open_failure(&path, e))?;
+        let meta = read_metadata(&path, &demuxer)?;
         crate::limits::check_stream_picture(&path, meta.width, meta.height)?;
         let threads = available_threads(options.threads);
-        // Keep the opened demuxer: it becomes the first decoding session.
-        let session = Session::from_input(&path, input, stream_index, 1)?;
-        Ok(VideoReader { path, meta, threads, options, index: OnceLock::new(), sessions: Mutex::new(vec![session]) })
+        // Keep the opened demuxer: it builds the index and becomes the first decoding session.
+        let session = Session::from_demuxer(demuxer, 1, &bytes_read)?;
+        Ok(VideoReader {
+            path,
+            meta,
+            threads,
+            options,
+            index: OnceLock::new(),
+            sessions: Mutex::new(vec![session]),
+            bytes_read,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -91,21 +120,47 @@ impl VideoReader {
         self.threads
     }
 
-    /// The frame index, built on first use by demuxing the whole file once.
+    /// Bytes this reader has read from its file so far (every demuxer it opened).
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn bytes_read_counter(&self) -> Arc<AtomicU64> {
+        self.bytes_read.clone()
+    }
+
+    /// The frame index, built on first use: from the sample table of an MP4/MOV (reading its
+    /// headers only), otherwise by demuxing the whole file once (see [`FrameIndex`]).
     pub fn index(&self) -> Result<&FrameIndex> {
         if let Some(ix) = self.index.get() {
             return Ok(ix);
         }
-        let mut session = self.take_session(1)?;
-        let built = FrameIndex::build(&self.path, session.input_mut(), self.meta.stream_index);
-        self.put_session(session);
+        // The index needs a demuxer that has not read any packet yet: the one opened with the
+        // reader if it is still untouched, else a new one.
+        let fresh = {
+            let mut pool = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+            pool.iter().position(|s| s.is_fresh()).map(|i| pool.swap_remove(i))
+        };
+        let mut session = match fresh {
+            Some(s) => s,
+            None => Session::open(&self.path, 1, &self.bytes_read)?,
+        };
+        let built = FrameIndex::build(&self.path, session.demuxer_mut(), self.options.sample_table_index);
+        self.put_session(session, true);
         let built = built?;
         Ok(self.index.get_or_init(|| built))
     }
 
-    /// Exact number of frames (counts packets; nothing is decoded).
+    /// The number of frames a sequential decode displays (from the index; nothing is decoded).
     pub fn num_frames(&self) -> Result<usize> {
         Ok(self.index()?.len())
+    }
+
+    /// Seconds from the stream's start to the end of the last frame, from the frame index
+    /// ([`FrameIndex::duration_seconds_from_content`]); the container's own claim is
+    /// [`VideoMetadata::duration_seconds_from_header`].
+    pub fn duration_seconds_from_content(&self) -> Result<f64> {
+        Ok(self.index()?.duration_seconds_from_content())
     }
 
     /// The frames displayed at `times` (seconds from the stream's start; any order, repeats
@@ -156,11 +211,14 @@ impl VideoReader {
         self.decode_indices(&plan.indices, Some((plan.height, plan.width)), plan.sample_fps)
     }
 
-    /// Like [`VideoReader::sample`], but each sample moves to the nearest keyframe when one is
-    /// displayed within `tolerance` seconds of it (and no other sample took that keyframe).
-    /// A keyframe decodes from its own packet alone, so a sparse overview costs a fraction of
-    /// an exact one. The timestamps returned are those of the frames actually returned, so the
-    /// model's time positions stay right; `sample_fps` stays the planned rate.
+    /// Like [`VideoReader::sample`], but each sample may move by up to `tolerance` seconds to a
+    /// frame that is cheap to decode: the nearest keyframe displayed within `tolerance` of it
+    /// (a keyframe decodes from its own packet alone), or, where no keyframe is that close (or
+    /// another sample took it), the frame within `tolerance` that needs the fewest packets
+    /// decoded from its keyframe (nearest to the sample among equals). No two samples take the
+    /// same frame. A sparse overview then costs a fraction of an exact one. The timestamps
+    /// returned are those of the frames actually returned, so the model's time positions stay
+    /// right; `sample_fps` stays the planned rate.
     pub fn sample_snapped(&self, range: Option<(f64, f64)>, budget: &FrameBudget, tolerance: f64) -> Result<Frames> {
         if !(tolerance.is_finite() && tolerance >= 0.0) {
             return Err(VideoError::argument("snap_to_keyframes", format!("tolerance must be ≥ 0 seconds, got {tolerance}")));
@@ -172,29 +230,11 @@ impl VideoReader {
         }
         let (h, w) = self.meta.display_size();
         let plan = budget.plan(index.len(), fps, h, w, range)?;
-        let keys = index.keyframe_indices();
-        let mut used = std::collections::HashSet::new();
-        let snapped: Vec<usize> = plan
-            .indices
-            .iter()
-            .map(|&i| {
-                let t = index.time_of(i);
-                let k = keys.partition_point(|&k| index.time_of(k) < t);
-                let nearest = [k.checked_sub(1), Some(k)]
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|j| keys.get(j).copied())
-                    .min_by(|&a, &b| (index.time_of(a) - t).abs().total_cmp(&(index.time_of(b) - t).abs()));
-                match nearest {
-                    Some(kf) if (index.time_of(kf) - t).abs() <= tolerance && used.insert(kf) => kf,
-                    _ => i,
-                }
-            })
-            .collect();
+        let snapped = snap(index, &plan.indices, tolerance);
         self.decode_indices(&snapped, Some((plan.height, plan.width)), plan.sample_fps)
     }
 
-    fn check_range(&self, start: f64, end: f64, duration: f64) -> Result<()> {
+    pub(crate) fn check_range(&self, start: f64, end: f64, duration: f64) -> Result<()> {
         let bad = |reason: String| Err(VideoError::InvalidRange { path: self.path.clone(), start, end, reason });
         if !start.is_finite() || !end.is_finite() {
             return bad("start and end must be finite numbers of seconds".into());
@@ -213,20 +253,30 @@ impl VideoReader {
 
     fn take_session(&self, threads: usize) -> Result<Session> {
         let mut pool = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        let mut session = match pool.iter().position(|s| s.threads == threads) {
+        // Prefer a session already set up for this many decoder threads (its decoder may be
+        // positioned where the next request continues); any idle demuxer does otherwise.
+        let pick = pool.iter().position(|s| s.threads == threads && s.has_decoder()).or_else(|| (!pool.is_empty()).then_some(0));
+        let mut session = match pick {
             Some(i) => pool.swap_remove(i),
             None => {
                 drop(pool);
-                Session::open(&self.path, threads)?
+                Session::open(&self.path, threads, &self.bytes_read)?
             }
         };
+        session.set_threads(threads);
         session.skip_nonref = self.options.skip_nonref;
         Ok(session)
     }
 
-    fn put_session(&self, session: Session) {
+    /// Returns a session to the pool. With `keep_decoder` false its decoder and pictures are
+    /// freed (it keeps the demuxer): a request spread over many sessions leaves no decoded
+    /// pictures behind.
+    fn put_session(&self, mut session: Session, keep_decoder: bool) {
+        if !keep_decoder {
+            session.release_decoder();
+        }
         let mut pool = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        if pool.len() < self.threads + 1 {
+        if pool.len() < MAX_IDLE_SESSIONS.min(self.threads + 1) {
             pool.push(session);
         }
     }
@@ -302,6 +352,9 @@ impl VideoReader {
         }
         let groups = balance(index, plan_runs(index, &unique), self.threads);
         let decoder_threads = (self.threads / groups.len()).max(1);
+        // One group: its decoder stays positioned for a request that continues where this one
+        // ends (sequential reading); several: free their pictures when done.
+        let keep_decoder = groups.len() == 1;
         let work = |group: &Vec<Run>| -> Result<u64> {
             let mut session = self.take_session(decoder_threads)?;
             let before = session.packets_sent;
@@ -318,7 +371,7 @@ impl VideoReader {
             }
             let sent = session.packets_sent - before;
             result?;
-            self.put_session(session);
+            self.put_session(session, keep_decoder);
             Ok(sent)
         };
         if groups.len() == 1 {
@@ -333,6 +386,49 @@ impl VideoReader {
         });
         results.into_iter().sum()
     }
+}
+
+/// The frames [`VideoReader::sample_snapped`] decodes for the planned `indices` (see there).
+pub(crate) fn snap(index: &FrameIndex, indices: &[usize], tolerance: f64) -> Vec<usize> {
+    let keys = index.keyframe_indices();
+    let mut used = std::collections::HashSet::new();
+    // Keyframes first, so that a cheap non-key frame never takes what a keyframe snap needs.
+    let mut out: Vec<Option<usize>> = indices
+        .iter()
+        .map(|&i| {
+            let t = index.time_of(i);
+            let k = keys.partition_point(|&k| index.time_of(k) < t);
+            let nearest = [k.checked_sub(1), Some(k)]
+                .into_iter()
+                .flatten()
+                .filter_map(|j| keys.get(j).copied())
+                .filter(|&kf| (index.time_of(kf) - t).abs() <= tolerance && !used.contains(&kf))
+                .min_by(|&a, &b| (index.time_of(a) - t).abs().total_cmp(&(index.time_of(b) - t).abs()));
+            nearest.inspect(|&kf| {
+                used.insert(kf);
+            })
+        })
+        .collect();
+    for (slot, &i) in out.iter_mut().zip(indices) {
+        if slot.is_some() {
+            continue;
+        }
+        let t = index.time_of(i);
+        let lo = index.frame_at(t - tolerance);
+        let lo = if index.time_of(lo) < t - tolerance { lo + 1 } else { lo };
+        let hi = index.frame_at(t + tolerance);
+        let best = (lo..=hi.max(lo).min(index.len() - 1))
+            .filter(|f| !used.contains(f))
+            .min_by(|&a, &b| {
+                index.decode_cost(a).cmp(&index.decode_cost(b)).then((index.time_of(a) - t).abs().total_cmp(&(index.time_of(b) - t).abs()))
+            })
+            .filter(|&f| index.decode_cost(f) < index.decode_cost(i) || f == i);
+        // Nothing cheaper left: the planned frame itself.
+        let chosen = best.unwrap_or(i);
+        used.insert(chosen);
+        *slot = Some(chosen);
+    }
+    out.into_iter().map(|f| f.expect("every sample is placed")).collect()
 }
 
 /// Runs `f`, turning a panic into an error so that none crosses an API boundary.

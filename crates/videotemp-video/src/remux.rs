@@ -1,7 +1,7 @@
 //! Writing a clip to a file by copying packets (no re-encode), for saved trajectories.
 //!
-//! A stream copy can only start at a keyframe, so the file starts at the keyframe at or before
-//! the requested start; [`SavedClip`] reports the span the file really covers.
+//! A stream copy can only start at a keyframe, so the file starts at the keyframe decoding of the
+//! requested start begins from; [`SavedClip`] reports the span the file really covers.
 
 use std::path::Path;
 
@@ -10,7 +10,7 @@ use ff::ffi;
 
 use crate::error::{Result, VideoError};
 use crate::reader::VideoReader;
-use crate::source::open_input;
+use crate::source::{Demuxer, FrameIndex, Timeline, NO_FRAME};
 
 /// What [`VideoReader::save_clip`] wrote.
 #[derive(Clone, Debug, PartialEq)]
@@ -25,30 +25,57 @@ pub struct SavedClip {
 impl VideoReader {
     /// Copies the video packets covering `[start, end]` seconds into `out` (container chosen
     /// by its extension), timestamps shifted so the file starts at 0.
+    ///
+    /// The range is checked as [`VideoReader::sample`] checks it (an empty, reversed or
+    /// non-finite range, or one starting at or after the end of the video, is an error); an end
+    /// past the video is clamped to its last frame. The file starts at the keyframe decoding of
+    /// the first frame starts from and holds every packet up to the last one needed for the
+    /// frame at `end` (and the frames those packets show, so the clip has no gap: it may end a
+    /// few frames after `end`); open-GOP leading pictures of that keyframe (which need the group
+    /// before it) are left out. A stream without presentation timestamps (AVI with B-frames) can
+    /// only be saved as AVI. Where the source's timestamps go back (an MPEG-TS discontinuity), later
+    /// packets are shifted forward so the file's timestamps only increase.
     pub fn save_clip(&self, start: f64, end: f64, out: impl AsRef<Path>) -> Result<SavedClip> {
         let out = out.as_ref();
         let index = self.index()?;
         let src = self.path();
-        if !(start.is_finite() && end.is_finite()) || start >= end {
-            return Err(VideoError::InvalidRange {
-                path: src.to_path_buf(),
-                start,
-                end,
-                reason: "need finite start < end".into(),
-            });
-        }
+        self.check_range(start, end, index.len() as f64 / self.metadata().avg_fps)?;
         let first = index.frame_at(start.max(0.0));
         let last = index.frame_at(end);
         let key = index.frame_key[first] as usize;
-        let key_pts = index.key_pts[key];
-        let end_pts = index.pts[last];
+        let key_pos = index.key_pos[key];
+        let lead_limit = if index.by_output_order { 0 } else { index.key_frame[key] };
+        // Every packet up to the last one the frame at `end` needs; those packets may show later
+        // frames (a P-frame B-frames refer to), and the clip then holds every frame up to them,
+        // so that it has no gap.
+        let mut upto = last;
+        let mut reach = key_pos;
+        loop {
+            reach = reach.max(index.decode_pos[first..=upto].iter().copied().max().unwrap_or(key_pos));
+            let shown = index.packet_frame[key_pos as usize..=reach as usize]
+                .iter()
+                .filter(|&&f| f != NO_FRAME)
+                .max()
+                .map_or(upto, |&f| f as usize);
+            if shown <= upto {
+                break;
+            }
+            upto = shown;
+        }
+        if index.by_output_order {
+            // Without timestamps which frame a packet shows is known only after decoding: end at
+            // the next keyframe, where every frame before it has been shown.
+            let next_key = index.key_pos.partition_point(|&k| k <= reach);
+            reach = index.key_pos.get(next_key).map_or(index.packets as u32 - 1, |&k| k - 1);
+        }
         let werr = |reason: String| VideoError::Write { path: out.to_path_buf(), reason };
 
-        let (mut input, stream_index) = open_input(src)?;
+        let mut demux = Demuxer::open(src, &self.bytes_read_counter())?;
+        let stream_index = demux.stream_index;
         let mut output = ff::format::output(&out).map_err(|e| werr(format!("cannot create: {e}")))?;
-        let in_tb = input.stream(stream_index).unwrap().time_base();
+        let in_tb = demux.input().stream(stream_index).unwrap().time_base();
         {
-            let in_stream = input.stream(stream_index).unwrap();
+            let in_stream = demux.input().stream(stream_index).unwrap();
             let mut ost = output
                 .add_stream(ff::encoder::find(ff::codec::Id::None))
                 .map_err(|e| werr(format!("cannot add stream: {e}")))?;
@@ -71,65 +98,90 @@ impl VideoReader {
                 }
             }
         }
+        if index.by_output_order && output.format().name() != "avi" {
+            // Its packets carry decode times only; other containers need presentation times.
+            return Err(werr(format!(
+                "the source ({}) has no presentation timestamps; save its clips as .avi",
+                src.display()
+            )));
+        }
         output.write_header().map_err(|e| werr(format!("cannot write header: {e}")))?;
         let out_tb = output.stream(0).unwrap().time_base();
 
-        let rc = unsafe { ffi::avformat_seek_file(input.as_mut_ptr(), stream_index as i32, i64::MIN, key_pts, key_pts, 0) };
-        if rc < 0 {
-            return Err(VideoError::decode(src, "cannot seek for the clip"));
-        }
-        let mut packet = ff::Packet::empty();
-        let mut started = false;
+        let mut packet = demux.seek_to_key(src, index, key, &self.bytes_read_counter())?;
+        let mut pos = key_pos;
+        let origin = packet.pts().or(packet.dts()).unwrap_or(0);
+        let is_leading = |pos: u32| {
+            let shown = index.packet_frame[pos as usize];
+            shown != NO_FRAME && shown < lead_limit
+        };
+        // Where the source's timestamps repeat or go back, the file gets the index's timeline.
+        let retimed = (index.timeline == Timeline::Monotonic).then(|| {
+            retime(index, (key_pos..=reach).filter(|&q| !is_leading(q)))
+        });
         let mut written = 0usize;
-        let mut failures = 0;
+        let mut last_shown = index.key_frame[key];
         loop {
-            match packet.read(&mut input) {
-                Ok(()) => {
-                    if packet.stream() != stream_index {
-                        continue;
-                    }
-                    let ts = packet.pts().or(packet.dts());
-                    if !started {
-                        if !(packet.is_key() && ts == Some(key_pts)) {
-                            continue;
-                        }
-                        started = true;
-                    }
-                    // Once a packet's decode time is past the last frame wanted, every later
-                    // packet is displayed after it too.
-                    if packet.dts().or(ts).unwrap_or(i64::MIN) > end_pts {
-                        break;
-                    }
-                    // A packet carrying a frame after `end` is still copied when an earlier
-                    // frame references it (it is decoded before them).
-                    packet.set_stream(0);
-                    if let Some(p) = packet.pts() {
-                        packet.set_pts(Some(p - key_pts));
-                    }
-                    if let Some(d) = packet.dts() {
-                        packet.set_dts(Some(d - key_pts));
-                    }
-                    packet.rescale_ts(in_tb, out_tb);
-                    packet.set_position(-1);
-                    packet
-                        .write_interleaved(&mut output)
-                        .map_err(|e| werr(format!("cannot write packet: {e}")))?;
-                    written += 1;
+            if !is_leading(pos) {
+                let shown = index.packet_frame[pos as usize];
+                if shown != NO_FRAME {
+                    last_shown = last_shown.max(shown);
                 }
-                Err(ff::Error::Eof) => break,
-                Err(_) => {
-                    failures += 1;
-                    if failures > 64 {
-                        return Err(VideoError::decode(src, "cannot read packets for the clip"));
+                match &retimed {
+                    Some(times) => {
+                        let (pts, dts) = times.get(&pos).copied().unwrap_or((None, None));
+                        packet.set_pts(pts);
+                        packet.set_dts(dts);
+                    }
+                    None => {
+                        packet.set_pts(packet.pts().map(|p| p - origin));
+                        packet.set_dts(packet.dts().map(|d| d - origin));
                     }
                 }
+                packet.set_stream(0);
+                packet.rescale_ts(in_tb, out_tb);
+                packet.set_position(-1);
+                packet.write_interleaved(&mut output).map_err(|e| werr(format!("cannot write packet: {e}")))?;
+                written += 1;
+            }
+            if pos >= reach {
+                break;
+            }
+            match demux.read_video_packet(src)? {
+                Some((p, Some(q))) => {
+                    packet = p;
+                    pos = q;
+                }
+                _ => break,
             }
         }
-        if !started {
-            return Err(VideoError::decode(src, format!("keyframe at pts {key_pts} not found for the clip")));
-        }
         output.write_trailer().map_err(|e| werr(format!("cannot finish file: {e}")))?;
-        let key_frame = index.pts.partition_point(|&p| p < key_pts);
-        Ok(SavedClip { start: index.time_of(key_frame.min(index.len() - 1)), end: index.time_of(last), packets: written })
+        Ok(SavedClip {
+            start: index.time_of(index.key_frame[key] as usize),
+            end: index.time_of(last_shown as usize),
+            packets: written,
+        })
     }
+}
+
+/// Timestamps (pts, dts) for the packets at `positions` (decode order) from the index's
+/// timeline, starting at 0: each displayed frame keeps its time, and decode times are the same
+/// times in ascending order, moved back by the reorder delay so that none is after its frame's
+/// presentation. Packets that display nothing get no timestamps.
+fn retime(index: &FrameIndex, positions: impl Iterator<Item = u32>) -> std::collections::HashMap<u32, (Option<i64>, Option<i64>)> {
+    let shown: Vec<(u32, i64)> = positions
+        .filter_map(|q| match index.packet_frame[q as usize] {
+            NO_FRAME => None,
+            f => Some((q, index.pts[f as usize])),
+        })
+        .collect();
+    let mut sorted: Vec<i64> = shown.iter().map(|s| s.1).collect();
+    sorted.sort_unstable();
+    let delay = shown.iter().zip(&sorted).map(|(s, &d)| d - s.1).max().unwrap_or(0).max(0);
+    let origin = sorted.first().copied().unwrap_or(0);
+    shown
+        .iter()
+        .zip(&sorted)
+        .map(|(&(q, pts), &d)| (q, (Some(pts - origin), Some(d - delay - origin))))
+        .collect()
 }

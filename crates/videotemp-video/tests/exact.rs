@@ -166,3 +166,61 @@ fn saved_clip_holds_the_same_frames() {
     assert!(frames.data == src.data, "remuxed frames must be bit-identical to the source's");
     assert!(n as f64 / 20.0 >= 3.0 - 1e-9);
 }
+
+#[test]
+fn thread_requests_are_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = make_video(dir.path(), "t.mp4", 120, 30, &h264_bframes_real());
+    let r = VideoReader::open_with(&path, ReaderOptions { threads: 100_000, ..Default::default() }).unwrap();
+    assert_eq!(r.threads(), videotemp_video::max_threads());
+    let picks: Vec<usize> = (0..120).step_by(9).collect();
+    let got = r.frames_at_indices(&picks, None).unwrap();
+    let fb = H * W * 3;
+    for (k, &i) in picks.iter().enumerate() {
+        assert_eq!(spelled_index(&got.data[k * fb..(k + 1) * fb], H, W), i);
+    }
+}
+
+#[test]
+fn save_clip_checks_its_range_like_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = make_video(dir.path(), "r.mp4", 100, 10, &h264_bframes_real());
+    let r = VideoReader::open(&path).unwrap();
+    let out = dir.path().join("clip.mp4");
+    for (bad, why) in [((100.0, 200.0), "after the end"), ((5.0, 5.0), "empty"), ((6.0, 2.0), "reversed"), ((f64::NAN, 2.0), "finite")] {
+        let e = r.save_clip(bad.0, bad.1, &out).unwrap_err().to_string();
+        let s = r.sample(Some(bad), &FrameBudget::default()).unwrap_err().to_string();
+        assert!(e.contains(why) && e.contains("r.mp4"), "{e}");
+        assert_eq!(e, s, "save_clip and sample refuse the same range the same way");
+    }
+    // An end past the video is clamped to its last frame, as sample() does.
+    let saved = r.save_clip(8.0, 50.0, &out).unwrap();
+    assert!((saved.end - 9.9).abs() < 1e-9, "{saved:?}");
+}
+
+#[test]
+fn durations_say_where_they_come_from() {
+    let dir = tempfile::tempdir().unwrap();
+    // Matroska written to a pipe has no Duration element and no cues.
+    let piped = dir.path().join("piped.mkv");
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ffmpeg -v error -f lavfi -i testsrc2=size=160x96:rate=25:duration=3 -c:v libx264 -preset veryfast -f matroska - > {}",
+            piped.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let r = VideoReader::open(&piped).unwrap();
+    assert_eq!(r.metadata().duration_seconds_from_header, None);
+    assert_eq!(r.metadata().num_frames_from_header, None);
+    assert_eq!(r.num_frames().unwrap(), 75);
+    assert!((r.duration_seconds_from_content().unwrap() - 3.0).abs() < 1e-6);
+    // An MP4 declares both, and they agree with the content.
+    let mp4 = make_video(dir.path(), "d.mp4", 50, 25, &h264_bframes_real());
+    let r = VideoReader::open(&mp4).unwrap();
+    assert!((r.metadata().duration_seconds_from_header.unwrap() - 2.0).abs() < 1e-3);
+    assert_eq!(r.metadata().num_frames_from_header, Some(50));
+    assert!((r.duration_seconds_from_content().unwrap() - 2.0).abs() < 1e-6);
+}
