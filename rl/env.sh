@@ -32,7 +32,7 @@ MAX_VIDEOS=$((1 + (MAX_TURNS - 1) * MAX_CLIPS_PER_CALL))
 # per-frame cap is 1.05 x 100352, not 50176 (swift_media's docstring explains the arithmetic).
 export VIDEO_MAX_PIXELS=${VIDEO_MAX_PIXELS:-50176}
 export FPS_MAX_FRAMES=${FPS_MAX_FRAMES:-512}
-# Clips: 2 fps, 4-64 frames unless overridden (videotemp_o3.training.rl_scheduler).
+# Clips: 2 fps, 4-64 frames unless overridden (videotemp_o3.training.rl_env).
 export VIDEOTEMP_CLIP_DIR=${VIDEOTEMP_CLIP_DIR:-$OUTPUT_DIR/clips}
 
 # --- the rollout server ------------------------------------------------------------------------

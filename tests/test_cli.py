@@ -21,7 +21,7 @@ def test_ask_prints_turns_and_saves_the_trajectory(tiny_model_dir, tmp_path, cap
     assert rc == 0
     assert "[overview] 8 frames" in text and "--- turn 1" in text and "prediction:" in text
     traj = json.loads(out.read_text())
-    assert traj["question"] == {"text": "Which block is bright?", "kind": "mcq", "options": ["left", "right"]}
+    assert traj["question"] == {"text": "Which block is bright?", "task": "mcq", "options": ["left", "right"]}
     assert traj["overview"]["frames"] == 8 and traj["turns"][0]["visual_tokens"] > 0
 
 

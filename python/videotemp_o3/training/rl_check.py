@@ -31,12 +31,11 @@ from videotemp_o3 import protocol
 from videotemp_o3.jsonl import JsonlError, iter_jsonl
 from videotemp_o3.segments import Segment
 from videotemp_o3.training.rewards import DATA_TYPES, GroundTruth, UnscorableRow
-from videotemp_o3.training.swift_media import resolve_media_path
+from videotemp_o3.training.swift_media import VIDEO_TAG, resolve_media_path
 
 QA_FILE = "qa.jsonl"
 GROUNDING_FILE = "grounding.jsonl"
 TASKS = ("mcq", "grounding")
-VIDEO_TAG = "<video>"
 FILE_TASK = {QA_FILE: "mcq", GROUNDING_FILE: "grounding"}
 """The task every row of a file with this name must have (the release's layout)."""
 

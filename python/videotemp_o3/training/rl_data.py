@@ -55,9 +55,9 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from videotemp_o3 import protocol
 from videotemp_o3.jsonl import iter_jsonl
-from videotemp_o3.training.swift_media import resolve_media_path
+from videotemp_o3.training.swift_media import VIDEO_TAG, resolve_media_path
 from videotemp_o3.segments import Segment
-from videotemp_o3.training.rl_check import (GROUNDING_FILE, QA_FILE, VIDEO_TAG, Checker,
+from videotemp_o3.training.rl_check import (GROUNDING_FILE, QA_FILE, Checker,
                                             DataProblem, RLDataError, validate_file,
                                             validate_files)
 

@@ -48,11 +48,12 @@ from pathlib import Path
 from typing import Iterable, Iterator, Literal, Optional, Sequence
 
 from videotemp_o3 import protocol
-from videotemp_o3.protocol import (ClipRequest, Issue, RejectedCall, format_seconds, parse_turn,
-                                   validate_call)
+from videotemp_o3.clip_tool import ClipTool
+from videotemp_o3.protocol import (DEFAULT_PROFILE, Issue, PromptProfile, RejectedCall,
+                                   format_seconds, parse_turn, validate_call)
 from videotemp_o3.segments import Segment, iou
 from videotemp_o3.training.masking import DEFAULT_TAU, POLICIES, Policy, apply_masking
-from videotemp_o3.training.swift_media import (CLIP_MAX_FRAMES, TRAINING_VIDEO_ENV, Codec,
+from videotemp_o3.training.swift_media import (CLIP_MAX_FRAMES, TRAINING_VIDEO_ENV, VIDEO_TAG, Codec,
                                                clip_budget, clip_for_swift, resolve_media_path,
                                                video_for_swift)
 from videotemp_o3.video import VideoError, VideoReader
@@ -201,7 +202,19 @@ class BuildConfig:
     """Frames per clip at most (2 fps, at least 4: the release's clip budget)."""
     codec: Codec = "ffv1"
     system_prompt_path: Optional[str] = None
-    """A file whose text replaces our system prompt (e.g. a released checkpoint's)."""
+    """A file whose text replaces the profile's system prompt."""
+    prompt_profile: PromptProfile = DEFAULT_PROFILE
+    """The wording of the system prompt, the first turn's prefix and the tool feedback."""
+
+    def clip_tool(self) -> ClipTool:
+        """The agent's clip tool with this data's clip budget and limits."""
+        return ClipTool(clip_budget(max_frames=self.clip_max_frames), max_turns=self.max_turns,
+                        profile=self.prompt_profile)
+
+    def system_text(self) -> str:
+        if self.system_prompt_path is not None:
+            return protocol.system_prompt(self.system_prompt_path)
+        return self.prompt_profile.system_text()
 
 
 @dataclass
@@ -263,9 +276,10 @@ def build_record(ann: Annotation, reader: VideoReader, rng: random.Random,
     if ev.start < 0 or ev.end > duration + 1e-6:
         raise ValueError(f"evidence [{format_seconds(ev.start)}, {format_seconds(ev.end)}] lies "
                          f"outside the video (0 – {format_seconds(duration)} s)")
-    system = protocol.system_prompt(config.system_prompt_path)
-    messages: list[dict] = [{"role": "system", "content": system},
-                            {"role": "user", "content": "<video>" + ann.prompt(duration)}]
+    system = config.system_text()
+    messages: list[dict] = [{"role": "system", "content": system}] if system else []
+    messages.append({"role": "user",
+                     "content": VIDEO_TAG + config.prompt_profile.first_turn(ann.prompt(duration))})
     videos = [video_for_swift(reader.path)]
     target = ann.target()
     answer = ev if ann.kind == "grounding" else ann.answer
@@ -279,7 +293,8 @@ def build_record(ann: Annotation, reader: VideoReader, rng: random.Random,
 
     if config.max_turns < 2:
         raise ValueError(f"max_turns {config.max_turns} leaves no turn for a tool call")
-    min_length = 1.0 / reader.metadata.avg_fps
+    tool = config.clip_tool()
+    min_length = tool.min_length(reader)
     if refine is None:
         refine = rng.random() < config.refine_fraction
     refine = refine and config.max_turns >= 3  # two calls and the answer
@@ -303,30 +318,22 @@ def build_record(ann: Annotation, reader: VideoReader, rng: random.Random,
                                p=format_seconds(previous.start) if previous else "",
                                q=format_seconds(previous.end) if previous else "")
         text = protocol.render_turn(_sentence(think), segments=[span])
-        # The call as the model would read it back: parsing and the protocol's checks must
-        # accept it, or the trajectory would teach a call the agent rejects.
-        call = parse_turn(text).tool_call
-        checked = validate_call(call, duration, min_length, shown, turn=turn,
-                                max_turns=config.max_turns)
+        # The call as the model would read it back, answered by the agent's clip tool: it must
+        # be carried out, or the trajectory would teach a call the agent rejects.
+        checked = tool.answer(parse_turn(text).tool_call, reader, shown, turn)
         if isinstance(checked, RejectedCall):
             raise ValueError(f"built call {span} rejected: {checked.problem.value} ({checked.detail})")
         messages.append({"role": "assistant", "content": text})
-        budget = clip_budget(max_frames=config.clip_max_frames)
-        clips = [clip_for_swift(reader, c.segment.start, c.segment.end, budget, clips_dir,
+        clips = [clip_for_swift(reader, c.segment.start, c.segment.end, tool.budget, clips_dir,
                                 codec=config.codec) for c in checked]
         videos += [c.path for c in clips]
-        messages.append({"role": "user", "content": feedback_text(checked, turn, config.max_turns)})
+        messages.append({"role": "user",
+                         "content": tool.observation(checked, turn, video_tag=VIDEO_TAG)})
         shown += [c.segment for c in checked]
         previous = span
     messages.append({"role": "assistant", "content": protocol.render_turn(
         _sentence(_THINK_ANSWER[ann.kind].format(**fmt)), answer=answer)})
     return _finish(ann, messages, videos, duration, config)
-
-
-def feedback_text(clips: Sequence[ClipRequest], turn: int, max_turns: int) -> str:
-    """The user turn after a carried-out call on assistant turn ``turn``, exactly as the agent
-    sends it (:func:`videotemp_o3.protocol.tool_feedback`), one ``<video>`` tag per clip."""
-    return protocol.tool_feedback(clips, ask_final=turn == max_turns - 1, video_tag="<video>")
 
 
 def _finish(ann: Annotation, messages: list[dict], videos: list[str], duration: float,
@@ -354,7 +361,7 @@ def _accurate_span(ev: Segment, duration: float, rng: random.Random, tau: float,
         s = _round(max(0.0, ev.start - rng.uniform(-0.1, 0.2) * length))
         e = _round(min(duration, ev.end + rng.uniform(-0.1, 0.2) * length))
         span = Segment(s, e)
-        if span.length >= 2 * min_length and iou(span, ev) >= max(tau, 0.7):
+        if span.length >= min_length and iou(span, ev) >= max(tau, 0.7):
             return span
     return ev
 
@@ -375,7 +382,7 @@ def _imprecise_span(ev: Segment, duration: float, rng: random.Random, tau: float
             start = rng.uniform(lo, hi)
         span = Segment(_round(max(0.0, start)), _round(min(duration, start + width)))
         overlap = iou(span, ev)
-        if 0.0 < overlap < min(tau, 0.45) and span.length >= 2 * min_length:
+        if 0.0 < overlap < min(tau, 0.45) and span.length >= min_length:
             return span
     return None
 

@@ -96,6 +96,7 @@ __all__ = [
     "CLIP_MAX_FRAMES",
     "CLIP_MIN_FRAMES",
     "TRAINING_VIDEO_ENV",
+    "VIDEO_TAG",
     "SwiftClip",
     "clip_budget",
     "clip_for_swift",
@@ -111,6 +112,9 @@ CLIP_MAX_FRAMES = 64
 TRAINING_VIDEO_ENV = {"VIDEO_MAX_PIXELS": "50176", "FPS_MAX_FRAMES": "512"}
 """The release's training budget (SFT and RL), as ms-swift environment variables. ``sft/sft.sh``
 sets the same defaults (a test keeps the two in step)."""
+
+VIDEO_TAG = "<video>"
+"""ms-swift's placeholder for one entry of a record's ``videos``, in order."""
 
 Codec = Literal["ffv1", "mjpeg"]
 
