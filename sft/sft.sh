@@ -71,7 +71,7 @@ DATASET_NUM_PROC="${DATASET_NUM_PROC:-4}"
 DATALOADER_NUM_WORKERS="${DATALOADER_NUM_WORKERS:-4}"
 REPORT_TO="${REPORT_TO:-tensorboard}"
 VALIDATE="${VALIDATE:-1}"
-# The release's training budget; keep in step with swift_media.TRAINING_VIDEO_ENV (tested).
+# The release's training budget; keep in step with budgets.TRAINING_VIDEO_ENV (tested).
 export VIDEO_MAX_PIXELS="${VIDEO_MAX_PIXELS:-50176}"
 export FPS_MAX_FRAMES="${FPS_MAX_FRAMES:-512}"
 

@@ -20,7 +20,7 @@ import pytest
 
 from videotemp_o3.synthetic import generate
 from videotemp_o3.training.rl_data import build_rl_data
-from videotemp_o3.training.swift_media import TRAINING_VIDEO_ENV
+from videotemp_o3.budgets import TRAINING_VIDEO_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 REWARD_FUNCS = ["acc_reward", "iou_reward", "format_reward"]  # the release's, the default
@@ -63,7 +63,7 @@ def free_port() -> int:
 
 
 def test_training_frame_budget_is_the_same_as_sft(tmp_path):
-    """rl/env.sh's defaults equal the SFT path's (swift_media.TRAINING_VIDEO_ENV)."""
+    """rl/env.sh's defaults equal the SFT path's (budgets.TRAINING_VIDEO_ENV)."""
     names = sorted(TRAINING_VIDEO_ENV)
     out = subprocess.run(["bash", "-c", f"source rl/env.sh; echo {' '.join('$' + n for n in names)}"],
                          cwd=REPO, env=clean_env(), capture_output=True, text=True, check=True)

@@ -19,8 +19,9 @@ import pytest
 
 from sft_helpers import SMALL_VIDEO_ENV
 from videotemp_o3 import synthetic
-from videotemp_o3.training.sft_data import BuildConfig, build_file, validate_file
-from videotemp_o3.training.swift_media import TRAINING_VIDEO_ENV
+from videotemp_o3.training.sft_check import validate_file
+from videotemp_o3.training.sft_data import BuildConfig, build_file
+from videotemp_o3.budgets import TRAINING_VIDEO_ENV
 from videotemp_o3.video import FrameBudget, VideoReader
 
 torch = pytest.importorskip("torch")
@@ -52,7 +53,7 @@ def training_data(tmp: Path) -> Path:
     report = build_file(ann, data, tmp / "clips",
                         BuildConfig(refine_fraction=0.5, clip_max_frames=16,
                                     system_prompt_path=str(system)), progress=False)
-    assert report.records == 8 and report.refined >= 2 and not report.skipped
+    assert report.records == 8 and report.refined >= 2 and not report.problems
     assert validate_file(data)[1] == []
     return data
 

@@ -27,11 +27,12 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from . import protocol
+from .budgets import release_clip_budget, release_overview_budget
 from .clip_tool import ClipTool
 from .engines.base import Engine, Generation
 from .protocol import DEFAULT_PROFILE, PromptProfile
@@ -41,16 +42,6 @@ from .video import FrameBudget, Frames, VideoReader
 STOP = ("</answer>", "</tool_call>")
 
 
-def release_overview_budget() -> FrameBudget:
-    """The release's inference overview: up to 256 frames at 200704 pixels each."""
-    return FrameBudget(min_pixels=200704, max_pixels=200704, max_frames=256)
-
-
-def release_clip_budget() -> FrameBudget:
-    """The release's clips: 2 fps, 4–64 frames, 200704 pixels each."""
-    return FrameBudget(fps=2.0, min_frames=4, max_frames=64, min_pixels=200704, max_pixels=200704)
-
-
 @dataclass
 class Question:
     """What is asked. ``task``: ``mcq`` (``options`` are the choices, letters A, B, … in order),
@@ -58,7 +49,7 @@ class Question:
     ``open``."""
 
     text: str
-    task: Literal["mcq", "open", "grounding"] = "mcq"
+    task: protocol.Task = "mcq"
     options: Sequence[str] = ()
 
     def prompt(self, duration: float | None) -> str:

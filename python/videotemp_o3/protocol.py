@@ -31,6 +31,7 @@ from enum import Enum
 from string import Template
 from typing import Literal, Sequence
 
+from videotemp_o3.options import DEFAULT_OPTIONS, OPTION_LETTERS, check_options, strip_label
 from videotemp_o3.segments import Segment, SpanLike
 
 TOOL_NAME = "get_video_clip_frame"
@@ -44,16 +45,16 @@ MIN_CLIP_SECONDS = 0.5
 environment and the format reward all use it, so what inference accepts is what training pays for."""
 
 
+Task = Literal["mcq", "grounding", "open"]
+"""What a question asks for: an option letter, a span ``[S, E]`` in seconds, or free text."""
+TASKS: tuple[str, ...] = ("mcq", "grounding", "open")
+
+
 def min_clip_length(video_fps: float) -> float:
     """Shortest acceptable clip in seconds for a video at ``video_fps``."""
     return max(MIN_CLIP_SECONDS, 1.0 / video_fps)
 
 
-OPTION_LETTERS = "ABCDEFGHIJ"
-"""Option letters of multiple-choice questions: most benchmarks use A–D or A–F (MLVU); Video-MMMU
-has up to ten options."""
-DEFAULT_OPTIONS = 6
-"""Options assumed when a caller does not say how many there are (letters A–F)."""
 
 # ---------------------------------------------------------------------------------------------
 # Prompts
@@ -93,22 +94,13 @@ def _duration_line(duration: float | None) -> str:
     return "" if duration is None else f"The video is {format_seconds(duration)} seconds long.\n"
 
 
-# An option may arrive already labelled ("A. text", "(A) text", "A) text"); drop the label so
-# it is not printed twice. Only the label of its own position is dropped.
-def _strip_option_label(option: str, letter: str) -> str:
-    m = re.match(rf"\s*\(?{letter}\s*[.):]\s*", option)
-    return option[m.end():] if m else option.strip()
-
-
 def mcq_prompt(question: str, options: Sequence[str], *, duration: float | None = None) -> str:
-    """User text of turn 1 for a multiple-choice question with 2–6 options (letters A–F).
+    """User text of turn 1 for a multiple-choice question with 2–10 options (letters A, B, …).
 
     The caller places the overview video (e.g. a ``<video>`` tag) in front of this text.
     """
-    if not 2 <= len(options) <= len(OPTION_LETTERS):
-        raise ValueError(f"a multiple-choice question needs 2–{len(OPTION_LETTERS)} options, "
-                         f"got {len(options)}")
-    lines = [f"({letter}) {_strip_option_label(opt, letter)}"
+    check_options(options)
+    lines = [f"({letter}) {strip_label(opt, letter)}"
              for letter, opt in zip(OPTION_LETTERS, options)]
     last = OPTION_LETTERS[len(options) - 1]
     return (f"{_duration_line(duration)}Question: {question.strip()}\n" + "\n".join(lines)

@@ -38,19 +38,19 @@ Command line (re-masks existing data, e.g. the release's, and reports what it di
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter
 from dataclasses import dataclass
 from typing import Literal, Optional, Sequence
 
+from videotemp_o3.jsonl import JsonlError, dumps_line, iter_jsonl
 from videotemp_o3.protocol import parse_span, parse_turn
 from videotemp_o3.segments import Segment, SpanLike, iou
 
-__all__ = ["DEFAULT_TAU", "POLICIES", "Policy", "RoundReason", "apply_masking", "evidence_of",
+__all__ = ["DEFAULT_TAU", "POLICIES", "MaskingPolicy", "RoundReason", "apply_masking", "evidence_of",
            "round_losses"]
 
-Policy = Literal["unified", "last_two_rounds"]
+MaskingPolicy = Literal["unified", "last_two_rounds"]
 POLICIES: tuple[str, ...] = ("unified", "last_two_rounds")
 DEFAULT_TAU = 0.5
 
@@ -63,7 +63,7 @@ class RoundReason:
     reason: str
 
 
-def round_losses(turns: Sequence[str], evidence: Optional[SpanLike], *, policy: Policy = "unified",
+def round_losses(turns: Sequence[str], evidence: Optional[SpanLike], *, policy: MaskingPolicy = "unified",
                  tau: float = DEFAULT_TAU,
                  explicit: Optional[Sequence[Optional[bool]]] = None) -> list[RoundReason]:
     """Loss of each assistant round, given the rounds' texts in order.
@@ -126,7 +126,7 @@ def evidence_of(record: dict) -> Optional[Segment]:
     return None
 
 
-def apply_masking(record: dict, *, policy: Policy = "unified", tau: float = DEFAULT_TAU,
+def apply_masking(record: dict, *, policy: MaskingPolicy = "unified", tau: float = DEFAULT_TAU,
                   reset: bool = False) -> tuple[dict, list[RoundReason]]:
     """A copy of ``record`` with ``"loss"`` set on every assistant message, and the reasons.
 
@@ -162,24 +162,25 @@ def main(argv: Optional[list[str]] = None) -> int:
     counts: Counter[str] = Counter()
     rounds = with_loss = records = 0
     out_lines = []
-    with open(a.input, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
+    try:
+        for line in iter_jsonl(a.input):
             try:
-                record = json.loads(line)
-                masked, reasons = apply_masking(record, policy=a.policy, tau=a.tau, reset=a.reset)
+                masked, reasons = apply_masking(line.value, policy=a.policy, tau=a.tau,
+                                                reset=a.reset)
             except (ValueError, TypeError, AttributeError) as e:
-                print(f"{a.input}:{lineno}: {e}", file=sys.stderr)
+                print(f"{line.where}: {e}", file=sys.stderr)
                 return 1
             records += 1
             rounds += len(reasons)
             with_loss += sum(r.loss for r in reasons)
             counts.update(r.reason.split(" with IoU")[0] + (" (loss)" if r.loss else " (no loss)")
                           for r in reasons)
-            out_lines.append(json.dumps(masked, ensure_ascii=False))
+            out_lines.append(dumps_line(masked))
+    except JsonlError as e:
+        print(e, file=sys.stderr)
+        return 1
     with open(a.output, "w", encoding="utf-8") as f:
-        f.write("".join(line + "\n" for line in out_lines))
+        f.write("".join(out_lines))
     print(f"{a.output}: {records} records, {with_loss} of {rounds} assistant rounds carry loss "
           f"(policy {a.policy}, tau {a.tau})")
     for reason, n in counts.most_common():

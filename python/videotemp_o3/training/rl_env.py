@@ -77,13 +77,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from videotemp_o3 import protocol
+from videotemp_o3 import budgets, protocol
 from videotemp_o3.clip_tool import ClipTool
 from videotemp_o3.protocol import ClipRequest, PromptProfile, RejectedCall
 from videotemp_o3.segments import Segment
 from videotemp_o3.training import swift_media
 from videotemp_o3.training.rewards import (DEFAULT_CONFIG, REWARD_SETS, GroundTruth,
-                                           RewardConfig, Trajectory, UnscorableRow)
+                                           RewardConfig, Rollout, UnscorableRow)
 from videotemp_o3.training.swift_media import VIDEO_TAG, resolve_media_path
 from videotemp_o3.video import FrameBudget, VideoReader
 
@@ -113,9 +113,9 @@ def clip_budget_from_env() -> FrameBudget:
     ``VIDEOTEMP_CLIP_MAX_FRAMES``.
     """
     return swift_media.clip_budget(
-        fps=float(os.environ.get("VIDEOTEMP_CLIP_FPS", swift_media.CLIP_FPS)),
-        min_frames=int(os.environ.get("VIDEOTEMP_CLIP_MIN_FRAMES", swift_media.CLIP_MIN_FRAMES)),
-        max_frames=int(os.environ.get("VIDEOTEMP_CLIP_MAX_FRAMES", swift_media.CLIP_MAX_FRAMES)))
+        fps=float(os.environ.get("VIDEOTEMP_CLIP_FPS", budgets.CLIP_FPS)),
+        min_frames=int(os.environ.get("VIDEOTEMP_CLIP_MIN_FRAMES", budgets.CLIP_MIN_FRAMES)),
+        max_frames=int(os.environ.get("VIDEOTEMP_CLIP_MAX_FRAMES", budgets.CLIP_MAX_FRAMES)))
 
 
 def profile_from_env() -> PromptProfile:
@@ -414,5 +414,5 @@ def score_batch(reward_set: str, name: str, completions: Sequence[str], *,
         row = {k: v[i] for k, v in batched.items()}
         turns = trajectory_turns(completions[i], messages[i] if messages else None,
                                  row.get("request_id"), trajectory_inputs)
-        out.append(fn(Trajectory(turns), row_truth(row), config))
+        out.append(fn(Rollout(turns), row_truth(row), config))
     return out

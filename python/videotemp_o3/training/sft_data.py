@@ -1,4 +1,5 @@
-"""Cold-start SFT data in ms-swift's format: the release's layout, a builder and a validator.
+"""Cold-start SFT data in ms-swift's format: the release's layout and the trajectory builder
+(the validator is :mod:`videotemp_o3.training.sft_check`).
 
 A record is one line of jsonl::
 
@@ -10,15 +11,16 @@ A record is one line of jsonl::
                   {"role": "user", "content": "<video>This clip is … No more clips can be requested. …"},
                   {"role": "assistant", "content": "<think>…</think>\\n<answer>B</answer>", "loss": true}],
      "videos": ["/data/v.mp4", "/data/clips/v_40.00-100.00_….mkv", "/data/clips/v_52.30-61.80_….mkv"],
-     "evidence": [52.5, 61.0], "duration": 312.0, "kind": "mcq", "id": "…"}
+     "evidence": [52.5, 61.0], "duration": 312.0, "task": "mcq", "id": "…"}
 
 One ``<video>`` tag per entry of ``videos``, in order: the whole video first (ms-swift samples
 it under its environment's budget), then each clip a tool call asked for, written by
 :mod:`videotemp_o3.training.swift_media`. Tool feedback is a *user* turn, exactly the text the
-agent sends at inference; every text comes from :mod:`videotemp_o3.protocol`. ``loss`` on the
-assistant messages is the unified masking of :mod:`videotemp_o3.training.masking`;
-``evidence`` (seconds) lets that masking be recomputed and the RL rewards reuse the rows;
-ms-swift ignores the extra fields.
+agent sends at inference: each call is answered by the agent's own clip tool
+(:class:`videotemp_o3.clip_tool.ClipTool`), and every text comes from the prompt profile
+(:class:`videotemp_o3.protocol.PromptProfile`; ours by default). ``loss`` on the assistant
+messages is the masking of :mod:`videotemp_o3.training.masking`; ``evidence`` (seconds) lets
+that masking be recomputed; ms-swift ignores the extra fields.
 
 The release's files (the real data is not downloadable here; scripts take these paths)::
 
@@ -30,39 +32,40 @@ Command line::
     python -m videotemp_o3.training.sft_data validate FILE...      # every bad record, file:line
     python -m videotemp_o3.training.sft_data build ANNOTATIONS.jsonl -o OUT.jsonl [options]
 
-Annotations for ``build`` are jsonl too, one per line: grounding ``{"video", "query", "span"}``
-or grounded QA ``{"video", "question", "options", "answer", "span"}`` (``options`` omitted for
-an open question), ``span`` being the evidence ``[start, end]`` in seconds; ``id`` optional.
+Annotations for ``build`` are the training annotations of
+:mod:`videotemp_o3.training.annotations` (the RL builder reads the same): grounding
+``{"video", "query", "span"}`` or grounded QA ``{"video", "question", "options", "answer",
+"span"}`` (``options`` omitted for an open question), the span being the evidence
+``[start, end]`` in seconds; ``id`` optional.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
-import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Literal, Optional, Sequence
+from typing import Optional
 
 from videotemp_o3 import protocol
 from videotemp_o3.clip_tool import ClipTool
-from videotemp_o3.protocol import (DEFAULT_PROFILE, Issue, PromptProfile, RejectedCall,
-                                   format_seconds, parse_turn, validate_call)
+from videotemp_o3.jsonl import dumps_line
+from videotemp_o3.protocol import (DEFAULT_PROFILE, PromptProfile, PromptProfileError,
+                                   RejectedCall, format_seconds, parse_turn)
 from videotemp_o3.segments import Segment, iou
-from videotemp_o3.training.masking import DEFAULT_TAU, POLICIES, Policy, apply_masking
-from videotemp_o3.training.swift_media import (CLIP_MAX_FRAMES, TRAINING_VIDEO_ENV, VIDEO_TAG, Codec,
-                                               clip_budget, clip_for_swift, resolve_media_path,
-                                               video_for_swift)
+from videotemp_o3.training.annotations import Annotation, measured_duration, read_annotations
+from videotemp_o3.training.masking import DEFAULT_TAU, POLICIES, MaskingPolicy, apply_masking
+from videotemp_o3.training.problems import DataProblem
+from videotemp_o3.training.sft_check import validate_files
+from videotemp_o3.budgets import CLIP_MAX_FRAMES, TRAINING_VIDEO_ENV
+from videotemp_o3.training.swift_media import (VIDEO_TAG, Codec, MediaFiles, clip_budget,
+                                               clip_for_swift, video_for_swift)
 from videotemp_o3.video import VideoError, VideoReader
 
-__all__ = [
-    "WO_TOOL_CALL", "WI_TOOL_CALL", "release_files",
-    "Annotation", "read_annotations", "BuildConfig", "BuildReport", "build_record", "build_file",
-    "Problem", "validate_record", "validate_file", "validate_files",
-]
+__all__ = ["WO_TOOL_CALL", "WI_TOOL_CALL", "release_files", "BuildConfig", "SftBuildReport",
+           "build_record", "build_file", "main"]
 
 WO_TOOL_CALL = ("activitynet", "charades", "vidchapters", "video_r1_image_mc", "video_r1_video")
 WI_TOOL_CALL = ("activitynet", "longvila", "qvhighlight")
@@ -75,109 +78,11 @@ def release_files(root: os.PathLike | str = "sft/data") -> list[Path]:
             + [root / "wi_tool_call" / f"{n}.jsonl" for n in WI_TOOL_CALL])
 
 
-# =============================================================================================
-# Annotations
-# =============================================================================================
-
-@dataclass(frozen=True)
-class Annotation:
-    """What the builder starts from. ``span``: the evidence, seconds of the original video.
-
-    Grounding has ``query``; grounded QA has ``question`` and ``answer`` (an option letter when
-    ``options`` are given, else free text)."""
-
-    video: str
-    span: Segment
-    query: Optional[str] = None
-    question: Optional[str] = None
-    options: tuple[str, ...] = ()
-    answer: Optional[str] = None
-    id: Optional[str] = None
-
-    @property
-    def kind(self) -> Literal["grounding", "mcq", "open"]:
-        if self.query is not None:
-            return "grounding"
-        return "mcq" if self.options else "open"
-
-    def prompt(self, duration: float) -> str:
-        if self.kind == "grounding":
-            return protocol.grounding_prompt(self.query or "", duration=duration)
-        if self.kind == "mcq":
-            return protocol.mcq_prompt(self.question or "", self.options, duration=duration)
-        return protocol.open_prompt(self.question or "", duration=duration)
-
-    def target(self) -> str:
-        """How the reasoning refers to what is sought."""
-        if self.kind == "grounding":
-            return f'the moment "{(self.query or "").strip().rstrip(".")}"'
-        return "the part of the video the question is about"
-
-
-def read_annotations(path: os.PathLike | str, *,
-                     video_root: os.PathLike | str | None = None) -> list[tuple[int, Annotation]]:
-    """``(line number, annotation)`` pairs from a jsonl file.
-
-    Relative video paths are resolved against ``video_root`` (default: the file's folder).
-    Raises ``ValueError`` naming ``file:line`` and the field for the first bad line.
-    """
-    path = Path(path)
-    root = Path(video_root) if video_root is not None else path.parent
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{where}: not valid JSON ({e.msg})") from None
-            out.append((lineno, _annotation(d, root, where)))
-    return out
-
-
-def _annotation(d: object, root: Path, where: str) -> Annotation:
-    if not isinstance(d, dict):
-        raise ValueError(f"{where}: an annotation must be a JSON object")
-
-    def text(key: str) -> Optional[str]:
-        v = d.get(key)
-        if v is not None and (not isinstance(v, str) or not v.strip()):
-            raise ValueError(f"{where}: field {key!r} must be a non-empty string")
-        return v
-
-    video = text("video")
-    if video is None:
-        raise ValueError(f"{where}: field 'video' is missing")
-    span = d.get("span")
-    if (not isinstance(span, (list, tuple)) or len(span) != 2
-            or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in span)
-            or not Segment.of(span).is_valid()):
-        raise ValueError(f"{where}: field 'span' must be [start, end] in seconds with start < end, "
-                         f"got {span!r}")
-    query, question, answer = text("query"), text("question"), text("answer")
-    options = d.get("options") or ()
-    if not isinstance(options, (list, tuple)) or not all(isinstance(o, str) for o in options):
-        raise ValueError(f"{where}: field 'options' must be a list of strings")
-    if (query is None) == (question is None):
-        raise ValueError(f"{where}: give either 'query' (grounding) or 'question' (QA)")
-    if question is not None:
-        if answer is None:
-            raise ValueError(f"{where}: field 'answer' is missing")
-        if options:
-            if not 2 <= len(options) <= len(protocol.OPTION_LETTERS):
-                raise ValueError(f"{where}: field 'options' needs 2–6 entries, got {len(options)}")
-            letter = protocol.parse_choice(answer, len(options))
-            if letter is None:
-                raise ValueError(f"{where}: field 'answer' must be an option letter "
-                                 f"A–{protocol.OPTION_LETTERS[len(options) - 1]}, got {answer!r}")
-            answer = letter
-    ident = d.get("id")
-    return Annotation(video=str((root / video).resolve()) if not os.path.isabs(video) else video,
-                      span=Segment.of(span), query=query, question=question,
-                      options=tuple(options), answer=answer,
-                      id=None if ident is None else str(ident))
+def target(ann: Annotation) -> str:
+    """How the reasoning refers to what is sought."""
+    if ann.task == "grounding":
+        return f'the moment "{ann.text.strip().rstrip(".")}"'
+    return "the part of the video the question is about"
 
 
 # =============================================================================================
@@ -194,7 +99,7 @@ class BuildConfig:
     """Share of tool-call trajectories that start from a deliberately imprecise clip and
     refine it (three assistant turns); the rest call the evidence directly (two turns)."""
     seed: int = 0
-    policy: Policy = "unified"
+    policy: MaskingPolicy = "unified"
     tau: float = DEFAULT_TAU
     """The masking threshold; also the bound the imprecise first call stays below."""
     max_turns: int = protocol.DEFAULT_MAX_TURNS
@@ -218,13 +123,15 @@ class BuildConfig:
 
 
 @dataclass
-class BuildReport:
+class SftBuildReport:
+    """What :func:`build_file` wrote, and every annotation it left out (with the reason)."""
+
     records: int = 0
     refined: int = 0
     direct_calls: int = 0
     no_tool: int = 0
     clips: int = 0
-    skipped: list[str] = field(default_factory=list)
+    problems: list[DataProblem] = field(default_factory=list)
 
 
 # Wording of the reasoning. Several phrasings per step so the model does not learn one string;
@@ -268,10 +175,12 @@ def build_record(ann: Annotation, reader: VideoReader, rng: random.Random,
     """One ms-swift record for ``ann``. ``refine`` forces the refinement trajectory (True) or
     the direct call (False); None draws it with ``config.refine_fraction``.
 
-    Raises ``ValueError`` when the evidence lies outside the video or no valid clip can be
-    made from it.
+    Raises ``ValueError`` when the annotation has several spans, the evidence lies outside the
+    video, or no valid clip can be made from it.
     """
     duration = reader.duration
+    if len(ann.spans) != 1:
+        raise ValueError(f"{len(ann.spans)} evidence spans; a trajectory is built for one")
     ev = ann.span
     if ev.start < 0 or ev.end > duration + 1e-6:
         raise ValueError(f"evidence [{format_seconds(ev.start)}, {format_seconds(ev.end)}] lies "
@@ -281,14 +190,14 @@ def build_record(ann: Annotation, reader: VideoReader, rng: random.Random,
     messages.append({"role": "user",
                      "content": VIDEO_TAG + config.prompt_profile.first_turn(ann.prompt(duration))})
     videos = [video_for_swift(reader.path)]
-    target = ann.target()
-    answer = ev if ann.kind == "grounding" else ann.answer
-    fmt = {"target": target, "answer": ann.answer, "s": format_seconds(ev.start),
+    sought = target(ann)
+    answer = ev if ann.task == "grounding" else ann.answer
+    fmt = {"target": sought, "answer": ann.answer, "s": format_seconds(ev.start),
            "e": format_seconds(ev.end)}
 
     if not config.with_tool_calls:
         messages.append({"role": "assistant", "content": protocol.render_turn(
-            _sentence(_THINK_DIRECT[ann.kind].format(**fmt)), answer=answer)})
+            _sentence(_THINK_DIRECT[ann.task].format(**fmt)), answer=answer)})
         return _finish(ann, messages, videos, duration, config)
 
     if config.max_turns < 2:
@@ -314,7 +223,7 @@ def build_record(ann: Annotation, reader: VideoReader, rng: random.Random,
     shown: list[Segment] = []
     previous: Optional[Segment] = None
     for turn, (span, wording) in enumerate(plan, 1):
-        think = wording.format(target=target, a=format_seconds(span.start), b=format_seconds(span.end),
+        think = wording.format(target=sought, a=format_seconds(span.start), b=format_seconds(span.end),
                                p=format_seconds(previous.start) if previous else "",
                                q=format_seconds(previous.end) if previous else "")
         text = protocol.render_turn(_sentence(think), segments=[span])
@@ -332,14 +241,14 @@ def build_record(ann: Annotation, reader: VideoReader, rng: random.Random,
         shown += [c.segment for c in checked]
         previous = span
     messages.append({"role": "assistant", "content": protocol.render_turn(
-        _sentence(_THINK_ANSWER[ann.kind].format(**fmt)), answer=answer)})
+        _sentence(_THINK_ANSWER[ann.task].format(**fmt)), answer=answer)})
     return _finish(ann, messages, videos, duration, config)
 
 
 def _finish(ann: Annotation, messages: list[dict], videos: list[str], duration: float,
             config: BuildConfig) -> dict:
     record = {"messages": messages, "videos": videos, "evidence": ann.span.as_list(),
-              "duration": duration, "kind": ann.kind, "id": ann.id}
+              "duration": duration, "task": ann.task, "id": ann.uid}
     masked, _ = apply_masking(record, policy=config.policy, tau=config.tau)
     return masked
 
@@ -389,29 +298,34 @@ def _imprecise_span(ev: Segment, duration: float, rng: random.Random, tau: float
 
 def build_file(annotations: os.PathLike | str, out: os.PathLike | str,
                clips_dir: os.PathLike | str | None = None, config: BuildConfig = BuildConfig(),
-               *, video_root: os.PathLike | str | None = None, progress: bool = True) -> BuildReport:
+               *, video_root: os.PathLike | str | None = None,
+               progress: bool = True) -> SftBuildReport:
     """Build ``out`` (jsonl) from the annotations file; clips go to ``clips_dir`` (default: a
     ``clips`` folder next to ``out``). Each record's randomness is seeded from ``config.seed``
     and its line number, so a record does not change when others are added or removed. An
-    annotation that cannot be built is skipped and reported (``file:line: reason``)."""
+    annotation that cannot be built is left out and reported (``file:line: reason``)."""
     from tqdm import tqdm
 
     out = Path(out)
     clips_dir = Path(clips_dir) if clips_dir is not None else out.parent / "clips"
-    report = BuildReport()
-    readers: dict[str, VideoReader] = {}
+    anns, problems = read_annotations(annotations, video_root)
+    report = SftBuildReport(problems=problems)
+    media = MediaFiles()
+    readers: dict[Path, VideoReader] = {}
     lines = []
-    items = read_annotations(annotations, video_root=video_root)
-    for lineno, ann in tqdm(items, desc=f"building {out.name}", disable=not progress):
-        where = f"{annotations}:{lineno}"
+    for ann in tqdm(anns, desc=f"building {out.name}", disable=not progress):
+        checked = measured_duration(ann, media)
+        if isinstance(checked, DataProblem):
+            report.problems.append(checked)
+            continue
         try:
             reader = readers.get(ann.video)
             if reader is None:
                 reader = readers[ann.video] = VideoReader(ann.video)
-            rng = random.Random(f"{config.seed}:{lineno}")
+            rng = random.Random(f"{config.seed}:{ann.where.rsplit(':', 1)[-1]}")
             record = build_record(ann, reader, rng, clips_dir, config)
         except (ValueError, OSError, VideoError) as e:
-            report.skipped.append(f"{where}: {e}")
+            report.problems.append(DataProblem(ann.where, None, str(e)))
             continue
         calls = sum(1 for m in record["messages"] if m["role"] == "assistant") - 1
         report.records += 1
@@ -419,283 +333,12 @@ def build_file(annotations: os.PathLike | str, out: os.PathLike | str,
         report.no_tool += calls == 0
         report.direct_calls += calls == 1
         report.refined += calls >= 2
-        lines.append(json.dumps(record, ensure_ascii=False))
+        lines.append(dumps_line(record))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    tmp.write_text("".join(lines), encoding="utf-8")
     tmp.replace(out)
     return report
-
-
-# =============================================================================================
-# Validator
-# =============================================================================================
-
-@dataclass(frozen=True)
-class Problem:
-    """One bad record: where it is and why."""
-
-    file: str
-    line: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.reason}"
-
-
-_TAGS = {"<video>": "videos", "<image>": "images"}
-_THINK_ISSUES = frozenset({Issue.MISSING_THINK, Issue.EMPTY_THINK, Issue.THINK_WITHOUT_OPEN,
-                           Issue.SECOND_THINK_AS_CLOSE, Issue.UNCLOSED_THINK, Issue.SEVERAL_THINKS})
-_SPAN_ANSWER = re.compile(r"\s*\[\s*[-+]?[\d.eE+-]+\s*,\s*[-+]?[\d.eE+-]+\s*\]\s*")
-
-
-@dataclass
-class _VideoInfo:
-    duration: Optional[float]
-    min_length: float
-
-
-class _Videos:
-    """Existence and duration of media files, looked up once per path; relative paths are
-    resolved as ms-swift does (``ROOT_IMAGE_DIR`` if set, else the working directory)."""
-
-    def __init__(self):
-        self._info: dict[str, Optional[_VideoInfo]] = {}
-
-    def resolve(self, path: str) -> str:
-        return str(resolve_media_path(path))
-
-    def exists(self, path: str) -> bool:
-        return os.path.isfile(self.resolve(path))
-
-    def info(self, path: str) -> Optional[_VideoInfo]:
-        path = self.resolve(path)
-        if path not in self._info:
-            try:
-                m = VideoReader(path).metadata
-                self._info[path] = _VideoInfo(m.duration, protocol.min_clip_length(m.avg_fps) if m.avg_fps > 0 else 0.0)
-            except Exception:  # noqa: BLE001 — unreadable: reported as such by the caller
-                self._info[path] = None
-        return self._info[path]
-
-
-def validate_record(record: object, *, videos: Optional[_Videos] = None,
-                    max_turns: int = protocol.DEFAULT_MAX_TURNS,
-                    max_clips: int = protocol.MAX_CLIPS_PER_CALL) -> list[str]:
-    """Every problem of one record, as reasons (empty: the record is good)."""
-    videos = videos or _Videos()
-    if not isinstance(record, dict):
-        return ["a record must be a JSON object"]
-    problems: list[str] = []
-    messages = record.get("messages")
-    if not isinstance(messages, list) or not messages:
-        return ["'messages' is missing or empty"]
-
-    # Shape of each message, then roles and their alternation.
-    for k, m in enumerate(messages):
-        if not isinstance(m, dict):
-            problems.append(f"message {k}: must be an object with 'role' and 'content'")
-            continue
-        if not isinstance(m.get("content"), str):
-            problems.append(f"message {k}: 'content' must be a string")
-        if "loss" in m:
-            if not isinstance(m["loss"], bool):
-                problems.append(f"message {k}: 'loss' must be true or false, got {m['loss']!r}")
-            elif m.get("role") != "assistant":
-                problems.append(f"message {k}: 'loss' on a {m.get('role')!r} message has no effect "
-                                "(ms-swift applies it to assistant messages only)")
-    if problems:
-        return problems
-    problems += _check_roles(messages)
-
-    # Media: tag counts, files, and where the tags are.
-    media_ok = True
-    for tag, key in _TAGS.items():
-        entries = record.get(key) or []
-        if isinstance(entries, str):
-            entries = [entries]
-        if not isinstance(entries, list):
-            problems.append(f"'{key}' must be a list of paths")
-            media_ok = False
-            continue
-        n_tags = sum(m["content"].count(tag) for m in messages)
-        if n_tags != len(entries):
-            problems.append(f"{n_tags} {tag} tag(s) but {len(entries)} {key}")
-            media_ok = False
-        for k, m in enumerate(messages):
-            if m.get("role") == "assistant" and tag in m["content"]:
-                problems.append(f"message {k}: {tag} in an assistant message (ms-swift would put "
-                                "media tokens into the response)")
-        forms = {type(e).__name__ for e in entries}
-        if len(forms) > 1:
-            problems.append(f"'{key}' mixes paths and frame lists (pyarrow cannot load that)")
-        for j, entry in enumerate(entries):
-            files = entry if isinstance(entry, list) else [entry]
-            for f in files:
-                if not isinstance(f, str):
-                    problems.append(f"{key}[{j}]: expected a path, got {f!r}")
-                elif not videos.exists(f):
-                    problems.append(f"{key}[{j}] not found: {videos.resolve(f)}")
-                    media_ok = False
-
-    # The video's length and frame interval, for the span checks.
-    duration = record.get("duration")
-    info = None
-    entries = record.get("videos") or []
-    if isinstance(entries, list) and entries and isinstance(entries[0], str) and videos.exists(entries[0]):
-        info = videos.info(entries[0])
-        if info is None:
-            problems.append(f"videos[0] is not a readable video: {videos.resolve(entries[0])}")
-    if duration is not None and not (isinstance(duration, (int, float)) and duration > 0):
-        problems.append(f"'duration' must be a positive number of seconds, got {duration!r}")
-        duration = None
-    if duration is None and info is not None:
-        duration = info.duration
-    min_length = info.min_length if info is not None else 0.0
-    slack = max(min_length, 0.05)
-
-    evidence = record.get("evidence")
-    if evidence is not None:
-        if (not isinstance(evidence, list) or len(evidence) != 2
-                or not all(isinstance(x, (int, float)) for x in evidence)
-                or not Segment.of(evidence).is_valid()):
-            problems.append(f"'evidence' must be [start, end] with start < end, got {evidence!r}")
-        elif duration is not None and (evidence[0] < -slack or evidence[1] > duration + slack):
-            problems.append(f"evidence {evidence} lies outside the video (0 – {format_seconds(duration)} s)")
-
-    problems += _check_turns(messages, duration, min_length, slack, max_turns, max_clips,
-                             check_feedback=media_ok)
-    assistants = [m for m in messages if m.get("role") == "assistant"]
-    if assistants and all(m.get("loss") is False for m in assistants):
-        problems.append("no assistant round carries loss")
-    return problems
-
-
-def _check_roles(messages: list[dict]) -> list[str]:
-    problems = []
-    body = messages
-    if messages[0].get("role") == "system":
-        body = messages[1:]
-    for k, m in enumerate(messages):
-        role = m.get("role")
-        if role == "system" and k > 0:
-            problems.append(f"message {k}: a system message is allowed only first")
-        elif role in ("tool", "tool_response"):
-            problems.append(f"message {k}: role {role!r}: tool feedback is a 'user' turn in our "
-                            "protocol (ms-swift would wrap a tool role in its agent template)")
-        elif role not in ("system", "user", "assistant"):
-            problems.append(f"message {k}: unknown role {role!r}")
-    if problems:
-        return problems
-    offset = len(messages) - len(body)
-    for k, m in enumerate(body):
-        want = "user" if k % 2 == 0 else "assistant"
-        if m["role"] != want:
-            problems.append(f"message {k + offset}: expected role {want!r} (user and assistant "
-                            f"alternate, starting with user), got {m['role']!r}")
-            return problems
-    if not body or body[-1]["role"] != "assistant":
-        problems.append("the last message must be the assistant's")
-    return problems
-
-
-def _check_turns(messages: list[dict], duration: Optional[float], min_length: float, slack: float,
-                 max_turns: int, max_clips: int, *, check_feedback: bool) -> list[str]:
-    problems = []
-    assistant_idx = [k for k, m in enumerate(messages) if m.get("role") == "assistant"]
-    shown: list[Segment] = []
-    for turn, k in enumerate(assistant_idx, 1):
-        text = messages[k]["content"]
-        parsed = parse_turn(text)
-        last = k == assistant_idx[-1]
-        think = [i.value for i in parsed.issues if i in _THINK_ISSUES]
-        other = [i.value for i in parsed.issues if i not in _THINK_ISSUES]
-        if think:
-            problems.append(f"message {k}: broken think tags: {'; '.join(think)}")
-        if other:
-            problems.append(f"message {k}: malformed turn: {'; '.join(other)}")
-        if parsed.action == "answer":
-            if not last:
-                problems.append(f"message {k}: answers before the last round")
-            if _SPAN_ANSWER.fullmatch(parsed.answer or "") and duration is not None:
-                span = protocol.parse_span(parsed.answer)
-                if span is None or not span.is_valid():
-                    problems.append(f"message {k}: answer {parsed.answer!r} is not a span with start < end")
-                elif span.start < -slack or span.end > duration + slack:
-                    problems.append(f"message {k}: answer {parsed.answer!r} lies outside the video "
-                                    f"(0 – {format_seconds(duration)} s)")
-            continue
-        call = parsed.tool_call
-        if call is None:
-            continue  # NO_ACTION is already reported as a malformed turn
-        if last:
-            problems.append(f"message {k}: the conversation ends with a tool call, not an answer")
-        if call.error is not None:
-            detail = f" ({call.detail})" if call.detail else ""
-            problems.append(f"message {k}: malformed tool call: {call.error.value}{detail}")
-            continue
-        checked = validate_call(call, duration, min_length, shown, max_clips, turn=turn,
-                                max_turns=max_turns)
-        if isinstance(checked, RejectedCall):
-            problems.append(f"message {k}: tool call rejected: {checked.problem.value} ({checked.detail})")
-            continue
-        for req in checked:
-            r = req.requested
-            if duration is not None and (r.start < -slack or r.end > duration + slack):
-                problems.append(f"message {k}: segment [{format_seconds(r.start)}, "
-                                f"{format_seconds(r.end)}] extends outside the video "
-                                f"(0 – {format_seconds(duration)} s)")
-        shown += [c.segment for c in checked]
-        if check_feedback and not last and k + 1 < len(messages):
-            got = messages[k + 1]["content"].count("<video>")
-            if got != len(checked):
-                problems.append(f"message {k + 1}: the feedback holds {got} clip(s) for a call "
-                                f"asking for {len(checked)}")
-    return problems
-
-
-def validate_file(path: os.PathLike | str, *, videos: Optional[_Videos] = None,
-                  max_turns: int = protocol.DEFAULT_MAX_TURNS,
-                  max_clips: int = protocol.MAX_CLIPS_PER_CALL) -> tuple[int, list[Problem]]:
-    """``(records read, problems)`` for one jsonl file; every bad record is reported."""
-    videos = videos or _Videos()
-    name = str(path)
-    problems: list[Problem] = []
-    n = 0
-    form: Optional[tuple[str, int]] = None  # type of 'videos' entries, and where first seen
-    try:
-        f = open(path, encoding="utf-8")
-    except OSError as e:
-        return 0, [Problem(name, 0, f"cannot open: {e.strerror}")]
-    with f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            n += 1
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                problems.append(Problem(name, lineno, f"not valid JSON ({e.msg} at column {e.colno})"))
-                continue
-            reasons = validate_record(record, videos=videos, max_turns=max_turns, max_clips=max_clips)
-            # pyarrow types a column by its first rows: one file must use one form of video.
-            entries = record.get("videos") if isinstance(record, dict) else None
-            if isinstance(entries, list) and entries:
-                kind = "path" if isinstance(entries[0], str) else "frame list"
-                if form is None:
-                    form = (kind, lineno)
-                elif kind != form[0]:
-                    reasons.append(f"videos given as a {kind}, but line {form[1]} gives a "
-                                   f"{form[0]} (pyarrow cannot load both in one file)")
-            problems += [Problem(name, lineno, r) for r in reasons]
-    return n, problems
-
-
-def validate_files(paths: Iterable[os.PathLike | str], **kwargs) -> Iterator[tuple[str, int, list[Problem]]]:
-    videos = _Videos()
-    for p in paths:
-        n, problems = validate_file(p, videos=videos, **kwargs)
-        yield str(p), n, problems
 
 
 # =============================================================================================
@@ -727,7 +370,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     b.add_argument("--max-turns", type=int, default=BuildConfig.max_turns)
     b.add_argument("--clip-max-frames", type=int, default=BuildConfig.clip_max_frames)
     b.add_argument("--codec", choices=("ffv1", "mjpeg"), default=BuildConfig.codec)
-    b.add_argument("--system-prompt", help="file whose text replaces our system prompt")
+    b.add_argument("--prompt-profile", metavar="FILE",
+                   help="JSON prompt profile: the wording of the system prompt, the first turn's "
+                        "prefix and the tool feedback (default: ours; README: prompt profiles)")
+    b.add_argument("--system-prompt", help="file whose text replaces the profile's system prompt")
     a = p.parse_args(argv)
 
     if a.command == "validate":
@@ -735,7 +381,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         for name, n, problems in validate_files(a.files, max_turns=a.max_turns, max_clips=a.max_clips):
             for problem in problems:
                 print(problem)
-            lines = len({pr.line for pr in problems})
+            lines = len({pr.where for pr in problems})
             bad += lines
             total += n
             print(f"{name}: {n} records, {lines} bad", file=sys.stderr)
@@ -746,21 +392,27 @@ def main(argv: Optional[list[str]] = None) -> int:
             os.environ[key] = value
             print(f"{key} not set: using the training default {value} (set it as for sft/sft.sh)",
                   file=sys.stderr)
+    try:
+        profile = PromptProfile.load(a.prompt_profile) if a.prompt_profile else DEFAULT_PROFILE
+    except PromptProfileError as e:
+        print(f"error: --prompt-profile: {e}", file=sys.stderr)
+        return 2
     config = BuildConfig(with_tool_calls=not a.no_tool_calls, refine_fraction=a.refine_fraction,
                          seed=a.seed, policy=a.policy, tau=a.tau, max_turns=a.max_turns,
                          clip_max_frames=a.clip_max_frames, codec=a.codec,
-                         system_prompt_path=a.system_prompt)
+                         system_prompt_path=a.system_prompt, prompt_profile=profile)
+    print(f"prompt profile: {profile.name}", file=sys.stderr)
     print(f"clip budget: {clip_budget(max_frames=config.clip_max_frames)}", file=sys.stderr)
     try:
         report = build_file(a.annotations, a.output, a.clips_dir, config, video_root=a.video_root)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    for line in report.skipped:
-        print(f"skipped {line}", file=sys.stderr)
+    for problem in report.problems:
+        print(f"skipped {problem}", file=sys.stderr)
     print(f"wrote {a.output}: {report.records} records ({report.no_tool} without tool call, "
           f"{report.direct_calls} with one call, {report.refined} refined), {report.clips} clips, "
-          f"{len(report.skipped)} skipped")
+          f"{len(report.problems)} skipped")
     return 0
 
 
