@@ -35,6 +35,19 @@ export FPS_MAX_FRAMES=${FPS_MAX_FRAMES:-512}
 # Clips: 2 fps, 4-64 frames unless overridden (videotemp_o3.training.rl_env).
 export VIDEOTEMP_CLIP_DIR=${VIDEOTEMP_CLIP_DIR:-$OUTPUT_DIR/clips}
 
+# --- the wording: a prompt profile (README "Prompt profiles"; default: ours) ---------------------
+# The environment (in the rollout server, or in the trainer in colocate mode) writes its tool
+# feedback in this profile's wording; build the rows with `rl_data build --prompt-profile` and
+# the same file, so that the prompts and the feedback agree.
+if [ -n "${PROMPT_PROFILE:-}" ]; then
+  if [ ! -f "$PROMPT_PROFILE" ]; then
+    echo "[$(basename "$0")] prompt profile not found: $PROMPT_PROFILE (PROMPT_PROFILE)" >&2
+    exit 2
+  fi
+  VIDEOTEMP_PROMPT_PROFILE=$(cd "$(dirname "$PROMPT_PROFILE")" && pwd)/$(basename "$PROMPT_PROFILE")
+  export VIDEOTEMP_PROMPT_PROFILE
+fi
+
 # --- the rollout server ------------------------------------------------------------------------
 : "${ROLLOUT_HOST:=127.0.0.1}"
 : "${ROLLOUT_PORT:=8000}"

@@ -38,7 +38,7 @@ def clean_env(**extra) -> dict:
              "VIDEO_MIN_PIXELS", "FPS_MAX_FRAMES", "FPS_MIN_FRAMES", "VIDEOTEMP_CLIP_DIR",
              "ROLLOUT_HOST", "ROLLOUT_PORT", "USE_VLLM", "CUDA_VISIBLE_DEVICES",
              "NPROC_PER_NODE", "SWIFT", "EXTRA_ARGS", "DEEPSPEED", "REWARDS", "VALIDATE",
-             "LOSS_SCALE", "RL_DATA")
+             "LOSS_SCALE", "RL_DATA", "PROMPT_PROFILE")
     env = {k: v for k, v in os.environ.items() if k not in knobs and not k.startswith("VIDEOTEMP_")}
     env.update({k: str(v) for k, v in extra.items()})
     return env
@@ -103,6 +103,22 @@ def test_rollout_script_takes_gpus_and_port_from_the_environment(tmp_path):
     assert (arg(argv, "--vllm_data_parallel_size"), arg(argv, "--vllm_tensor_parallel_size"),
             arg(argv, "--port"), arg(argv, "--max_turns")) == ("2", "2", "8123", "2")
     assert json.loads(arg(argv, "--vllm_limit_mm_per_prompt"))["video"] == 4
+
+
+def test_rollout_script_passes_a_prompt_profile_to_the_environment(tmp_path):
+    swift, out = recorder(tmp_path)
+    profile = tmp_path / "profiles" / "mine.json"
+    profile.parent.mkdir()
+    profile.write_text("{}")
+    env = dict(SWIFT=swift, MODEL="Qwen/Qwen2.5-VL-7B-Instruct", OUTPUT_DIR=tmp_path / "out")
+    run = subprocess.run(["bash", "rl/rollout.sh"], cwd=REPO, capture_output=True, text=True,
+                         env=clean_env(**env, PROMPT_PROFILE=profile))
+    assert run.returncode == 0, run.stderr
+    assert json.loads(out.read_text())["env"]["VIDEOTEMP_PROMPT_PROFILE"] == str(profile)
+    assert f"prompt profile: {profile}" in run.stderr
+    run = subprocess.run(["bash", "rl/rollout.sh"], cwd=REPO, capture_output=True, text=True,
+                         env=clean_env(**env, PROMPT_PROFILE=tmp_path / "absent.json"))
+    assert run.returncode == 2 and "prompt profile not found" in run.stderr
 
 
 class _Health(http.server.BaseHTTPRequestHandler):

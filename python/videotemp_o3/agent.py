@@ -262,7 +262,7 @@ class Agent:
             if system else []
         messages.append({"role": "user", "content": [
             _video_part(overview),
-            {"type": "text", "text": cfg.prompt_profile.first_turn(question.prompt(duration))}]})
+            {"type": "text", "text": cfg.prompt_profile.first_turn(question.prompt(duration), max_clips=cfg.max_clips)}]})
         tool = cfg.clip_tool()
         asked_final = False
         turn_no = 0

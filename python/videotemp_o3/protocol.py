@@ -700,7 +700,8 @@ class PromptProfileError(ValueError):
 _PROFILE_KEYS: dict[str, tuple[frozenset[str], str]] = {
     "system": (frozenset({"tool", "max_clips"}),
                "the system prompt; empty: no system message (the chat template's default)"),
-    "first_turn_prefix": (frozenset(), "text put before the question in the first user turn"),
+    "first_turn_prefix": (frozenset({"tool", "max_clips"}),
+                          "text put before the question in the first user turn"),
     "clip_success_one": (frozenset({"video", "start", "end"}),
                          "the observation after a call answered with one clip"),
     "clip_success_many": (frozenset({"count", "clips"}),
@@ -736,7 +737,8 @@ class PromptProfile:
     for the final answer).
 
     Texts are :class:`string.Template` strings: ``${name}`` is a placeholder (each key allows
-    the ones listed in ``_PROFILE_KEYS``: the system prompt ``${tool}`` and ``${max_clips}``;
+    the ones listed in ``_PROFILE_KEYS``: the system prompt and the first turn's prefix
+    ``${tool}`` and ``${max_clips}``;
     clips ``${video}`` — where the clip's frames go —, ``${start}``, ``${end}`` (seconds),
     ``${index}``, ``${count}``, ``${clips}``; failures ``${problem}`` and ``${detail}``, the
     latter `` (…)`` or empty), ``$$`` a literal ``$``; JSON braces need no escaping.
@@ -815,9 +817,11 @@ class PromptProfile:
         """The system prompt; "" when the profile sends none."""
         return Template(self.system).substitute(tool=TOOL_NAME, max_clips=max_clips)
 
-    def first_turn(self, question_text: str) -> str:
-        """The text of the first user turn (the caller puts the overview video before it)."""
-        return self.first_turn_prefix + question_text
+    def first_turn(self, question_text: str, *, max_clips: int = MAX_CLIPS_PER_CALL) -> str:
+        """The text of the first user turn (the caller puts the overview video before it): the
+        prefix, then the question as given (which is not a template)."""
+        prefix = Template(self.first_turn_prefix).substitute(tool=TOOL_NAME, max_clips=max_clips)
+        return prefix + question_text
 
     def clip_success(self, clips: Sequence[ClipRequest | SpanLike], *, video_tag: str = "") -> str:
         """Observation after a carried-out call; ``video_tag`` goes where each clip's frames go."""
