@@ -165,7 +165,9 @@ def test_grpo_script_waits_for_the_rollout_server_then_trains_on_six_gpus(tmp_pa
             arg(argv, "--max_turns"), arg(argv, "--deepspeed")) == ("8", "5e-6", "3", "zero3")
     funcs = argv[argv.index("--reward_funcs") + 1:argv.index("--reward_funcs") + 4]
     assert funcs == REWARD_FUNCS
-    assert arg(argv, "--loss_scale") == "default"
+    # The release's loss: no --loss_scale in server mode, so ms-swift trains the last round only.
+    assert "--loss_scale" not in argv
+    assert "loss scale: release: no --loss_scale" in run.stderr
     assert argv[argv.index("--dataset") + 1:argv.index("--dataset") + 3] == [
         str(data / "qa.jsonl"), str(data / "grounding.jsonl")]
     assert "--multi_turn_scheduler" not in argv  # the server runs it
@@ -209,6 +211,14 @@ def test_grpo_script_chooses_the_reward_set_and_validates_the_data_first(tmp_pat
     argv = json.loads(out.read_text())["argv"]
     assert argv[argv.index("--reward_funcs") + 1:argv.index("--reward_funcs") + 4] == [
         "videotemp_accuracy", "videotemp_iou", "videotemp_format"]
+    # Colocate mode: ms-swift would train every round (the scheduler runs in the trainer), so
+    # the release's choice is passed explicitly; our former choice is one variable away.
+    assert arg(argv, "--loss_scale") == "last_round"
+    run = subprocess.run(["bash", "rl/grpo.sh"], cwd=REPO, capture_output=True, text=True,
+                         env=clean_env(**env, VALIDATE=0, LOSS_SCALE="default"))
+    assert run.returncode == 0, run.stderr
+    assert arg(json.loads(out.read_text())["argv"], "--loss_scale") == "default"
+    assert "loss scale: --loss_scale default" in run.stderr
     run = subprocess.run(["bash", "rl/grpo.sh"], cwd=REPO, capture_output=True, text=True,
                          env=clean_env(**env, VALIDATE=0, REWARDS="mine"))
     assert run.returncode == 2 and "REWARDS must be release or videotemp" in run.stderr
