@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: evaluate the agent on the bundled synthetic long-video benchmark with the
-# embedded transformers engine, and print the score tables (MCQ and grounding).
+# embedded transformers engine, print the score tables (MCQ and grounding) and write the HTML
+# report of each run (its path is printed last).
 #
 #   bash scripts/demo.sh                       # a tiny random model built locally (no download)
 #   MODEL=/path/to/checkpoint bash scripts/demo.sh   # a real Qwen2.5-VL checkpoint (GPU), release budgets
@@ -38,3 +39,8 @@ for bench in videotemp videotemp-g; do
 done
 echo
 echo "[demo] results: $OUT/*.jsonl, trajectories: $OUT/*.trajectories/"
+# eval/run.py wrote each run's report (videotemp report) after scoring it.
+for bench in videotemp videotemp-g; do
+  [ -f "$OUT/$bench.report.html" ] || { echo "[demo] no report was written for $bench" >&2; exit 1; }
+  echo "[demo] report: $OUT/$bench.report.html"
+done
