@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 
 try:
-    from videotemp_o3.evaluate import main
+    from videotemp_o3.evaluate import script_main
 except ImportError:  # a checkout without `pip install -e .`: use its python/ folder
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
-    from videotemp_o3.evaluate import main
+    from videotemp_o3.evaluate import script_main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script_main())

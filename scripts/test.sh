@@ -1,6 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs what it needs (scripts/setup.sh), then runs
 # the Rust tests (cargo test) and the Python tests (pytest). Fails if any fails or none ran.
+#
+#   bash scripts/test.sh                  # everything (what CI runs)
+#   bash scripts/test.sh -m "not slow"    # arguments go to pytest: here the fast subset
+#
+# pytest ends with a "skip policy" section: every skipped test and why. Under CI=true a skip
+# that tests/conftest.py's ALLOWED_SKIPS does not name (with the reason it cannot run in CI)
+# fails the run, so a broken install cannot hide whole areas behind a green result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from typing import Iterator
 
+import numpy as np
 import pytest
 
 # Frames small enough for CPU tests, idempotent under qwen-vl-utils' resize (min ≤ max / 1.05),
@@ -66,3 +68,20 @@ def label_spans(template, encoded: dict) -> list[str]:
     if run:
         spans.append(tok.decode(run))
     return spans
+
+
+def expected_clip_indices(start: float, end: float, *, video_fps: float, total_frames: int,
+                          fps: float = 2.0, min_frames: int = 4, max_frames: int = 64) -> list[int]:
+    """Frame indices of the clip ``[start, end]`` seconds, written out from the sampling rule
+    (docs/design.md §2–3, qwen-vl-utils 0.0.11's ``video_start``/``video_end`` path): first
+    index ceil(S·fps), last min(floor(E·fps), total − 1), n = frames in range / fps × rate,
+    clamped to [min, max] and to the range, floored to even; then linspace rounded. An oracle
+    independent of ``FrameBudget.plan``, the code under test."""
+    duration = total_frames / video_fps
+    first = math.ceil(max(0.0, min(start, duration)) * video_fps)
+    last = min(math.floor(max(0.0, min(end, duration)) * video_fps), total_frames - 1)
+    count = last - first + 1
+    n = count / video_fps * fps
+    n = min(max(n, 2 * math.ceil(min_frames / 2)), 2 * (max_frames // 2), count)
+    n = 2 * math.floor(n / 2)
+    return [round(x) for x in np.linspace(first, last, n)]  # round half to even, as torch does

@@ -49,6 +49,7 @@ def videos_of(message):
     return [p for p in message["content"] if p["type"] == "video"]
 
 
+@pytest.mark.slow
 def test_tool_call_gets_the_requested_clip_then_bad_call_then_answer(local_engine, video, tmp_path):
     replies = [
         protocol.render_turn("The event seems early.", segments=[(10.0, 16.0)]),
@@ -92,6 +93,7 @@ def test_tool_call_gets_the_requested_clip_then_bad_call_then_answer(local_engin
     json.dumps(traj.to_json())
 
 
+@pytest.mark.slow
 def test_clip_reuses_overview_frames(local_engine, video):
     # Overview of 600 frames with nframes=120 picks every ~5th frame; a 2-fps clip of 10 fps
     # video picks every 5th frame too, so most of the clip comes from the overview.
@@ -108,17 +110,29 @@ def test_clip_reuses_overview_frames(local_engine, video):
     assert [read_index(f) for f in frames["frames"]] == np.round(np.linspace(200, 300, clip.frames)).astype(int).tolist()
 
 
-def test_turn_limit_then_one_final_request(local_engine, video):
+def test_turn_limit_ends_the_conversation_at_max_turns(local_engine, video):
     calls = [protocol.render_turn("look", segments=[(float(s), float(s) + 5)]) for s in (1, 10, 20, 30)]
     engine = Scripted(local_engine, calls)
     traj = Agent(engine, small_config(max_turns=3)).run(video, Question("when?", "grounding"))
-    # Turns 1-2 carried out, turn 3 over the limit, turn 4 = the one extra request; no answer.
-    assert [len(t.clips) for t in traj.turns] == [1, 1, 0, 0]
+    # Turns 1-2 carried out; turn 3 had to answer, called instead: over the limit, and the end.
+    assert [len(t.clips) for t in traj.turns] == [1, 1, 0]
     assert traj.turns[2].rejected["problem"] == "turn_limit"
     assert traj.prediction is None and traj.error is None
+    assert len(engine.seen) == 3  # the model was asked three times, never a fourth
     # The feedback to the last allowed call already asks for the answer.
     texts = [p.get("text", "") for p in engine.seen[2][-1]["content"]]
     assert protocol.final_answer_request() in " ".join(texts)
+
+
+@pytest.mark.parametrize("max_turns", [1, 2, 3, 4])
+def test_never_more_assistant_turns_than_max_turns(local_engine, video, max_turns):
+    calls = [protocol.render_turn("look", segments=[(float(s), float(s) + 5)]) for s in range(1, 40, 5)]
+    events = []
+    traj = Agent(Scripted(local_engine, calls), small_config(max_turns=max_turns)).run(
+        video, Question("when?", "grounding"), on_turn=lambda t, turn: events.append(None if turn is None else turn.index))
+    assert len(traj.turns) == max_turns
+    assert sum(m["role"] == "assistant" for m in traj.messages) == max_turns
+    assert events == [None, *range(1, max_turns + 1)]  # live: the overview, then each turn once, in order
 
 
 def test_grounding_answer_and_unreadable_video(local_engine, video, tmp_path):
@@ -131,6 +145,7 @@ def test_grounding_answer_and_unreadable_video(local_engine, video, tmp_path):
     assert traj.error is not None and "broken.mp4" in traj.error and traj.turns == []
 
 
+@pytest.mark.slow
 def test_real_generation_end_to_end(local_engine, video):
     """No script: the tiny model's own (random) text goes through the same loop without crashing."""
     traj = Agent(local_engine, small_config(max_turns=2)).run(video, Question("q", "mcq", ["a", "b", "c"]))

@@ -18,6 +18,7 @@ RUN = REPO / "benches" / "compare" / "run.py"
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the FFmpeg CLI")
 
 
+@pytest.mark.slow
 def test_compare_harness_smoke(tmp_path):
     out = tmp_path / "out"
     # 36 s so that the 30 s clips fit; 320x180 keeps decoding trivial (the budget upsizes it).

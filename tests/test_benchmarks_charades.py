@@ -36,7 +36,7 @@ def test_items(tmp_path):
     assert [it.uid for it in items] == ["0", "1", "3", "4"]
     it = items[0]
     assert it.question == "a person is putting a book on a shelf."
-    assert it.answer_type == "grounding" and it.spans == ((0.0, 6.9),)
+    assert it.task == "grounding" and it.spans == ((0.0, 6.9),)
     assert it.video == tmp_path / "data" / "Charades_v1_480" / "AO8RW.mp4"
 
 
@@ -70,7 +70,8 @@ def test_span_answer_from_prediction(tmp_path):
     ("AO8RW 0.0##a person", "expected 'VID START END##sentence'"),
     ("AO8RW 0.0 6.9 a person", "expected 'VID START END##sentence'"),
     ("AO8RW zero 6.9##a person", "START/END must be seconds"),
-    ("AO8RW 0 inf##a person", "START/END must be finite"),
+    ("AO8RW 0 inf##a person", "START/END: expected finite seconds"),
+    ("AO8RW 56.1 43.3##a person", "START/END: start 56.1 s is after end 43.3 s"),  # reversed: IoU 0 forever
 ])
 def test_malformed_lines(tmp_path, line, problem):
     root = write_data(tmp_path / "data", LINES[:1] + [line])

@@ -24,7 +24,7 @@ def test_registry():
                                 "nextgqa", "charades"]
     for name, bench in BENCHMARKS.items():
         assert bench.name == name and get_benchmark(name) is bench
-        assert bench.answer_type in ("mcq", "grounding", "open")
+        assert bench.task in ("mcq", "grounding", "open")
         assert bench.data_root() == REPO_ROOT / bench.data_subdir
         assert bench.default_results() == REPO_ROOT / "eval" / name / "output" / "results.jsonl"
     assert get_benchmark("videotemp-g").data_subdir == get_benchmark("videotemp").data_subdir == "eval/videotemp/data"
@@ -93,7 +93,9 @@ def test_read_release_formats(tmp_path):
 @pytest.mark.parametrize("content, message", [
     ('{"uid": "a", "raw": ""}\n{broken\n', r"r\.jsonl:2: invalid JSON"),
     ('{"uid": "a"}\n[1, 2]\n', r"r\.jsonl:2: expected a JSON object"),
-    ('{"uid": "a"}\n{"x": 1, "y": 2}\n', r"r\.jsonl:2: neither a result record"),
+    ('{"uid": "a"}\n{"x": 1, "y": 2}\n', r"r\.jsonl:2: result record has no 'uid'"),
+    ('{"x": 1, "y": 2}\n{"uid": "a"}\n', r"r\.jsonl:1: not a results record: ours carry 'uid'"),
+    ('{"raw": "<answer>A</answer>", "prediction": "A"}', r"r\.jsonl:1: result record has no 'uid'"),
     ('{"uid": true}\n', r"r\.jsonl:1: field 'uid'"),
     ('{"uid": "a", "segments": [[1]]}\n', r"r\.jsonl:1: field 'segments': element 0"),
     ('{"uid": "a", "bench": "mlvu"}\n', r"r\.jsonl:1: this result is for benchmark 'mlvu', not 'lvbench'"),
@@ -158,3 +160,76 @@ def test_eval_script_runs_as_a_program(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["summary"]["mIoU"] == pytest.approx(50.0)
     assert "reading results from" in proc.stderr
+
+
+TOY_MODULE = '''
+"""A benchmark kept outside the package: this file is all it takes."""
+from videotemp_o3.benchmarks.base import Benchmark, Item, Judgement, Policy, Setting
+from videotemp_o3.benchmarks.files import first_existing, read_jsonl, resolve_video
+from videotemp_o3.benchmarks.metrics import Report, accuracy, accuracy_table
+
+
+def read(root, name, settings):
+    items = []
+    for index, rec in read_jsonl(first_existing(root, ("toy.jsonl",), name)):
+        if settings.get("odd_only") and index % 2 == 0:
+            continue
+        items.append(Item(uid=rec.text("id"), bench=name, video=resolve_video(root, rec.text("video"), ["{}"],
+                          rec.where, "video"), question=rec.text("q"), options=("A. yes", "B. no"),
+                          answer=rec.text("a"), source=rec.where))
+    return items
+
+
+def judge(item, response, options):
+    letter = response.answer[:1] or None
+    return Judgement("unparsed") if letter is None else Judgement("scored", letter, correct=letter == item.answer)
+
+
+def report(items, js, policy, options):
+    overall = accuracy(js.values(), policy)
+    table = accuracy_table("all", "All", [("all", list(js.values()))], policy)
+    return Report("toy", "Toy", {"overall": overall["acc"]}, [table])
+
+
+TOY = Benchmark(name="toy", title="Toy", task="mcq", data_subdir="eval/toy/data", files=("toy.jsonl",),
+                read=read, judge=judge, report=report, policy=Policy("wrong", "wrong"),
+                settings=(Setting("--odd-only", "toy: odd lines only"),))
+'''
+
+
+def test_a_benchmark_is_one_module(tmp_path):
+    """Registered by its module alone (lmms-eval style): found, scored, run-able, its switch known."""
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "benchmarks" / "toy.py").write_text(TOY_MODULE)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "toy.jsonl").write_text("".join(json.dumps({"id": f"t{i}", "video": "v.mp4", "q": "?", "a": "A"}) + "\n"
+                                            for i in range(4)))
+    results = tmp_path / "r.jsonl"
+    for uid, letter in (("t0", "A"), ("t1", "B"), ("t3", "A")):
+        append_result(results, ResultRecord(uid, "toy", f"<answer>{letter}</answer>", letter))
+    env = {**os.environ, "VIDEOTEMP_BENCHMARKS_PATH": str(tmp_path / "benchmarks"), "PYTHONPATH": ""}
+    score = [sys.executable, str(REPO / "eval" / "score.py"), "toy", "--data-dir", str(data),
+             "--input_file", str(results), "--json"]
+    proc = subprocess.run(score, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["summary"]["overall"] == pytest.approx(50.0)  # t0 ✓ t1 ✗ t2 missing t3 ✓
+    proc = subprocess.run([*score, "--odd-only"], capture_output=True, text=True, env=env)
+    assert json.loads(proc.stdout)["summary"]["overall"] == pytest.approx(50.0)  # t1 ✗ t3 ✓
+    run_help = subprocess.run([sys.executable, str(REPO / "eval" / "run.py"), "--help"], capture_output=True,
+                              text=True, env=env)
+    assert "toy" in run_help.stdout and "--odd-only" in run_help.stdout
+    # Two modules defining one name: an error naming both.
+    (tmp_path / "benchmarks" / "toy2.py").write_text(TOY_MODULE)
+    proc = subprocess.run(score, capture_output=True, text=True, env=env)
+    assert proc.returncode == 2
+    assert "benchmark 'toy' is defined twice: in" in proc.stderr and "toy2.py" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_registry_knows_no_benchmark_by_name():
+    """The registry module lists no benchmark: removing one module removes the benchmark."""
+    source = (REPO / "python" / "videotemp_o3" / "benchmarks" / "registry.py").read_text()
+    code = source.split('"""', 2)[2]  # past the module docstring
+    for name in ("videomme", "lvbench", "charades", "nextgqa", "mlvu"):
+        assert f"import {name}" not in code and f"{name}." not in code

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from videotemp_o3.benchmarks import BenchmarkDataError, ResultRecord, ScoreOptions, append_result, get_benchmark, score
-from videotemp_o3.benchmarks import answers
+from videotemp_o3.benchmarks import lvbench
 
 
 def qa(uid, answer, types, ref="01:05-02:10", stem="What happens first?"):
@@ -57,6 +57,7 @@ def write_release(path: Path) -> Path:
 def test_items(tmp_path):
     root = write_data(tmp_path / "data")
     items = {it.uid: it for it in get_benchmark("lvbench").load(root)}
+    assert all(get_benchmark("lvbench").group_by in it.fields for it in items.values())  # the report groups by it
     assert sorted(items) == ["101", "102", "201", "202", "203"]  # integer uids become strings
     it = items["101"]
     assert it.question == "What happens first?"
@@ -99,12 +100,12 @@ def test_release_sample_file_is_read(tmp_path):
 
 
 def test_polish_answer_rules():
-    assert answers.lvbench_letter("(B)") == "B"
-    assert answers.lvbench_letter("B) dog") == "B"
-    assert answers.lvbench_letter(" ( C ) bird") == "C"
-    assert answers.lvbench_letter("C. bird") == "C"
-    assert answers.lvbench_letter("The answer is A") == "T"
-    assert answers.lvbench_letter("") == ""
+    assert lvbench.lvbench_letter("(B)") == "B"
+    assert lvbench.lvbench_letter("B) dog") == "B"
+    assert lvbench.lvbench_letter(" ( C ) bird") == "C"
+    assert lvbench.lvbench_letter("C. bird") == "C"
+    assert lvbench.lvbench_letter("The answer is A") == "T"
+    assert lvbench.lvbench_letter("") == ""
 
 
 def test_malformed_records(tmp_path):

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from videotemp_o3.benchmarks import BenchmarkDataError, ResultRecord, ScoreOptions, append_result, get_benchmark, score
-from videotemp_o3.benchmarks import answers
+from videotemp_o3.benchmarks import mlvu
 
 SIX = ["cooking", "sports", "a lecture", "travel", "music", "news"]
 RECORDS = [
@@ -65,6 +65,7 @@ def write_release(path: Path) -> Path:
 
 def test_items(tmp_path):
     items = get_benchmark("mlvu").load(write_data(tmp_path / "data"))
+    assert all(get_benchmark("mlvu").group_by in it.fields for it in items)  # the report groups by it
     assert [it.uid for it in items] == [r["question_id"] for r in RECORDS]
     ar0 = items[0]
     assert ar0.answer == "B"  # "stealing" is the second candidate
@@ -111,16 +112,16 @@ def test_lmms_eval_and_skip_missing(tmp_path):
 
 def test_extraction_rules():
     letters = tuple("ABCDEF")
-    assert answers.mlvu_letter("F", letters) == "F"
-    assert answers.mlvu_letter("(F)", letters) == "F"
-    assert answers.mlvu_letter("F) news", letters) == "F"
-    assert answers.mlvu_letter("F. news", letters) == "F"
-    assert answers.mlvu_letter(" E ", letters) == "E"
-    assert answers.mlvu_letter("Option F", letters) is None  # the official check wants the letter itself
-    assert answers.mlvu_letter("f", letters) is None  # case matters in the official equality
-    assert answers.mlvu_letter("G", letters) is None
-    assert answers.mlvu_letter("D", tuple("ABCD")) == "D"
-    assert answers.mlvu_letter("", letters) is None
+    assert mlvu.mlvu_letter("F", letters) == "F"
+    assert mlvu.mlvu_letter("(F)", letters) == "F"
+    assert mlvu.mlvu_letter("F) news", letters) == "F"
+    assert mlvu.mlvu_letter("F. news", letters) == "F"
+    assert mlvu.mlvu_letter(" E ", letters) == "E"
+    assert mlvu.mlvu_letter("Option F", letters) is None  # the official check wants the letter itself
+    assert mlvu.mlvu_letter("f", letters) is None  # case matters in the official equality
+    assert mlvu.mlvu_letter("G", letters) is None
+    assert mlvu.mlvu_letter("D", tuple("ABCD")) == "D"
+    assert mlvu.mlvu_letter("", letters) is None
 
 
 def test_malformed_records(tmp_path):

@@ -68,6 +68,7 @@ def write_ours(path: Path) -> Path:
 def test_items(tmp_path):
     root = write_data(tmp_path / "data", mapping={"100": "1010/100"})
     items = {it.uid: it for it in get_benchmark("nextgqa").load(root)}
+    assert all(get_benchmark("nextgqa").group_by in it.fields for it in items.values())  # the report groups by it
     assert list(items) == ["100_0", "100_1", "200_3", "200_4", "300_0", "300_1"]
     it = items["100_1"]
     assert it.answer == "A" and it.options[0] == "A. choice 0 of 100_1" and len(it.options) == 5

@@ -25,7 +25,7 @@ import pytest
 
 from videotemp_o3.benchmarks import (BenchmarkDataError, ResultRecord, ScoreOptions, append_result,
                                      get_benchmark, score)
-from videotemp_o3.benchmarks import answers
+from videotemp_o3.benchmarks import videomme
 from videotemp_o3.benchmarks.score import main
 
 ROWS = [
@@ -103,7 +103,7 @@ def test_items_from_parquet(data):
     items = get_benchmark("videomme").load(data)
     assert [it.uid for it in items] == [r[0] for r in ROWS]
     it = items[0]
-    assert it.answer == "A" and it.answer_type == "mcq"
+    assert it.answer == "A" and it.task == "mcq"
     assert it.options == ("A. option a", "B. option b", "C. option c", "D. option d")
     assert it.option_texts == ("option a", "option b", "option c", "option d")
     assert it.prompt_text == "Question 001-1?\nA. option a\nB. option b\nC. option c\nD. option d"
@@ -117,6 +117,7 @@ def test_video_found_in_other_layout(data):
     (data / "videos").mkdir()
     (data / "videos" / "vidB.mkv").write_bytes(b"\x1a\x45\xdf\xa3")
     items = {it.uid: it for it in get_benchmark("videomme").load(data)}
+    assert all(get_benchmark("videomme").group_by in it.fields for it in items.values())  # the report groups by it
     assert items["002-1"].video == data / "videos" / "vidB.mkv"
 
 
@@ -177,15 +178,15 @@ def test_count_unparsed_as_wrong(data, tmp_path):
 def test_extraction_rules():
     # The effective official prefix list: "Best answer:" alone is not stripped, so the B of
     # "Best" is the first capital letter.
-    assert answers.videomme_letter("Best answer: C") == "B"
-    assert answers.videomme_letter("The best answer is D") == "D"
-    assert answers.videomme_letter("The answer is C") == "C"
-    assert answers.videomme_letter("Because the man runs, it is D") == "B"
-    assert answers.videomme_letter("the option d") is None
-    assert answers.videomme_letter("") is None
+    assert videomme.videomme_letter("Best answer: C") == "B"
+    assert videomme.videomme_letter("The best answer is D") == "D"
+    assert videomme.videomme_letter("The answer is C") == "C"
+    assert videomme.videomme_letter("Because the man runs, it is D") == "B"
+    assert videomme.videomme_letter("the option d") is None
+    assert videomme.videomme_letter("") is None
     long = "this response has more than ten words and not a single capital option letter"
-    assert answers.videomme_letter(long) is None
-    assert answers.videomme_letter("E") is None  # only A-D
+    assert videomme.videomme_letter(long) is None
+    assert videomme.videomme_letter("E") is None  # only A-D
 
 
 def test_cli_text_json_plot(data, tmp_path, capsys):

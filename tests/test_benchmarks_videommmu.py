@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from videotemp_o3.benchmarks import BenchmarkDataError, ResultRecord, ScoreOptions, append_result, get_benchmark, score
-from videotemp_o3.benchmarks import answers
+from videotemp_o3.benchmarks import videommmu
 
 TEN = [f"choice {i}" for i in range(10)]
 PNG = b"\x89PNG\r\n\x1a\nfake"
@@ -90,15 +90,16 @@ def test_items(tmp_path):
     (root / "Science").mkdir()
     (root / "Science" / "dev_Biology_3.mp4").write_bytes(b"\0")  # lmms-eval's discipline folders
     items = {it.uid: it for it in get_benchmark("videommmu").load(root)}
+    assert all(get_benchmark("videommmu").group_by in it.fields for it in items.values())  # the report groups by it
     assert len(items) == 9  # the same id in three tracks stays three questions
     p = items["Perception/dev_Biology_3"]
-    assert p.answer_type == "mcq" and p.answer == "G" and p.letters[-1] == "J"
+    assert p.task == "mcq" and p.answer == "G" and p.letters[-1] == "J"
     assert p.options[6] == "G. choice 6"
-    assert p.fields == {"track": "Perception", "subject": "Biology", "question_type": "mcq"}
+    assert p.fields == {"track": "Perception", "subject": "Biology", "question_type": "mcq", "id": "dev_Biology_3"}
     assert p.video == root / "Science" / "dev_Biology_3.mp4"
     assert items["Comprehension/validation_Math_1"].video == root / "videos" / "validation_Math_1.mp4"
     a = items["Adaptation/validation_Chemistry_13"]
-    assert a.answer_type == "open" and a.answer == "12.97" and a.options == ()
+    assert a.task == "open" and a.answer == "12.97" and a.options == ()
     assert a.images == (PNG,)
     assert a.prompt_text == "<image 1> What mass was dissolved?"  # the marker stays for the protocol
     assert items["Adaptation/dev_Biology_3"].prompt_text == (
@@ -131,33 +132,33 @@ def test_count_unparsed_as_wrong(tmp_path):
 
 def test_choice_parser_rules():
     L, T = "ABCD", ["alpha", "beta", "gamma", "delta"]
-    assert answers.mmmu_choice("B", L, T) == "B"
-    assert answers.mmmu_choice("(C)", L, T) == "C"
-    assert answers.mmmu_choice("The answer is (B), not (A) as I first thought", L, T) == "A"  # last "(X)"
-    assert answers.mmmu_choice("A: alpha; later D: delta", L, T) == "D"
-    assert answers.mmmu_choice("C. gamma", L, T) == "C"
+    assert videommmu.mmmu_choice("B", L, T) == "B"
+    assert videommmu.mmmu_choice("(C)", L, T) == "C"
+    assert videommmu.mmmu_choice("The answer is (B), not (A) as I first thought", L, T) == "A"  # last "(X)"
+    assert videommmu.mmmu_choice("A: alpha; later D: delta", L, T) == "D"
+    assert videommmu.mmmu_choice("C. gamma", L, T) == "C"
     # "A." wins over "(B)": period/colon candidates are looked for first.
-    assert answers.mmmu_choice("(B) or maybe A. alpha", L, T) == "A"
-    assert answers.mmmu_choice("gamma", L, T) == answers.MMMU_NO_ANSWER  # text fallback needs > 5 words
-    assert answers.mmmu_choice("well I am quite sure it is gamma", L, T) == "C"
-    assert answers.mmmu_choice("it could be alpha but gamma fits better overall", L, T) == "C"  # last text
-    assert answers.mmmu_choice("E", L, T) == answers.MMMU_NO_ANSWER
+    assert videommmu.mmmu_choice("(B) or maybe A. alpha", L, T) == "A"
+    assert videommmu.mmmu_choice("gamma", L, T) == videommmu.MMMU_NO_ANSWER  # text fallback needs > 5 words
+    assert videommmu.mmmu_choice("well I am quite sure it is gamma", L, T) == "C"
+    assert videommmu.mmmu_choice("it could be alpha but gamma fits better overall", L, T) == "C"  # last text
+    assert videommmu.mmmu_choice("E", L, T) == videommmu.MMMU_NO_ANSWER
 
 
 def test_open_parser_rules():
-    preds = answers.mmmu_open_predictions("So the total is 1,000 apples")
+    preds = videommmu.mmmu_open_predictions("So the total is 1,000 apples")
     assert 1000.0 in preds
-    assert answers.mmmu_open_correct("1000", preds)
-    assert answers.mmmu_open_correct("6.02e23", answers.mmmu_open_predictions("N = 6.02e23"))
-    assert answers.mmmu_open_correct("3.5", answers.mmmu_open_predictions("x = 3.50"))  # rounded to 2
-    assert not answers.mmmu_open_correct("3.5", answers.mmmu_open_predictions("x = 3.56"))
+    assert videommmu.mmmu_open_correct("1000", preds)
+    assert videommmu.mmmu_open_correct("6.02e23", videommmu.mmmu_open_predictions("N = 6.02e23"))
+    assert videommmu.mmmu_open_correct("3.5", videommmu.mmmu_open_predictions("x = 3.50"))  # rounded to 2
+    assert not videommmu.mmmu_open_correct("3.5", videommmu.mmmu_open_predictions("x = 3.56"))
     # A one-letter gold matches only at a word edge (" x" / "x "), not inside a word.
-    assert not answers.mmmu_open_correct("b", answers.mmmu_open_predictions("the answer is about"))
-    assert answers.mmmu_open_correct("b", answers.mmmu_open_predictions("the point is b here"))
+    assert not videommmu.mmmu_open_correct("b", videommmu.mmmu_open_predictions("the answer is about"))
+    assert videommmu.mmmu_open_correct("b", videommmu.mmmu_open_predictions("the point is b here"))
     # Only lines are split (the sentence split never fires after lower-casing); the first line
     # has no indicator, the second gives "7" — as text and as number, both normalised to 7.0.
-    assert answers.mmmu_open_predictions("first line\nthe value is 7") == [7.0]
-    assert answers.mmmu_open_predictions("It is red. The value is blue") == ["blue"]
+    assert videommmu.mmmu_open_predictions("first line\nthe value is 7") == [7.0]
+    assert videommmu.mmmu_open_predictions("It is red. The value is blue") == ["blue"]
 
 
 def test_options_stored_as_a_list_literal(tmp_path):

@@ -71,6 +71,7 @@ def test_items_both_benchmarks(tmp_path):
     (root / "LongVILA").mkdir()
     (root / "LongVILA" / "v1.mp4").write_bytes(b"\0")
     mcq = get_benchmark("videotemp").load(root)
+    assert all(get_benchmark("videotemp").group_by in it.fields for it in mcq)  # the report groups by it
     assert [it.uid for it in mcq] == ["0", "vt-7", "3", "4", "5"]
     it = mcq[0]
     assert it.question == "What does the man hold?" and it.answer == "B"
@@ -82,8 +83,11 @@ def test_items_both_benchmarks(tmp_path):
 
     g = get_benchmark("videotemp-g").load(root)
     assert [x.uid for x in g] == ["0", "vt-7", "3", "4", "5"]
-    assert g[0].answer_type == "grounding" and g[0].answer is None and g[0].options == ()
-    assert g[0].prompt_text == "What does the man hold?"
+    assert g[0].task == "grounding" and g[0].answer is None and g[0].options == ()
+    # The release's query: the stem and the text of the correct option (B. a pen).
+    assert g[0].prompt_text == "What does the man hold?\nAnswer: a pen"
+    stem_only = get_benchmark("videotemp-g").load(root, {"grounding_query": "stem"})
+    assert stem_only[0].prompt_text == "What does the man hold?"
     assert g[3].spans == ((0.0, 100.0),)
 
 
@@ -157,8 +161,11 @@ def test_malformed_records(tmp_path):
     bad = [dict(RECORDS[0], question="What does the man hold? A cup or a pen?")]
     with pytest.raises(BenchmarkDataError, match=r"data\.jsonl:1: field 'question': no inline options"):
         get_benchmark("videotemp").load(write_data(tmp_path / "d", bad))
-    # Grounding needs only the stem.
-    assert get_benchmark("videotemp-g").load(tmp_path / "d")[0].question == "What does the man hold? A cup or a pen?"
+    # The release's grounding query needs the options; asking with the stem alone does not.
+    with pytest.raises(BenchmarkDataError, match=r"data\.jsonl:1: field 'question': no inline options.*--grounding-query stem"):
+        get_benchmark("videotemp-g").load(tmp_path / "d")
+    stem_only = get_benchmark("videotemp-g").load(tmp_path / "d", {"grounding_query": "stem"})
+    assert stem_only[0].question == "What does the man hold? A cup or a pen?"
 
     bad = [RECORDS[0], dict(RECORDS[1], uid="0")]
     with pytest.raises(BenchmarkDataError, match=r"data\.jsonl:2.*uid '0' repeats the uid of .*data\.jsonl:1"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 
 import numpy as np
 import pytest
@@ -79,6 +80,17 @@ def cases():
         yield pytest.param(b, v, r, id=f"{bname}-{v[0]}f@{v[1]}-{v[2]}x{v[3]}-{r[0]}:{r[1]}")
 
 
+def our_refusal(qwen_message: str) -> str:
+    """The message (a regex) our plan must give where qwen-vl-utils refused with ``qwen_message``."""
+    m = re.search(r"Start frame (\d+) .* end frame (\d+)", qwen_message)
+    if m:  # calculate_video_frame_range: the range holds fewer than two frames
+        return rf"^invalid range: \[.*\] s holds fewer than two frames .*\(frames {m[1]}\.\.{m[2]} at "
+    m = re.search(r"nframes should in interval \[(\d+), (\d+)\], but got (\d+)", qwen_message)
+    if m:  # smart_nframes: more frames asked for than the range has
+        return rf"^invalid nframes: .*: {m[3]} frames are not within \[{m[1]}, {m[2]}\]$"
+    raise AssertionError(f"a refusal this table does not know: {qwen_message}")
+
+
 @pytest.mark.parametrize("budget,video,rng", list(cases()))
 def test_plan_equals_qwen_vl_utils(monkeypatch, budget, video, rng):
     patch_constants(monkeypatch, budget)
@@ -87,8 +99,9 @@ def test_plan_equals_qwen_vl_utils(monkeypatch, budget, video, rng):
     try:
         expected = qwen_plan(total, fps, h, w, start, end, budget)
     except (ValueError, AssertionError) as e:
-        # qwen-vl-utils refuses (range too short, too few frames): so must we, with a ValueError.
-        with pytest.raises(ValueError):
+        # qwen-vl-utils refuses (range too short, too few frames): so must we, with a ValueError
+        # that names the same cause with the same frame numbers.
+        with pytest.raises(ValueError, match=our_refusal(str(e))):
             budget.plan(total, fps, h, w, start, end)
         return
     if 0 in expected[1:3]:

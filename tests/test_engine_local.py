@@ -164,6 +164,7 @@ def test_generate_counts_tokens_and_time(engine):
     assert two.visual_tokens == 8 + 3 * 4 * 2
 
 
+@pytest.mark.slow
 def test_greedy_is_deterministic_and_depends_on_the_video(engine):
     messages = conversation(video(frames_of(4), 2.0))
     first = engine.generate(messages, max_new_tokens=16)
@@ -173,6 +174,7 @@ def test_greedy_is_deterministic_and_depends_on_the_video(engine):
     assert at_other_rate.text != first.text  # the time scale changes what the model computes
 
 
+@pytest.mark.slow
 def test_sampling_is_reproducible_with_a_seed(engine):
     messages = conversation(video(frames_of(4), 2.0))
     a = engine.generate(messages, max_new_tokens=16, temperature=1.0, seed=7)
@@ -183,6 +185,7 @@ def test_sampling_is_reproducible_with_a_seed(engine):
     assert c.text != a.text and greedy.text != a.text
 
 
+@pytest.mark.slow
 def test_stop_strings_end_generation_and_are_kept(engine):
     messages = conversation(video(frames_of(4), 2.0))
     full = engine.generate(messages, max_new_tokens=24)

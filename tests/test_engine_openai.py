@@ -284,6 +284,7 @@ def _stop_group(proc: subprocess.Popen) -> None:
             continue
 
 
+@pytest.mark.slow
 def test_swift_deploy_sees_the_same_frames_and_time_as_the_local_engine(
     swift_server, local_engine, tiny_model_dir
 ):
@@ -305,6 +306,7 @@ def test_swift_deploy_sees_the_same_frames_and_time_as_the_local_engine(
     assert texts[1.0] != texts[0.5]  # the rate reached the model's temporal positions
 
 
+@pytest.mark.slow
 def test_swift_deploy_stop_strings_and_concurrent_callers(swift_server):
     messages = conversation(video(smooth_frames(4, 56, 56), 2.0))
     with OpenAIEngine(swift_server, video_format="mkv", timeout=60) as remote:
@@ -321,6 +323,7 @@ def test_swift_deploy_stop_strings_and_concurrent_callers(swift_server):
     assert [r.text for r in results] == [full.text] * 3
 
 
+@pytest.mark.slow
 def test_agent_loop_against_the_swift_server(swift_server, tmp_path):
     """The agent's whole loop — overview, a tool call answered with a clip, a bad call, the
     answer — through a real OpenAI-compatible server serving the tiny model. The reply texts

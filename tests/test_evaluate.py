@@ -49,6 +49,7 @@ def small_agent(engine):
     return Agent(engine, AgentConfig(overview_budget=b, clip_budget=FrameBudget(fps=1.0, max_frames=8, max_pixels=6272, min_pixels=3136)))
 
 
+@pytest.mark.slow
 def test_scripted_run_scores_by_hand(synth, tmp_path):
     bench = get_benchmark("videotemp")
     items = bench.load(synth)
@@ -77,6 +78,33 @@ def test_scripted_run_scores_by_hand(synth, tmp_path):
     assert report["counts"]["unparsed"] == 1 and report["counts"]["missing"] == 0
 
 
+@pytest.mark.slow
+def test_real_engine_run_is_recorded_as_generated_and_scored(synth, local_engine, tmp_path):
+    # The scripted run above never runs an engine: here the real embedded one (tiny model) does,
+    # and each line must hold the engine's own last text and what the protocol reads from it.
+    items = get_benchmark("videotemp").load(synth)[:2]
+    b = FrameBudget(nframes=4, max_pixels=6272, min_pixels=3136)
+    agent = Agent(local_engine, AgentConfig(
+        overview_budget=b, clip_budget=FrameBudget(fps=1.0, max_frames=8, max_pixels=6272, min_pixels=3136),
+        max_new_tokens=8, max_turns=2))
+    out = tmp_path / "results.jsonl"
+    assert run_items("videotemp", items, [agent], out) == 0
+    lines = [json.loads(l) for l in out.read_text().splitlines()]
+    assert [l["uid"] for l in lines] == [i.uid for i in items]
+    for line, item in zip(lines, items):
+        saved = json.loads((out.parent / "results.trajectories" / f"{item.uid}.json").read_text())
+        last = saved["turns"][-1]["text"]
+        assert line["raw"] == last and line["turns"] == len(saved["turns"]) >= 1
+        assert line["prediction"] == protocol.parse_choice(protocol.parse_turn(last).answer,
+                                                           len(item.options))
+    report = score("videotemp", out, synth).as_dict()
+    assert report["counts"]["unparsed"] == sum(l["prediction"] is None for l in lines)
+    bins = report["tables"]["duration"]
+    for line, item, name in zip(lines, items, ("<3min", "3-10min")):  # 40 s and 200 s
+        assert bins[name]["acc"] == (100.0 if line["prediction"] == item.answer else 0.0)
+
+
+@pytest.mark.slow
 def test_missing_videos_are_listed_then_skipped_on_request(synth, tmp_path, capsys):
     data = tmp_path / "data"
     (data / "videos").mkdir(parents=True)
@@ -100,6 +128,7 @@ def test_torn_last_line_is_cut_and_errors_are_retried(tmp_path):
     assert out.read_text().endswith("boom\"}\n")
 
 
+@pytest.mark.slow
 def test_kill_and_resume_loses_and_duplicates_nothing(synth, tiny_model_dir, tmp_path):
     out = tmp_path / "results.jsonl"
     cmd = [sys.executable, str(REPO / "eval" / "run.py"), "--bench", "videotemp-g", "--data-dir", str(synth),

@@ -214,6 +214,18 @@ CALLS = [
 ]
 
 
+# What each rejection tells the model, written by hand (the wording, then the detail).
+FEEDBACK_WORDING = {
+    CallProblem.REVERSED: "a segment ends before it starts", CallProblem.EMPTY: "has no length",
+    CallProblem.NOT_FINITE: "not a finite number", CallProblem.OUTSIDE: "lies outside the video",
+    CallProblem.TOO_SHORT: "too short to hold a frame", CallProblem.REPEATED: "already seen",
+    CallProblem.TOO_MANY_CLIPS: "more segments than one call allows",
+    CallProblem.NO_CLIPS: "asks for no segment", CallProblem.UNKNOWN_TOOL: "no such tool",
+    CallProblem.BAD_JSON: "not valid JSON", CallProblem.BAD_ARGUMENTS: "could not be read",
+    CallProblem.SEVERAL_CALLS: "only one <tool_call> block",
+}
+
+
 @pytest.mark.parametrize("call,duration,min_length,previous,max_clips,turn,expected",
                          [row[1:] for row in CALLS], ids=[row[0] for row in CALLS])
 def test_validate_call(call, duration, min_length, previous, max_clips, turn, expected):
@@ -221,7 +233,13 @@ def test_validate_call(call, duration, min_length, previous, max_clips, turn, ex
     if isinstance(expected, CallProblem):
         assert isinstance(result, RejectedCall), result
         assert result.problem is expected
-        assert result.feedback() == call_error_feedback(result)
+        feedback = result.feedback()
+        if expected is CallProblem.TURN_LIMIT:
+            assert feedback == final_answer_request()
+        else:
+            assert feedback.startswith("The tool call was not carried out: ")
+            assert FEEDBACK_WORDING[expected] in feedback and result.detail in feedback
+            assert "No clip was extracted" in feedback
     else:
         assert isinstance(result, list), result
         assert [c.segment.as_list() for c in result] == [list(e) for e in expected]
@@ -433,3 +451,326 @@ def test_tool_feedback_composes_one_turn():
     assert tool_feedback(None) == missing_action_feedback()
     bad = tool_feedback(RejectedCall(CallProblem.REVERSED, "x"), ask_final=True)
     assert "not carried out" in bad and bad.endswith(final_answer_request())
+
+
+# ---------------------------------------------------------------------------------------------
+# Adversarial replies (issue #15): every one parses without an exception, in linear time, and
+# the observation stays short. The 200 kB sizes are far past where the old parsers broke (1000
+# brackets, 4301 digits) or stalled (8k spaces: 11 s, growing with the square); the timeout is a
+# hang guard only, the work bound is asserted by counting (see test_repeated_tags_scan_once).
+# ---------------------------------------------------------------------------------------------
+
+CALL_HEAD = '<think>t</think><tool_call>{"name": "get_video_clip_frame", "arguments": [{"start_time": '
+BIG = 200_000
+
+
+def _agent_reads(text: str) -> tuple[object, str | None]:
+    """What the agent does with a reply: parse it, read its answer, judge its call, and the
+    observation it would send (None for an answer)."""
+    turn = parse_turn(text)
+    if turn.answer is not None:
+        parse_choice(turn.answer)
+        parse_span(turn.answer)
+    if turn.tool_call is None:
+        return turn, None
+    outcome = validate_call(turn.tool_call, 600.0, 0.5, [(1.0, 2.0)], turn=1)
+    return turn, (outcome.feedback() if isinstance(outcome, RejectedCall)
+                  else clip_feedback(outcome))
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("text,problem,detail", [
+    ("<think>t</think><tool_call>" + "[" * BIG, CallProblem.BAD_JSON, "nested deeper than 32"),
+    ("<think>t</think><tool_call>" + '{"a":' * (BIG // 5), CallProblem.BAD_JSON, "nested deeper"),
+    # 33 levels: one past the limit; 32 levels still reach the decoder (which then finds no value).
+    ("<think>t</think><tool_call>" + "[" * 33 + "]" * 33, CallProblem.BAD_JSON, "nested deeper"),
+    ("<think>t</think><tool_call>" + "[" * 32 + "]" * 32, CallProblem.BAD_ARGUMENTS, "expected"),
+    # Brackets inside a JSON string are text, not nesting.
+    ('<think>t</think><tool_call>{"name": "' + "[" * 5000 + '", "arguments": [[1, 2]]}',
+     CallProblem.UNKNOWN_TOOL, "'[[[["),
+    # Deep arguments given as a JSON string (OpenAI style) are refused the same way.
+    ('<think>t</think><tool_call>{"name": "get_video_clip_frame", "arguments": "'
+     + "[" * 5000 + '"}', CallProblem.BAD_ARGUMENTS, "expected"),
+    ("<think>t</think><tool_call>[1" + " " * (BIG // 2) + "," + " " * (BIG // 2) + "x</tool_call>",
+     CallProblem.BAD_JSON, ""),
+    (CALL_HEAD + '"1' + " " * BIG + 'x", "end_time": 5}]}', CallProblem.BAD_ARGUMENTS, "expected"),
+    (CALL_HEAD + '"' + "\\" * BIG, CallProblem.BAD_JSON, ""),
+], ids=["unclosed_brackets", "unclosed_objects", "depth_33", "depth_32", "brackets_in_a_string",
+        "deep_arguments_string", "short_form_spaces", "seconds_string_spaces", "backslashes"])
+def test_adversarial_calls_are_rejected_not_raised(text, problem, detail):
+    turn, observation = _agent_reads(text)
+    assert turn.tool_call.error is problem, turn.tool_call.detail
+    assert detail in turn.tool_call.detail
+    assert len(observation) < 400, observation[:400]
+
+
+def test_long_integers_are_read_as_numbers():
+    # int() refuses 4301+ digits; the call is read (as an absurd number) and judged.
+    digits = "1" * 5000
+    turn, observation = _agent_reads(CALL_HEAD + digits + ', "end_time": 5}]}</tool_call>')
+    assert turn.tool_call.error is None
+    assert turn.tool_call.spans == (Segment(math.inf, 5.0),)
+    assert "not a finite number" in observation
+    turn, observation = _agent_reads(CALL_HEAD + "1" + "0" * 20 + ', "end_time": 5}]}</tool_call>')
+    assert turn.tool_call.spans == (Segment(1e20, 5.0),)
+    assert "[1e+20, 5.0] ends before it starts" in observation
+    assert parse_span(digits + " to 5") == Segment(math.inf, 5.0)
+
+
+@pytest.mark.parametrize("spans,shown", [
+    ((1e308, 1.5e308), "[1e+308, 1.5e+308] lies outside the video"),
+    ((-1e308, -5e307), "[-1e+308, -5e+307] lies outside the video"),
+    ((5, 1e300), None),  # accepted, clamped to the video: the observation shows the clamped span
+])
+def test_absurd_spans_give_short_observations(spans, shown):
+    turn, observation = _agent_reads("<think>t</think>" + call_json(spans))
+    assert len(observation) < 300, observation
+    if shown is None:
+        assert "5.0 s – 600.0 s" in observation
+    else:
+        assert shown in observation
+
+
+@pytest.mark.parametrize("t,expected", [(1e15, "1e+15"), (-2.5e17, "-2.5e+17"), (1e308, "1e+308"),
+                                         (123456789012345.67, "123456789012345.67"),
+                                         (math.inf, "inf"), (-math.inf, "-inf"), (NAN, "nan")])
+def test_format_seconds_is_bounded(t, expected):
+    assert format_seconds(t) == expected
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("answer", [
+    "[" * BIG,
+    "answer" + " " * BIG + "x",
+    "option is " * (BIG // 10),
+    "(A" * (BIG // 2),
+    "1" * BIG,
+    "1:" * (BIG // 2),
+    "1." * (BIG // 2),
+    " " * BIG + "B",
+], ids=["brackets", "answer_spaces", "option_is", "open_paren_letters", "digits", "clock_colons",
+        "dots", "spaces_then_letter"])
+def test_adversarial_answers_parse(answer):
+    turn, _ = _agent_reads(f"<think>t</think><answer>{answer}</answer>")
+    assert turn.answer == answer.strip()
+    assert parse_choice(answer) == ("B" if answer.strip() == "B" else None)
+
+
+def test_adversarial_answer_values():
+    # One time each ("1:1:1", "1.1"); every later number follows a colon or a dot.
+    assert parse_span("1:" * 1000) is None
+    assert parse_span("1." * 1000) is None
+    assert parse_span("1:" * 1000 + " 7") == Segment(3661.0, 7.0)
+    assert parse_choice("answer" + " " * 5000 + "C") == "C"
+    assert parse_choice("the answer is" + " " * 5000 + "(D)") == "D"
+    assert parse_choice("option:" + " " * 5000 + "e") is None  # lower case after a word: not stated
+
+
+class _CountingText(str):
+    """A reply that counts the characters :meth:`str.find` scans."""
+
+    scanned = 0
+
+    def find(self, needle, start=0, end=None):  # noqa: D401 - str's signature
+        hit = super().find(needle, start) if end is None else super().find(needle, start, end)
+        type(self).scanned += (len(self) if hit < 0 else hit + len(needle)) - start
+        return hit
+
+
+@pytest.mark.parametrize("unit,tail", [
+    ("<think>", ""),  # each reopened think looks for a </think> that never comes
+    ("<think>x<think>", "<answer>B</answer>"),
+    ("<think>a</think><answer>A</answer>", ""),
+    ("</answer>", "<think>t</think><answer>B</answer>"),
+    ("<tool_call></tool_call>", ""),
+])
+def test_repeated_tags_scan_once(unit, tail):
+    for n in (100, 2000):
+        text = _CountingText(unit * n + tail)
+        _CountingText.scanned = 0
+        parse_turn(text)
+        # A few needles, each scanning the text about once: linear, whatever the count of tags.
+        assert _CountingText.scanned <= 6 * len(text), (n, _CountingText.scanned, len(text))
+
+
+def test_short_form_still_accepted_and_strict():
+    for body, want in [("[58, 100]", (58.0, 100.0)), ("[ 58.0 s , 100s ]", (58.0, 100.0)),
+                       ("[+1.5s, -2e1s]", (1.5, -20.0)), ("[.5, 7.]", (0.5, 7.0))]:
+        call = parse_tool_call(body)
+        assert (call.form, call.error, call.spans) == ("short", None, (Segment(*want),)), body
+    for body in ["[58, 100", "58, 100]", "[58 100]", "[58, 100, 120s]", "[58s s, 100]",
+                 "[58ss, 100]", "[a, 100]", "[58, 100 sec]", "[, 100]"]:
+        assert parse_tool_call(body).error is CallProblem.BAD_JSON, body
+
+
+def test_unknown_tool_name_is_shortened_in_the_observation():
+    name = "zoom" * 10_000
+    turn, observation = _agent_reads("<think>t</think>" + call_json((1, 5), name=name))
+    assert turn.tool_call.error is CallProblem.UNKNOWN_TOOL
+    assert turn.tool_call.name == name  # the call keeps what was written
+    assert "'zoomzoom" in observation and len(observation) < 300
+
+
+@pytest.mark.parametrize("value,expected", [
+    ('"5 seconds"', 5.0), ('"5secs"', 5.0), ('"5 SEC"', 5.0), ('"5 s"', 5.0), ('"1:05 s"', 65.0),
+    ('"5 ss"', None), ('"s"', None), ('"5 minutes"', None), ('" 7.5 "', 7.5),
+])
+def test_string_times_with_units(value, expected):
+    call = parse_tool_call(f'{{"name": "{TOOL_NAME}", "arguments": [{{"start_time": {value}, '
+                           '"end_time": 100}]}')
+    if expected is None:
+        assert call.error is CallProblem.BAD_ARGUMENTS
+    else:
+        assert call.error is None and call.spans == (Segment(expected, 100.0),)
+
+
+# ---------------------------------------------------------------------------------------------
+# Exact texts and edges that mutation testing found unchecked (scripts/mutation.sh)
+# ---------------------------------------------------------------------------------------------
+
+def test_observation_texts_word_for_word():
+    # What the model reads after a call is part of its training data: pinned exactly.
+    assert clip_feedback([(58, 100)]) == (
+        "This clip is 58.0 s – 100.0 s of the original video. "
+        "Its frames are denser than in the overview.")
+    assert clip_feedback([(1, 2), (3, 4.5)], video_tag="<video>") == (
+        "Here are the 2 clips you asked for.\n"
+        "<video>Clip 1: 1.0 s – 2.0 s of the original video.\n"
+        "<video>Clip 2: 3.0 s – 4.5 s of the original video.")
+    assert call_error_feedback(RejectedCall(CallProblem.NO_CLIPS, "")) == (
+        "The tool call was not carried out: it asks for no segment. No clip was extracted. "
+        "Continue without it: answer from what you have seen, or make a corrected call.")
+    assert call_error_feedback(RejectedCall(CallProblem.EMPTY, "the segment [5.0, 5.0] has no length")) == (
+        "The tool call was not carried out: a segment has no length (the segment [5.0, 5.0] has "
+        "no length). No clip was extracted. "
+        "Continue without it: answer from what you have seen, or make a corrected call.")
+    from videotemp_o3.protocol import tool_feedback
+    clip = ClipRequest(Segment(58.0, 100.0), Segment(58.0, 100.0))
+    assert tool_feedback([clip]) == clip_feedback([(58, 100)])
+
+
+def test_render_errors_say_what_is_missing():
+    with pytest.raises(ValueError, match="^a tool call needs at least one segment$"):
+        render_tool_call([])
+    with pytest.raises(ValueError, match="^give exactly one of answer and segments$"):
+        render_turn("t")
+
+
+def test_shortened_quotes_keep_forty_characters():
+    forty, more = "x" * 40, "y" * 41
+    assert parse_tool_call(f'{{"name": "{forty}", "arguments": [[1, 2]]}}').detail == repr(forty)
+    assert parse_tool_call(f'{{"name": "{more}", "arguments": [[1, 2]]}}').detail == repr("y" * 40 + "…")
+
+
+@pytest.mark.parametrize("text,expected", [("1:-5", None), ("1:60", None), ("1:59.5", 119.5),
+                                            ("1:60.5", None), ("1:02:60", None), ("1:-2:03", None),
+                                            ("75:00", 4500.0)])
+def test_parse_clock_edges(text, expected):
+    # Minutes and seconds after the first field are 0 <= x < 60; the first field is free.
+    assert parse_clock(text) == expected
+
+
+def test_short_form_reads_every_digit():
+    assert parse_tool_call("[1s, 23]").spans == (Segment(1.0, 23.0),)
+    assert parse_tool_call("[10, 23s]").spans == (Segment(10.0, 23.0),)
+
+
+def test_json_nesting_limit_is_exact():
+    # 33 brackets, 32 deep: still decoded (and judged as a call); 33 deep: refused unread.
+    deep32 = "[" * 31 + "[], []" + "]" * 31
+    assert parse_tool_call(deep32).error is CallProblem.BAD_ARGUMENTS
+    assert parse_tool_call("[" + deep32 + "]").detail == "nested deeper than 32 levels"
+    # Brackets only inside a string: no nesting at all.
+    call = parse_tool_call('"' + "[" * 40 + '"')
+    assert call.error is CallProblem.BAD_JSON
+    assert call.detail == "expected a JSON object with name and arguments"
+
+
+@pytest.mark.parametrize("body,name,form,error,detail", [
+    ("[1]", TOOL_NAME, "short", CallProblem.BAD_ARGUMENTS, "expected [start, end] in seconds"),
+    ("[[1, 2]] tail", TOOL_NAME, "short", None, "ignored text after the JSON: 'tail'"),
+    ("42", None, "json", CallProblem.BAD_JSON, "expected a JSON object with name and arguments"),
+    ("[1s, 2]", TOOL_NAME, "short", None, ""),
+    ("{", None, "json", CallProblem.BAD_JSON, "Expecting property name enclosed in double quotes"),
+])
+def test_tool_call_keeps_what_was_written(body, name, form, error, detail):
+    call = parse_tool_call(f"  {body}\n")
+    assert (call.name, call.form, call.error, call.detail) == (name, form, error, detail)
+    assert call.raw == body  # the block as written, stripped
+    assert call.spans == ((Segment(1.0, 2.0),) if error is None else ())
+
+
+def test_rejections_say_which_and_why():
+    limit = validate_call(body((1, 5)), 600.0, 0.5, turn=3, max_turns=3)
+    assert (limit.problem, limit.detail) == (CallProblem.TURN_LIMIT, "turn 3 of 3")
+    unknown = validate_call(body((1, 5), name="zoom"), 600.0, 0.5)
+    assert (unknown.problem, unknown.detail) == (CallProblem.UNKNOWN_TOOL, "'zoom'")
+    none = validate_call(parse_tool_call(f'{{"name": "{TOOL_NAME}", "arguments": []}}'), 600.0, 0.5)
+    assert none.detail == "the call lists no segment"
+    # One segment is "the segment"; in a call of several, each is named by its number.
+    assert validate_call(body((9, 7)), 600.0, 0.5).detail == "the segment [9.0, 7.0] ends before it starts"
+    assert validate_call(body((1, 5), (9, 7)), 600.0, 0.5).detail == (
+        "segment 2 [9.0, 7.0] ends before it starts")
+
+
+@pytest.mark.parametrize("span,previous,expected", [
+    ((-5, 0), [], CallProblem.OUTSIDE),            # ends exactly where the video starts
+    ((-5, 0.8), [], [(0.0, 0.8)]),                 # ends inside the first second: kept
+    ((58.25, 100), [(58, 100)], CallProblem.REPEATED),   # start off by exactly half a frame
+    ((58, 100.25), [(58, 100)], CallProblem.REPEATED),   # end off by exactly half a frame
+    ((58.2, 100), [(58, 100)], CallProblem.REPEATED),
+    ((58.3, 100), [(58, 100)], [(58.3, 100.0)]),
+])
+def test_call_boundaries(span, previous, expected):
+    result = validate_call(body(span), 600.0, 0.5, previous)
+    if isinstance(expected, CallProblem):
+        assert isinstance(result, RejectedCall) and result.problem is expected
+    else:
+        assert [c.segment.as_list() for c in result] == [list(e) for e in expected]
+
+
+@pytest.mark.parametrize("text,think,answer,spans,issues", [
+    # A think left open ends where the first action starts, even one before it in the text.
+    ("<tool_call>[1, 2]</tool_call><think>still open", "still open", None, ((1.0, 2.0),),
+     {Issue.UNCLOSED_THINK, Issue.SHORT_FORM_CALL}),
+    ("<answer>A</answer><think>still open", "still open", "A", None, {Issue.UNCLOSED_THINK}),
+    ("<think>hmm <tool_call>[1, 2]</tool_call>", "hmm", None, ((1.0, 2.0),),
+     {Issue.UNCLOSED_THINK, Issue.SHORT_FORM_CALL}),
+    # A closing tag other than </think> before anything is stray, not the end of a think.
+    ("x</answer><think>t</think><answer>B</answer>", "t", "B", None,
+     {Issue.STRAY_CLOSING_TAG, Issue.TEXT_OUTSIDE_TAGS}),
+])
+def test_parse_turn_more_shapes(text, think, answer, spans, issues):
+    turn = parse_turn(text)
+    assert (turn.think, turn.answer, set(turn.issues)) == (think, answer, issues)
+    assert (turn.tool_call.spans if turn.tool_call else None) == (
+        tuple(Segment(*s) for s in spans) if spans else None)
+
+
+def test_several_call_blocks_keep_the_first_call():
+    first = call_json((1, 5))
+    turn = parse_turn("<think>t</think>" + first + call_json((6, 9)) + call_json((7, 8)))
+    call = turn.tool_call
+    assert (call.name, call.error, call.detail) == (TOOL_NAME, CallProblem.SEVERAL_CALLS,
+                                                    "3 <tool_call> blocks")
+    assert call.raw == first.removeprefix("<tool_call>").removesuffix("</tool_call>")
+
+
+def test_answer_edges():
+    assert parse_choice("the answer is E", 4) is None  # stated, but not one of the options
+    assert parse_choice("the answer is D", 4) == "D"
+    # A time that is not a clock reading is skipped, not the end of the search.
+    assert parse_span("1:75 then 2:00 to 3:00") == Segment(120.0, 180.0)
+
+
+def test_unknown_and_unreadable_calls_keep_what_was_written():
+    body = '{"arguments": [[1, 2]]}'
+    call = parse_tool_call(body)
+    assert (call.name, call.error, call.detail, call.raw) == (None, CallProblem.UNKNOWN_TOOL,
+                                                             "None", body)
+    body = f'{{"name": "{TOOL_NAME}", "arguments": 5}}'
+    call = parse_tool_call(body)
+    assert (call.name, call.error, call.raw) == (TOOL_NAME, CallProblem.BAD_ARGUMENTS, body)
+    # A call built by hand (not parsed) that names another tool is refused all the same.
+    rejected = validate_call(ToolCall("zoom", (Segment(1, 5),), "json", ""), 600.0, 0.5)
+    assert (rejected.problem, rejected.detail) == (CallProblem.UNKNOWN_TOOL, "'zoom'")

@@ -21,7 +21,7 @@ import pytest
 from videotemp_o3 import protocol, segments
 from videotemp_o3.agent import Agent, AgentConfig
 from videotemp_o3.benchmarks import get_benchmark
-from videotemp_o3.benchmarks.score import TABLE_FLAGS, format_report, score
+from videotemp_o3.benchmarks.score import format_report, score, table_flags
 from videotemp_o3.benchmarks.score import main as score_main
 from videotemp_o3.cli import main as cli_main
 from videotemp_o3.engines.base import Engine, Generation
@@ -146,7 +146,8 @@ def test_list_filters_and_score_text(page, run, browser):
     uids = [i.uid for i in run["items"]]
     assert rows(tab) == list(zip(uids, run["outcomes"]))
     # The score tables are score.py's text, every table switched on.
-    expected = format_report(score("videotemp", run["results"], run["data"]), TABLE_FLAGS)
+    scored = score("videotemp", run["results"], run["data"])
+    expected = format_report(scored, table_flags(scored))
     assert tab.inner_text("#score").strip() == expected.strip()
     # Filters, by clicking: outcome, then bin, then turns, then uid search.
     tab.select_option("select[name=outcome]", "wrong")
@@ -292,10 +293,20 @@ def test_cli_report_and_its_errors(run, tmp_path, capsys):
     assert "do not name their benchmark; pass --bench" in capsys.readouterr().err
     assert cli_main(["report", str(run["results"]), "--data-dir", str(tmp_path / "gone")]) == 2
     assert "pass --data-dir" in capsys.readouterr().err
+    # A data switch of another benchmark, an unknown benchmark: one line each, nothing written.
+    assert cli_main(["report", str(run["results"]), "--data-dir", str(run["data"]), "--mcq-only",
+                     "--out", str(tmp_path / "x.html")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--mcq-only applies to videommmu only, not videotemp" in err
+    assert cli_main(["report", str(run["results"]), "--bench", "nosuch", "--out", str(tmp_path / "x.html")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown benchmark 'nosuch'" in err and "pass --bench" in err
+    assert not (tmp_path / "x.html").exists()
 
 
 def test_eval_run_ends_with_the_report(run, tiny_model_dir, tmp_path):
-    """eval/run.py (the real tiny model) scores the run, then writes its report and prints the path."""
+    """eval/run.py (the real tiny model) scores the run, then writes its report and prints the
+    path; the report reads the questions as the run asked them (its data switches)."""
     from videotemp_o3.evaluate import main
 
     out = tmp_path / "results.jsonl"
@@ -304,10 +315,15 @@ def test_eval_run_ends_with_the_report(run, tiny_model_dir, tmp_path):
         rc = main(["--bench", "videotemp-g", "--data-dir", str(run["data"]), "--model", str(tiny_model_dir),
                    "--device", "cpu", "--output", str(out), "--limit", "1", "--overview-frames", "8",
                    "--overview-pixels", "6272", "--clip-pixels", "6272", "--clip-max-frames", "8",
-                   "--max-new-tokens", "8"])
+                   "--max-new-tokens", "8", "--grounding-query", "stem"])
     assert rc == 0
     printed = buf.getvalue()
     page = tmp_path / "results.report.html"
     assert f"[run] report: {page}" in printed and page.is_file()
     index = page.read_text()
     assert run["items"][0].uid in index and "VideoTemp-Bench (grounding)" in index
+    bench = get_benchmark("videotemp-g")
+    stem = bench.load(run["data"], {"grounding_query": "stem"})[0].question
+    query = bench.load(run["data"])[0].question
+    assert stem != query
+    assert json.dumps(stem) in index and json.dumps(query) not in index

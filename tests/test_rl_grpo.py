@@ -132,6 +132,7 @@ class _Health(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@pytest.mark.slow
 def test_grpo_script_waits_for_the_rollout_server_then_trains_on_six_gpus(tmp_path):
     swift, out = recorder(tmp_path)
     model, data = tmp_path / "model", tmp_path / "data"
@@ -174,6 +175,7 @@ def test_grpo_script_waits_for_the_rollout_server_then_trains_on_six_gpus(tmp_pa
     assert (env["VIDEO_MAX_PIXELS"], env["FPS_MAX_FRAMES"]) == ("50176", "512")
 
 
+@pytest.mark.slow
 def test_grpo_script_fails_clearly_when_the_server_never_answers(tmp_path):
     swift, out = recorder(tmp_path)
     model, data = tmp_path / "model", tmp_path / "data"
@@ -270,6 +272,7 @@ def rl_data(tmp_path_factory):
     return report.qa.parent
 
 
+@pytest.mark.slow
 def test_cpu_grpo_runs_two_steps_and_logs_every_reward(tiny_model_dir, rl_data, tmp_path):
     steps, log = run_cpu_grpo(tiny_model_dir, rl_data, tmp_path / "out")
     assert "colocate mode without vLLM" in log

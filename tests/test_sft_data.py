@@ -10,7 +10,7 @@ import re
 import numpy as np
 import pytest
 
-from sft_helpers import SMALL_VIDEO_ENV
+from sft_helpers import SMALL_VIDEO_ENV, expected_clip_indices
 from videotemp_o3 import protocol
 from videotemp_o3.segments import Segment, iou
 from videotemp_o3.testing.videos import make_indexed_video, read_index
@@ -83,10 +83,14 @@ def test_builder_clips_are_the_requested_spans(video, annotations, tmp_path, ref
         pairs = calls_and_clips(record)
         assert len(pairs) == (2 if refine else 1)
         for span, path in pairs:
-            indices, h, w, _ = budget.plan(reader.num_frames, FPS, 96, 160, span.start, span.end)
+            _, h, w, _ = budget.plan(reader.num_frames, FPS, 96, 160, span.start, span.end)
+            indices = expected_clip_indices(span.start, span.end, video_fps=FPS,
+                                            total_frames=reader.num_frames, fps=budget.fps,
+                                            min_frames=budget.min_frames,
+                                            max_frames=budget.max_frames)
             frames = read_clip(path)
-            # The clip file holds exactly the frames the agent's clip budget picks from [S, E].
-            assert [read_index(f) for f in frames] == list(indices)
+            # The clip file holds exactly the frames the sampling rule picks from [S, E].
+            assert [read_index(f) for f in frames] == indices
             assert frames.shape[1:3] == (h, w)
             assert span.start <= indices[0] / FPS and indices[-1] / FPS <= span.end
         assert record["videos"][0] == str(video.resolve())

@@ -14,7 +14,7 @@ import os
 import numpy as np
 import pytest
 
-from sft_helpers import SMALL_VIDEO_ENV, swift_template
+from sft_helpers import SMALL_VIDEO_ENV, expected_clip_indices, swift_template
 from videotemp_o3.testing.videos import make_indexed_video, read_index
 from videotemp_o3.training.swift_media import (clip_budget, clip_for_swift, swift_frame_size,
                                                video_for_swift)
@@ -44,18 +44,25 @@ def read_file(path) -> np.ndarray:
     return vr.get_batch(list(range(len(vr)))).asnumpy(), vr.get_avg_fps()
 
 
-@pytest.mark.parametrize("span", [(3.3, 12.7), (20.0, 21.0), (0.0, 30.0)],
-                         ids=["2fps", "short-min-frames", "long-max-frames"])
-def test_clip_file_holds_exactly_the_budgets_frames(video, small_env, tmp_path, span):
+@pytest.mark.parametrize("span,expected", [
+    # 95 frames in range at 2 of 10 fps -> 19 -> 18 (even), linspace(33, 127, 18).
+    ((3.3, 12.7), [33, 39, 44, 50, 55, 61, 66, 72, 77, 83, 88, 94, 99, 105, 110, 116, 121, 127]),
+    ((20.0, 21.0), [200, 203, 207, 210]),  # 11 frames -> 2.2, raised to the minimum 4
+    ((0.0, 30.0), expected_clip_indices(0.0, 30.0, video_fps=FPS, total_frames=300,
+                                        max_frames=32)),  # 60 capped at 32
+], ids=["2fps", "short-min-frames", "long-max-frames"])
+def test_clip_file_holds_exactly_the_budgets_frames(video, small_env, tmp_path, span, expected):
     reader = VideoReader(video)
     budget = clip_budget(max_frames=32)
     clip = clip_for_swift(reader, *span, budget, tmp_path)
     m = reader.metadata
     indices, h, w, fps = budget.plan(reader.num_frames, m.avg_fps, *m.display_size, *span)
+    assert list(indices) == expected == expected_clip_indices(
+        *span, video_fps=FPS, total_frames=300, max_frames=32)
 
     frames, file_fps = read_file(clip.path)
-    assert clip.indices.tolist() == list(indices)
-    assert [read_index(f) for f in frames] == list(indices)
+    assert clip.indices.tolist() == expected
+    assert [read_index(f) for f in frames] == expected
     # Bit-exact: the same pixels the video layer gives for those frames at that size.
     assert np.array_equal(frames, reader.frames_at_indices(indices, size=(h, w)).frames)
     assert clip.size == clip.stored_size == (h, w)

@@ -149,6 +149,7 @@ def test_records_without_loss_marks_get_the_releases_masking(tmp_path):
     assert done.returncode == 2 and "MASKING must be" in done.stderr
 
 
+@pytest.mark.slow
 def test_cpu_training_run(tiny_model_dir, tmp_path, monkeypatch):
     for k, v in SMALL_VIDEO_ENV.items():
         monkeypatch.setenv(k, v)

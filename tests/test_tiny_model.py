@@ -5,6 +5,9 @@ tokenises like Qwen, renders our chat template, and runs a real forward pass on 
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +49,7 @@ def _digests(directory: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 def test_build_is_deterministic_and_seeded(tmp_path, tiny_model_dir, capsys):
     # Through the command line, which also covers `python -m ...tiny_model OUT_DIR`.
     assert tiny_model.main([str(tmp_path / "again")]) == 0
@@ -69,16 +73,32 @@ def test_files_are_small_and_slow_tokenizer_files_absent(tiny_model_dir):
     assert (tiny_model_dir / "model.safetensors").stat().st_size < 12 * 2**20
 
 
-def test_loads_offline_with_stock_classes(tiny_model_dir, processor, model, monkeypatch):
-    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+@pytest.mark.slow
+def test_loads_offline_with_stock_classes(tiny_model_dir, processor, model):
+    from transformers import Qwen2_5_VLForConditionalGeneration
 
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert type(processor).__name__ == "Qwen2_5_VLProcessor"
     assert type(processor.video_processor).__name__ == "Qwen2VLVideoProcessor"
     assert type(processor.image_processor).__name__.startswith("Qwen2VLImageProcessor")
     assert isinstance(model, Qwen2_5_VLForConditionalGeneration)
-    # Also a fresh load with the hub switched off.
-    assert AutoProcessor.from_pretrained(tiny_model_dir, local_files_only=True) is not None
+    # A fresh process with the hub switched off before huggingface_hub is imported (it reads
+    # HF_HUB_OFFLINE once, at import) and the endpoint on a closed local port, so that any
+    # attempt to reach a hub fails: the directory alone must be enough.
+    script = (
+        "import sys\n"
+        "from transformers import AutoConfig, AutoProcessor\n"
+        "p = AutoProcessor.from_pretrained(sys.argv[1])\n"
+        "c = AutoConfig.from_pretrained(sys.argv[1])\n"
+        "print(type(p).__name__, type(p.video_processor).__name__, len(p.tokenizer),\n"
+        "      c.video_token_id, p.tokenizer.convert_tokens_to_ids('<|video_pad|>'))\n")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+               HF_ENDPOINT="http://127.0.0.1:9", HF_HOME=str(tiny_model_dir.parent / "empty_hf_home"))
+    done = subprocess.run([sys.executable, "-c", script, str(tiny_model_dir)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    video_pad = processor.tokenizer.convert_tokens_to_ids("<|video_pad|>")
+    assert done.stdout.split() == ["Qwen2_5_VLProcessor", "Qwen2VLVideoProcessor",
+                                   str(VOCAB_SIZE), str(video_pad), str(video_pad)]
 
 
 def test_config_matches_the_recipe_and_the_tokenizer(model, processor):
@@ -167,6 +187,7 @@ def test_forward_pass_on_video(processor, model):
     assert not torch.allclose(out.logits[0, -1], out_other.logits[0, -1])
 
 
+@pytest.mark.slow
 def test_ensure_builds_once_and_redoes_an_interrupted_build(tmp_path):
     partial = tmp_path / "tiny-qwen2_5_vl-seed0"
     partial.mkdir()

@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 OVERLAY = REPO / ".tf5"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (OVERLAY / ".complete").exists(), reason="run scripts/setup.sh to install the transformers 5 overlay")
 def test_engine_and_agent_under_transformers_5(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(OVERLAY))

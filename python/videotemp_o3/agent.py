@@ -9,8 +9,9 @@ One question about one video is one conversation:
    user turn that states each clip's absolute span; a bad call is answered with an
    observation saying what was wrong, and the loop goes on;
 3. tool calls are carried out on turns 1 … ``max_turns − 1`` (the feedback to turn
-   ``max_turns − 1`` asks for the answer, whatever that turn did); a reply after that must
-   answer, and if the limit passes without an answer the model is asked once more.
+   ``max_turns − 1`` asks for the answer, whatever that turn did); turn ``max_turns`` must
+   answer, and the conversation ends there with or without an answer — never more than
+   ``max_turns`` assistant turns (a tool call on that turn is recorded as over the limit).
 
 Prompts, parsing and every text the model reads come from :mod:`videotemp_o3.protocol` (in the
 wording of :attr:`AgentConfig.prompt_profile`), and a call becomes clips through
@@ -27,7 +28,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -232,15 +233,19 @@ class Agent:
         self.config = config or AgentConfig()
 
     def run(self, video: str | os.PathLike | VideoReader, question: Question, *,
-            clip_dir: str | os.PathLike | None = None) -> Trajectory:
+            clip_dir: str | os.PathLike | None = None,
+            on_turn: Optional[Callable[["Trajectory", Optional["TurnRecord"]], None]] = None) -> Trajectory:
         """Answers ``question`` about ``video``. Never raises for a bad video or a failing
         engine: the trajectory's ``error`` says what went wrong and keeps what was done.
-        ``clip_dir``: also write each clip there as a file (remuxed, not re-encoded)."""
+        ``clip_dir``: also write each clip there as a file (remuxed, not re-encoded).
+        ``on_turn(traj, turn)``: called as the conversation goes — with ``None`` once the
+        overview is decoded, then with each turn once it is complete (its clips or observation
+        included), for live display."""
         started = time.perf_counter()
         path = video.path if isinstance(video, VideoReader) else os.fspath(video)
         traj = Trajectory(video=path, question={"text": question.text, "task": question.task, "options": list(question.options)})
         try:
-            self._run(video, question, traj, clip_dir)
+            self._run(video, question, traj, clip_dir, on_turn or (lambda _traj, _turn: None))
         except Exception as e:  # noqa: BLE001 — recorded, never raised: one bad item must not stop an evaluation
             traj.error = f"{type(e).__name__}: {e}"
         traj.seconds = time.perf_counter() - started
@@ -248,7 +253,7 @@ class Agent:
         traj.generate_seconds = sum(t.generate_seconds for t in traj.turns)
         return traj
 
-    def _run(self, video, question: Question, traj: Trajectory, clip_dir) -> None:
+    def _run(self, video, question: Question, traj: Trajectory, clip_dir, on_turn) -> None:
         cfg = self.config
         t0 = time.perf_counter()
         reader = video if isinstance(video, VideoReader) else VideoReader(video, num_threads=cfg.decode_threads)
@@ -257,6 +262,7 @@ class Agent:
         overview, _ = cache.sample(cfg.overview_budget)
         traj.overview = {"frames": len(overview), "size": list(overview.frames.shape[1:3]), "fps": overview.fps,
                          "seconds": time.perf_counter() - t0, "duration": duration}
+        on_turn(traj, None)
         system = cfg.system_text()
         messages: list[dict] = [{"role": "system", "content": [{"type": "text", "text": system}]}] \
             if system else []
@@ -264,7 +270,6 @@ class Agent:
             _video_part(overview),
             {"type": "text", "text": cfg.prompt_profile.first_turn(question.prompt(duration), max_clips=cfg.max_clips)}]})
         tool = cfg.clip_tool()
-        asked_final = False
         turn_no = 0
         while True:
             turn_no += 1
@@ -280,16 +285,21 @@ class Agent:
             if parsed.answer is not None:
                 traj.answer = parsed.answer
                 traj.prediction = question.parse(parsed.answer)
+                on_turn(traj, rec)
                 break
-            if asked_final or turn_no > cfg.max_turns:
-                break  # asked once for the final answer and got none
+            if turn_no >= cfg.max_turns:
+                # The last turn had to answer and did not: the conversation ends without one.
+                if parsed.tool_call is not None:
+                    over = protocol.RejectedCall(protocol.CallProblem.TURN_LIMIT, f"turn {turn_no} of {cfg.max_turns}")
+                    rec.rejected = {"problem": over.problem.value, "detail": over.detail}
+                on_turn(traj, rec)
+                break
             if parsed.tool_call is not None:
                 outcome, clips = self._answer_call(reader, cache, tool, parsed.tool_call, turn_no, traj, rec, clip_dir)
             else:
                 outcome, clips = None, []
-            # From the turn before the limit on, the feedback asks for the final answer (as the
-            # RL environment does, whose rollouts end at the limit); past the limit it is asked once.
-            asked_final = turn_no >= cfg.max_turns
+            # From the turn before the limit on, the feedback asks for the final answer (the
+            # clip tool decides, as in the RL environment, whose rollouts end at the limit).
             marker = "\x00clip\x00"
             text = tool.observation(outcome, turn_no, video_tag=marker)
             rec.observation = text.replace(marker, "")
@@ -300,6 +310,7 @@ class Agent:
                 if piece:
                     content.append({"type": "text", "text": piece})
             messages.append({"role": "user", "content": content})
+            on_turn(traj, rec)
         traj.messages = [{"role": m["role"], "content": [_describe(p) for p in m["content"]]} for m in messages]
 
     def _generate(self, messages: list[dict]) -> Generation:

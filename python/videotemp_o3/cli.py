@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -44,31 +45,37 @@ def cmd_contact_sheet(a: argparse.Namespace) -> int:
     return 0
 
 
-def _print_trajectory(traj) -> None:
-    """The turns as a person reads them: thoughts, requested segments, observations, answer."""
-    from . import protocol
-
+def print_overview(traj) -> None:
     o = traj.overview or {}
     if o:
         print(f"[overview] {o['frames']} frames {o['size'][1]}x{o['size'][0]} at {o['fps']:.3f} fps "
-              f"of {o['duration']:.1f} s (decoded in {o['seconds']:.2f} s)")
-    for t in traj.turns:
-        parsed = protocol.parse_turn(t.text)
-        print(f"\n--- turn {t.index} ({t.prompt_tokens} prompt tokens, {t.visual_tokens} visual, "
-              f"{t.completion_tokens} generated, {t.generate_seconds:.2f} s) ---")
-        if parsed.think:
-            print(f"think: {parsed.think.strip()}")
-        for c in t.clips:
-            print(f"clip:  [{c.segment[0]:.2f}, {c.segment[1]:.2f}] s -> {c.frames} frames "
-                  f"{c.size[1]}x{c.size[0]} at {c.fps:.2f} fps ({c.reused_frames} reused)" + (f", saved {c.file}" if c.file else ""))
-        if t.rejected:
-            print(f"bad call ({t.rejected['problem']}): {t.observation}")
-        elif t.observation and not t.clips:
-            print(f"observation: {t.observation}")
-        if parsed.answer is not None:
-            print(f"answer: {parsed.answer.strip()}")
-        if not parsed.think and parsed.answer is None and not t.clips and not t.rejected:
-            print(f"text: {t.text.strip()[:500]}")
+              f"of {o['duration']:.1f} s (decoded in {o['seconds']:.2f} s)", flush=True)
+
+
+def print_turn(t) -> None:
+    """One turn as a person reads it: thoughts, requested segments, observation, answer."""
+    from . import protocol
+
+    parsed = protocol.parse_turn(t.text)
+    print(f"\n--- turn {t.index} ({t.prompt_tokens} prompt tokens, {t.visual_tokens} visual, "
+          f"{t.completion_tokens} generated, {t.generate_seconds:.2f} s) ---")
+    if parsed.think:
+        print(f"think: {parsed.think.strip()}")
+    for c in t.clips:
+        print(f"clip:  [{c.segment[0]:.2f}, {c.segment[1]:.2f}] s -> {c.frames} frames "
+              f"{c.size[1]}x{c.size[0]} at {c.fps:.2f} fps ({c.reused_frames} reused)" + (f", saved {c.file}" if c.file else ""))
+    if t.rejected:
+        print(f"bad call ({t.rejected['problem']}): {t.observation or t.rejected.get('detail', '')}")
+    elif t.observation and not t.clips:
+        print(f"observation: {t.observation}")
+    if parsed.answer is not None:
+        print(f"answer: {parsed.answer.strip()}")
+    if not parsed.think and parsed.answer is None and not t.clips and not t.rejected:
+        print(f"text: {t.text.strip()[:500]}")
+    sys.stdout.flush()
+
+
+def print_summary(traj) -> None:
     print()
     if traj.error:
         print(f"error: {traj.error}")
@@ -76,57 +83,114 @@ def _print_trajectory(traj) -> None:
           f"{traj.generate_seconds:.2f} s generation)")
 
 
-def cmd_ask(a: argparse.Namespace) -> int:
-    from .agent import Agent, AgentConfig, Question, release_clip_budget, release_overview_budget
-    from .engines.factory import make_engines
-    from .video import FrameBudget
+def _live(traj, turn) -> None:
+    if turn is None:
+        print_overview(traj)
+    else:
+        print_turn(turn)
 
-    if a.grounding and a.option:
-        print("videotemp: --grounding takes no --option", file=sys.stderr)
-        return 2
+
+def trajectory_path(out: str, video: str) -> Path:
+    """Where ``--out`` puts the trajectory: the file named, or ``<video stem>.trajectory.json``
+    inside it when it names a directory (an existing one, or a path ending in ``/``)."""
+    path = Path(out)
+    if path.is_dir() or out.endswith(("/", os.sep)):
+        return path / f"{Path(video).stem}.trajectory.json"
+    return path
+
+
+def parse_options(given: "list[str] | None") -> list[str]:
+    """``--option A=text`` values in order A, B, …: the option texts. ``ValueError`` (one line)
+    for a malformed, out-of-order or eleventh option."""
+    from . import protocol
+
+    letters = protocol.OPTION_LETTERS
+    given = given or []
+    if len(given) > len(letters):
+        raise ValueError(f"--option: at most {len(letters)} options ({letters[0]}–{letters[-1]}), got {len(given)}")
     options = []
-    for k, opt in enumerate(a.option or []):
+    for k, opt in enumerate(given):
         letter, sep, text = opt.partition("=")
         if not sep or len(letter.strip()) != 1:
-            print(f"videotemp: --option must look like A=text, got {opt!r}", file=sys.stderr)
-            return 2
-        if letter.strip().upper() != "ABCDEFGHIJ"[k]:
-            print(f"videotemp: options must come in order A, B, C…; got {letter!r} at position {k + 1}", file=sys.stderr)
-            return 2
+            raise ValueError(f"--option must look like A=text, got {opt!r}")
+        if letter.strip().upper() != letters[k]:
+            raise ValueError(f"options must come in order A, B, C…; got {letter!r} at position {k + 1}")
+        if not text.strip():
+            raise ValueError(f"--option {opt!r}: the option text is empty")
         options.append(text.strip())
+    if len(options) == 1:
+        raise ValueError("--option: a multiple-choice question needs at least two options")
+    return options
+
+
+def cmd_ask(a: argparse.Namespace) -> int:
+    from .flags import agent_config, check_agent_args, make_engines_from_args
+
+    if a.grounding and a.option:
+        return _fail("--grounding takes no --option")
+    try:
+        options = parse_options(a.option)
+        config = agent_config(a)
+    except ValueError as e:
+        return _fail(str(e))
+    problem = check_agent_args(a)
+    if problem:
+        return _fail(problem)
+    # Everything the model is not needed for is checked before it is loaded (minutes for a 7B).
+    if not os.path.isfile(a.video):
+        return _fail(f"{a.video}: no such video file")
+    out = trajectory_path(a.out, a.video)
+    if out.exists() and not out.is_file():
+        return _fail(f"--out {out}: exists and is not a file")
+    from .agent import Agent, Question
+    from .engines.base import EngineError
+    from .engines.factory import check_engines
+
     kind = "grounding" if a.grounding else ("mcq" if options else "open")
     question = Question(a.question, kind, options)
-    ov, cl = release_overview_budget(), release_clip_budget()
-    config = AgentConfig(
-        overview_budget=FrameBudget(min_pixels=min(a.overview_pixels, ov.min_pixels), max_pixels=a.overview_pixels, max_frames=a.overview_frames),
-        clip_budget=FrameBudget(fps=a.clip_fps, min_frames=min(4, a.clip_max_frames), max_frames=a.clip_max_frames,
-                                min_pixels=min(a.clip_pixels, cl.min_pixels), max_pixels=a.clip_pixels),
-        max_turns=a.max_turns, max_new_tokens=a.max_new_tokens, temperature=a.temperature, system_prompt_path=a.system_prompt)
-    (engine,) = make_engines(a.engine, a.model, base_urls=[a.base_url] if a.base_url else [], device=a.device,
-                                 video_format=a.video_format)[:1]
+    try:
+        (engine,) = make_engines_from_args(a)[:1]
+        for line in check_engines([engine]):
+            print(line, file=sys.stderr)
+    except EngineError as e:
+        return _fail(str(e))
     with engine:
-        traj = Agent(engine, config).run(a.video, question, clip_dir=a.save_clips)
-    _print_trajectory(traj)
-    out = traj.save(a.out)
-    print(f"trajectory: {out}")
+        traj = Agent(engine, config).run(a.video, question, clip_dir=a.save_clips, on_turn=_live)
+    print_summary(traj)
+    saved = traj.save(out)
+    print(f"trajectory: {saved}")
     return 1 if traj.error else 0
 
 
 def cmd_report(a: argparse.Namespace) -> int:
     from .report import ReportError, build_report
 
+    if a.registry_error:
+        return _fail(f"report: {a.registry_error}")
+    from .benchmarks.score import benchmark_settings
+
+    settings = {s.dest: getattr(a, s.dest) for s in benchmark_settings()
+                if s.scope == "data" and getattr(a, s.dest, None) not in (None, False)}
     try:
-        page = build_report(a.results, out=a.out, data_dir=a.data_dir, bench=a.bench,
+        page = build_report(a.results, out=a.out, data_dir=a.data_dir, bench=a.bench, settings=settings,
                             thumbnails=not a.no_thumbnails, workers=a.workers)
     except ReportError as e:
-        print(f"videotemp report: {e}", file=sys.stderr)
-        return 2
+        return _fail(f"report: {e}")
     print(f"report: {page}")
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="videotemp", description="VideoTemp-o3: agentic thinking with long videos")
+def _fail(message: str) -> int:
+    print(f"videotemp: {message}", file=sys.stderr)
+    return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .benchmarks.base import BenchmarkError
+    from .benchmarks.score import add_setting_args
+    from .flags import OneLineParser, add_agent_args, add_engine_args, integer
+
+    parser = OneLineParser(prog="videotemp", description="VideoTemp-o3: agentic thinking with long videos")
     sub = parser.add_subparsers(dest="command", required=True)
     cs = sub.add_parser("contact-sheet", help="PNG grid of the frames a budget picks from a video or clip")
     cs.add_argument("video")
@@ -135,30 +199,17 @@ def main(argv: list[str] | None = None) -> int:
     cs.add_argument("--end", type=float)
     _budget_args(cs)
     cs.set_defaults(func=cmd_contact_sheet)
-    from .engines.factory import DEFAULT_MODEL
-
-    ask = sub.add_parser("ask", help="ask a question about a video; prints the turns and saves the trajectory")
+    ask = sub.add_parser("ask", help="ask a question about a video; prints each turn as it happens and saves the trajectory")
     ask.add_argument("video")
     ask.add_argument("question")
-    ask.add_argument("--option", action="append", metavar="A=TEXT", help="a multiple-choice option; repeat in order A, B, …")
+    ask.add_argument("--option", action="append", metavar="A=TEXT",
+                     help="a multiple-choice option; repeat in order A, B, … (2 to 10)")
     ask.add_argument("--grounding", action="store_true", help="the question names an event; the answer is [start, end] seconds")
-    ask.add_argument("--model", default=DEFAULT_MODEL, help="checkpoint directory or hub id (local), served model name (openai)")
-    ask.add_argument("--engine", choices=["local", "openai"], default="local")
-    ask.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
-    ask.add_argument("--device", help="local engine device (default cuda if available)")
-    ask.add_argument("--video-format", choices=["jpeg", "mkv"], default="jpeg",
-                     help="how the openai engine sends frames: jpeg for vLLM, mkv for swift deploy")
-    ask.add_argument("--out", default="trajectory.json", help="where to save the trajectory JSON")
+    ask.add_argument("--out", default="trajectory.json",
+                     help="where to save the trajectory JSON (a directory: <video>.trajectory.json in it)")
     ask.add_argument("--save-clips", metavar="DIR", help="also write each clip to DIR (remuxed, not re-encoded)")
-    ask.add_argument("--overview-frames", type=int, default=256)
-    ask.add_argument("--overview-pixels", type=int, default=200704)
-    ask.add_argument("--clip-fps", type=float, default=2.0)
-    ask.add_argument("--clip-max-frames", type=int, default=64)
-    ask.add_argument("--clip-pixels", type=int, default=200704)
-    ask.add_argument("--max-turns", type=int, default=3)
-    ask.add_argument("--max-new-tokens", type=int, default=1024)
-    ask.add_argument("--temperature", type=float, default=0.0)
-    ask.add_argument("--system-prompt", help="file whose text replaces the system prompt")
+    add_engine_args(ask, several_servers=False)
+    add_agent_args(ask)
     ask.set_defaults(func=cmd_ask)
 
     rep = sub.add_parser("report", help="write the HTML report of an evaluation run (opens offline in any browser)")
@@ -168,14 +219,25 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--data-dir", help="the benchmark's data folder (default eval/<bench>/data)")
     rep.add_argument("--bench", help="the benchmark (default: the one the results records name)")
     rep.add_argument("--no-thumbnails", action="store_true", help="do not draw thumbnails from the videos")
-    rep.add_argument("--workers", type=int, default=2, help="threads drawing thumbnails")
-    rep.set_defaults(func=cmd_report)
-    a = parser.parse_args(argv)
+    rep.add_argument("--workers", type=integer(1), default=2, help="threads drawing thumbnails")
+    rep.set_defaults(func=cmd_report, registry_error=None)
+    try:  # the data switches the run used (eval/run.py's), so the report reads the same questions
+        add_setting_args(rep, scopes=("data",))
+    except BenchmarkError as e:  # a benchmark module that cannot be registered: said by `report` only
+        rep.set_defaults(registry_error=str(e))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
     try:
         return a.func(a)
     except (FileNotFoundError, ValueError) as e:
         print(f"videotemp: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\nvideotemp: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from enum import Enum
+from itertools import accumulate
 from string import Template
 from typing import Literal, Sequence
 
@@ -228,6 +229,26 @@ _TAG = re.compile(r"<(/?)(think|answer|tool_call)>")
 _DOTS = re.compile(r"\s*\.{2,}\s*")
 
 
+class _Finder:
+    """``text.find(needle, start)`` for starts that never decrease, in time linear in the text
+    over all calls: the last hit of each needle is kept, so a needle missing from the rest of
+    the text is searched for once, not once per tag (``"<think>" * n`` would be quadratic)."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self._hits: dict[str, tuple[int, int]] = {}  # needle -> (searched from, hit or -1)
+
+    def find(self, needle: str, start: int) -> int:
+        cached = self._hits.get(needle)
+        if cached is not None:
+            since, hit = cached
+            if since <= start and (hit < 0 or hit >= start):
+                return hit
+        hit = self.text.find(needle, start)
+        self._hits[needle] = (start, hit)
+        return hit
+
+
 def parse_turn(text: str) -> Turn:
     """Parse one assistant turn. Never raises; deviations are listed in ``Turn.issues``.
 
@@ -238,6 +259,7 @@ def parse_turn(text: str) -> Turn:
     a call, the one written first is kept (the rest is what the model would have written had
     generation not been stopped).
     """
+    finder = _Finder(text)
     issues: list[Issue] = []
     thinks: list[str] = []
     answers: list[str] = []
@@ -265,10 +287,10 @@ def parse_turn(text: str) -> Turn:
             continue
         outside.append(before)
         if name == "think":
-            body, pos = _read_think(text, m.end(), issues)
+            body, pos = _read_think(finder, m.end(), issues)
             thinks.append(body)
             continue
-        close = text.find(f"</{name}>", m.end())
+        close = finder.find(f"</{name}>", m.end())
         if close < 0:
             body, pos = text[m.end():], len(text)
             issues.append(Issue.UNCLOSED_ANSWER if name == "answer" else Issue.UNCLOSED_CALL)
@@ -318,10 +340,11 @@ def parse_turn(text: str) -> Turn:
     return Turn(think, answer, tool_call, tuple(dict.fromkeys(issues)))
 
 
-def _read_think(text: str, start: int, issues: list[Issue]) -> tuple[str, int]:
+def _read_think(finder: _Finder, start: int, issues: list[Issue]) -> tuple[str, int]:
     """Body of a think block opened just before ``start``, and where parsing continues."""
-    close = text.find("</think>", start)
-    reopen = text.find("<think>", start)
+    text = finder.text
+    close = finder.find("</think>", start)
+    reopen = finder.find("<think>", start)
     if reopen >= 0 and (close < 0 or reopen < close):
         issues.append(Issue.SECOND_THINK_AS_CLOSE)
         return text[start:reopen], reopen + len("<think>")
@@ -329,7 +352,8 @@ def _read_think(text: str, start: int, issues: list[Issue]) -> tuple[str, int]:
         return text[start:close], close + len("</think>")
     issues.append(Issue.UNCLOSED_THINK)
     # Never closed: the reasoning ends where the first action begins (or at the end).
-    actions = [i for i in (text.find("<answer>", start), text.find("<tool_call>", start)) if i >= 0]
+    actions = [i for i in (finder.find("<answer>", start), finder.find("<tool_call>", start))
+               if i >= 0]
     end = min(actions, default=len(text))
     return text[start:end], end
 
@@ -338,8 +362,63 @@ def _read_think(text: str, start: int, issues: list[Issue]) -> tuple[str, int]:
 # Tool calls
 # ---------------------------------------------------------------------------------------------
 
+# Every pattern that reads model output is linear in the text: no two quantifiers next to each
+# other may match the same characters (``\s*s?\s*`` backtracks quadratically over a run of spaces).
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
-_SHORT_FORM = re.compile(rf"\[\s*({_NUMBER})\s*s?\s*,\s*({_NUMBER})\s*s?\s*\]")
+_NUMBER_RE = re.compile(_NUMBER)
+
+JSON_MAX_DEPTH = 32
+"""Deepest ``[``/``{`` nesting a tool call may have (a real one has 3). Deeper text is refused
+before it reaches the JSON decoder, which recurses once per level."""
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.S)  # to its closing quote, or the end
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+_DECODER = json.JSONDecoder(parse_int=float)  # int() refuses more than 4300 digits; float() does not
+
+
+def _json_too_deep(text: str) -> bool:
+    """Whether decoding the JSON value at the start of ``text`` would nest deeper than
+    :data:`JSON_MAX_DEPTH`. Linear, no recursion; errs on the side of "too deep" only for text
+    the decoder would refuse anyway or for junk after the first value."""
+    if text.count("[") + text.count("{") <= JSON_MAX_DEPTH:
+        return False
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    depth = list(accumulate(map(_BRACKET_STEP.__getitem__, brackets)))
+    if 0 in depth:  # the first value closes here; what follows is not decoded
+        depth = depth[:depth.index(0)]
+    return max(depth, default=0) > JSON_MAX_DEPTH
+
+
+def _decode_json(text: str) -> tuple[object, int]:
+    """``json.JSONDecoder.raw_decode`` that cannot recurse deeply or refuse a long integer:
+    raises only :class:`json.JSONDecodeError`. Integers come back as floats."""
+    if _json_too_deep(text):
+        raise json.JSONDecodeError(f"nested deeper than {JSON_MAX_DEPTH} levels", text, 0)
+    return _DECODER.raw_decode(text)
+
+
+def _short_form(raw: str) -> tuple[float, float] | None:
+    """``[S, E]`` with plain numbers, each optionally followed by the unit "s" (``[58.0s, 100s]``),
+    which is not JSON; None for anything else."""
+    if not (raw.startswith("[") and raw.endswith("]")):
+        return None
+    parts = raw[1:-1].split(",")
+    if len(parts) != 2:
+        return None
+    values = []
+    for part in parts:
+        part = part.strip()
+        if part.endswith("s"):
+            part = part[:-1].rstrip()
+        if not _NUMBER_RE.fullmatch(part):
+            return None
+        values.append(float(part))
+    return values[0], values[1]
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    """``repr`` of at most ``limit`` characters of ``text``: details in observations stay short."""
+    return repr(text if len(text) <= limit else text[:limit] + "…")
 
 
 def parse_tool_call(body: str) -> ToolCall:
@@ -353,14 +432,14 @@ def parse_tool_call(body: str) -> ToolCall:
     """
     raw = body.strip()
     try:
-        value, end = json.JSONDecoder().raw_decode(raw)
+        value, end = _decode_json(raw)
     except json.JSONDecodeError as e:
-        m = _SHORT_FORM.fullmatch(raw)
-        if m:  # e.g. "[58.0s, 100s]": not JSON, but unambiguous
-            return ToolCall(TOOL_NAME, (Segment(float(m[1]), float(m[2])),), "short", raw)
+        short = _short_form(raw)
+        if short is not None:  # e.g. "[58.0s, 100s]": not JSON, but unambiguous
+            return ToolCall(TOOL_NAME, (Segment(*short),), "short", raw)
         return ToolCall(None, (), "json", raw, CallProblem.BAD_JSON, e.msg)
     trailing = raw[end:].strip()
-    detail = f"ignored text after the JSON: {trailing[:40]!r}" if trailing else ""
+    detail = f"ignored text after the JSON: {_shorten(trailing)}" if trailing else ""
 
     if isinstance(value, list):
         spans = _spans_from_arguments(value)
@@ -375,13 +454,17 @@ def parse_tool_call(body: str) -> ToolCall:
     name = name if isinstance(name, str) else None
     args = value.get("arguments")
     if isinstance(args, str):  # OpenAI-style: the arguments as a JSON string
+        text = args.strip()
         try:
-            args = json.loads(args)
+            args, used = _decode_json(text)
+            if used != len(text):  # json.loads semantics: nothing after the value
+                args = None
         except json.JSONDecodeError:
             args = None
     spans = _spans_from_arguments(args) if args is not None else None
     if name != TOOL_NAME:
-        return ToolCall(name, spans or (), "json", raw, CallProblem.UNKNOWN_TOOL, repr(name))
+        return ToolCall(name, spans or (), "json", raw, CallProblem.UNKNOWN_TOOL,
+                        _shorten(name) if name is not None else "None")
     if spans is None:
         return ToolCall(name, (), "json", raw, CallProblem.BAD_ARGUMENTS,
                         'expected "arguments": [{"start_time": S, "end_time": E}]')
@@ -394,7 +477,7 @@ def _spans_from_arguments(args: object) -> tuple[Segment, ...] | None:
         args = [args]
     if not isinstance(args, list):
         return None
-    if len(args) == 2 and all(_is_number_like(a) for a in args):
+    if len(args) == 2 and all(_to_seconds(a) is not None for a in args):
         args = [args]  # a bare [S, E]
     spans = []
     for item in args:
@@ -411,8 +494,7 @@ def _spans_from_arguments(args: object) -> tuple[Segment, ...] | None:
     return tuple(spans)
 
 
-def _is_number_like(v: object) -> bool:
-    return not isinstance(v, (list, dict)) and _to_seconds(v) is not None
+_SECOND_UNITS = ("seconds", "secs", "sec", "s")  # longest first: "5 seconds" loses all of it
 
 
 def _to_seconds(v: object) -> float | None:
@@ -423,7 +505,11 @@ def _to_seconds(v: object) -> float | None:
         return float(v)
     if isinstance(v, str):
         s = v.strip()
-        s = re.sub(r"\s*(s|sec|secs|seconds)$", "", s, flags=re.I)
+        lowered = s.lower()
+        for unit in _SECOND_UNITS:
+            if lowered.endswith(unit):
+                s = s[:-len(unit)]  # float() and parse_clock ignore the space before it
+                break
         if ":" in s:
             return parse_clock(s)
         try:
@@ -544,7 +630,7 @@ _LEADING_LETTER = re.compile(r"\(?([A-J])(?:\)|[.:,](?!\d)|$)\s*(.*)", re.S)
 # "B. A man runs" is not one: its "A" is followed by a word.
 _HEDGE_REST = re.compile(
     r"(?:(?:or|and)\s+|[/&]\s*)?\(?[A-J]\)?\.?(?:$|\s*(?:,|/|&|\bor\b|\band\b))", re.I | re.S)
-_STATED_LETTER = re.compile(r"\b(?i:answer|option|choice)\s*(?:(?i:is)|:)?\s*\(?([A-J])\b(?![-'])")
+_STATED_LETTER = re.compile(r"\b(?i:answer|option|choice)\s*(?:(?:(?i:is)|:)\s*)?\(?([A-J])\b(?![-'])")
 
 
 def parse_choice(answer: str | None, n_options: int = DEFAULT_OPTIONS) -> str | None:
@@ -574,8 +660,9 @@ def parse_choice(answer: str | None, n_options: int = DEFAULT_OPTIONS) -> str | 
 
 
 # A time: a number, or a clock reading MM:SS / HH:MM:SS. It may not start right after a letter,
-# digit, dot or colon, so "58-100" reads as 58 and 100 and "clip2" gives nothing.
-_TIME = re.compile(rf"(?<![\w.:])(?:\d+(?::\d{{1,2}}(?:\.\d+)?){{1,2}}|{_NUMBER})")
+# digit, dot or colon, so "58-100" reads as 58 and 100 and "clip2" gives nothing. (The lookahead
+# first lets the regex engine skip quickly to the characters a time can start with.)
+_TIME = re.compile(rf"(?=[-+.\d])(?<![\w.:])(?:\d+(?::\d{{1,2}}(?:\.\d+)?){{1,2}}|{_NUMBER})")
 
 
 def parse_span(answer: str | None) -> Segment | None:
@@ -587,8 +674,8 @@ def parse_span(answer: str | None) -> Segment | None:
     if answer is None:
         return None
     values = []
-    for token in _TIME.findall(answer):
-        v = parse_clock(token) if ":" in token else float(token)
+    for match in _TIME.finditer(answer):
+        v = parse_clock(match.group())  # a plain number is a clock reading of one field
         if v is None:
             continue
         values.append(v)
@@ -602,9 +689,15 @@ def parse_span(answer: str | None) -> Segment | None:
 # ---------------------------------------------------------------------------------------------
 
 def format_seconds(t: float) -> str:
-    """Seconds for display: at least one and at most two decimals (``58.0``, ``58.25``)."""
+    """Seconds for display: at least one and at most two decimals (``58.0``, ``58.25``).
+
+    From 10^15 s on (far beyond any video) six significant digits with an exponent
+    (``1e+308``), so that an observation quoting a model's absurd number stays short.
+    """
     if not math.isfinite(t):
         return str(t)
+    if abs(t) >= 1e15:
+        return f"{t:.6g}"
     s = f"{t:.2f}".rstrip("0")
     return s + "0" if s.endswith(".") else s
 

@@ -51,8 +51,8 @@ def iou(a: SpanLike, b: SpanLike) -> float:
     a, b = Segment.of(a), Segment.of(b)
     if not (a.is_valid() and b.is_valid()):
         return 0.0
-    union = max(a.end, b.end) - min(a.start, b.start)
-    return intersection(a, b) / union if union > 0 else 0.0
+    # Both valid, so the hull is at least as long as either: never zero.
+    return intersection(a, b) / (max(a.end, b.end) - min(a.start, b.start))
 
 
 def iop(pred: SpanLike, gt: SpanLike) -> float:

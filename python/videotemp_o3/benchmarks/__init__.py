@@ -3,11 +3,15 @@
 Each benchmark module (``videotemp``, ``videomme``, ``mlvu``, ``videommmu``, ``lvbench``,
 ``nextgqa``, ``charades``) declares a :class:`Benchmark`: where its published files live
 (``eval/<name>/data`` by default), how to read them into :class:`Item` s, how the official
-scorer extracts an answer (``judge``) and which numbers it reports (``report``).
+scorer extracts an answer (``judge``), which numbers it reports (``report``), its own
+switches (``settings``), the item field its first breakdown groups by (``group_by``, which the
+HTML report uses too) and, where the VideoTemp-o3 release evaluates it, the release's output
+format and scoring rules (``release``). Adding a benchmark is adding one such module
+(:mod:`.registry` finds it).
 
 >>> from videotemp_o3.benchmarks import get_benchmark
 >>> bench = get_benchmark("videomme")
->>> bench.answer_type, bench.data_subdir
+>>> bench.task, bench.data_subdir
 ('mcq', 'eval/videomme/data')
 
 Scoring: :func:`score` (in-process) or ``python eval/score.py NAME``; results files are
@@ -23,6 +27,7 @@ from .base import (
     Policy,
     ResultsError,
     ScoreOptions,
+    Setting,
 )
 from .metrics import Report, Table
 from .registry import BENCHMARKS, get_benchmark, load_items
@@ -31,6 +36,6 @@ from .score import score
 
 __all__ = [
     "BENCHMARKS", "Benchmark", "BenchmarkDataError", "BenchmarkError", "Item", "Judgement", "Policy",
-    "Report", "Response", "ResultRecord", "ResultsError", "ScoreOptions", "Table", "answer_text",
+    "Report", "Response", "ResultRecord", "ResultsError", "ScoreOptions", "Setting", "Table", "answer_text",
     "append_result", "get_benchmark", "load_items", "read_results", "score",
 ]

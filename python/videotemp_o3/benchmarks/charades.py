@@ -11,44 +11,44 @@ R1@{0.3, 0.5, 0.7} (IoU ≥ t; ``--strict-threshold`` for >) and mIoU, every que
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Mapping, Sequence
 
 from .. import protocol, segments
-from .base import Benchmark, BenchmarkDataError, Item, Judgement, Policy, ScoreOptions
-from .files import first_existing, resolve_video
+from .base import STRICT_THRESHOLD, Benchmark, BenchmarkDataError, Item, Judgement, Policy, ScoreOptions, Settings
+from .files import checked_span, first_existing, read_text_lines, resolve_video
 from .metrics import Report, Table, grounding
 from .results import Response
 
 FILES = ("charades_sta_test.txt",)
 
 
-def read(root: Path, name: str) -> list[Item]:
+def read(root: Path, name: str, settings: Settings) -> list[Item]:
     path = first_existing(root, FILES, name)
     items = []
-    with open(path, encoding="utf-8") as f:
-        for index, line in enumerate(f):
-            if not line.strip():
-                continue
-            where = f"{path}:{index + 1}"
-            head, sep, sentence = line.rstrip("\n").partition("##")
-            parts = head.split()
-            if not sep or len(parts) != 3 or not sentence.strip():
-                raise BenchmarkDataError(f"{where}: expected 'VID START END##sentence', got {line.strip()!r:.80}")
-            vid, start, end = parts
-            try:
-                span = (float(start), float(end))
-            except ValueError:
-                raise BenchmarkDataError(f"{where}: START/END must be seconds, got {start!r} {end!r}") from None
-            if not all(math.isfinite(x) for x in span):
-                raise BenchmarkDataError(f"{where}: START/END must be finite, got {start!r} {end!r}")
-            items.append(Item(
-                uid=str(index), bench=name,
-                video=resolve_video(root, vid, ["Charades_v1_480/{}.mp4", "videos/{}.mp4", "{}.mp4"],
-                                    where, "VID"),
-                question=sentence.strip(), answer_type="grounding", spans=(span,),
-                fields={"video_id": vid}, source=where))
+    for index, line, where in read_text_lines(path):
+        if not line.strip():
+            continue
+        head, sep, sentence = line.rstrip("\r\n").partition("##")
+        parts = head.split()
+        if not sep or len(parts) != 3 or not sentence.strip():
+            raise BenchmarkDataError(f"{where}: expected 'VID START END##sentence', got {line.strip()!r:.80}")
+        vid, start, end = parts
+        try:
+            seconds = (float(start), float(end))
+        except ValueError:
+            raise BenchmarkDataError(f"{where}: START/END must be seconds, got {start!r} {end!r}") from None
+
+        def fail(problem: str, where: str = where):
+            raise BenchmarkDataError(f"{where}: START/END: {problem}")
+
+        span = checked_span(*seconds, fail)
+        items.append(Item(
+            uid=str(index), bench=name,
+            video=resolve_video(root, vid, ["Charades_v1_480/{}.mp4", "videos/{}.mp4", "{}.mp4"],
+                                where, "VID"),
+            question=sentence.strip(), task="grounding", spans=(span,),
+            fields={"video_id": vid}, source=where))
     return items
 
 
@@ -68,8 +68,8 @@ def report(items: Sequence[Item], js: Mapping[str, Judgement], policy: Policy, o
 
 
 BENCHMARK = Benchmark(
-    name="charades", title="Charades-STA", answer_type="grounding", data_subdir="eval/charades/data",
+    name="charades", title="Charades-STA", task="grounding", data_subdir="eval/charades/data",
     files=FILES, read=read, judge=judge, report=report,
-    policy=Policy(unparsed="wrong", missing="wrong"),
+    policy=Policy(unparsed="wrong", missing="wrong"), settings=(STRICT_THRESHOLD,),
     description=__doc__ or "",
 )

@@ -2,7 +2,8 @@
 
 Every reader yields :class:`Record` s that remember where they came from (``file:line`` for
 text formats, ``file row N`` for parquet, ``file[i]`` for JSON lists), so a malformed record
-is reported as "file:line: field 'x': problem" — never as a bare ``KeyError``.
+is reported as "file:line: field 'x': problem" — never as a bare ``KeyError``. JSON lines go
+through :func:`videotemp_o3.jsonl.iter_jsonl`, the project's one JSONL reader.
 
 Paths taken from annotation fields go through :func:`safe_join`, which refuses absolute paths
 and ``..`` escapes from the data root.
@@ -18,19 +19,22 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator, Mapping, NoReturn, Sequence
 
+from ..jsonl import JsonlError, iter_jsonl
 from ..options import split_inline_options as _split_options
-from .base import BenchmarkDataError
+from .base import BenchmarkDataError, BenchmarkError
 
 
 @dataclass(frozen=True)
 class Record:
-    """One annotation record and where it was read (for messages)."""
+    """One record (of an annotation file, or of the release's output file) and where it was
+    read, for messages. ``error`` is the exception class its problems raise."""
 
     data: Mapping[str, Any]
     where: str
+    error: type[BenchmarkError] = BenchmarkDataError
 
     def fail(self, name: str, problem: str) -> NoReturn:
-        raise BenchmarkDataError(f"{self.where}: field {name!r}: {problem}")
+        raise self.error(f"{self.where}: field {name!r}: {problem}")
 
     def has(self, name: str) -> bool:
         return name in self.data and self.data[name] is not None
@@ -84,21 +88,30 @@ class Record:
         return out
 
     def span(self, name: str, value: Any = None) -> tuple[float, float]:
-        """``[start, end]`` seconds (two finite numbers)."""
+        """``[start, end]`` seconds: two finite numbers, start ≤ end (a reversed span would
+        score IoU 0 against every answer, silently)."""
         value = self.require(name) if value is None else value
         if (isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
             self.fail(name, f"expected [start, end] seconds, got {value!r:.80}")
-        s, e = float(value[0]), float(value[1])
-        if not (math.isfinite(s) and math.isfinite(e)):
-            self.fail(name, f"expected finite seconds, got {value!r}")
-        return s, e
+        return checked_span(float(value[0]), float(value[1]), lambda problem: self.fail(name, problem))
+
+
+def checked_span(start: float, end: float, fail) -> tuple[float, float]:
+    """``(start, end)`` after the checks every annotated span gets: finite, start ≤ end.
+    ``fail(problem)`` raises (it names the place)."""
+    if not (math.isfinite(start) and math.isfinite(end)):
+        fail(f"expected finite seconds, got [{start}, {end}]")
+    if start > end:
+        fail(f"start {start:g} s is after end {end:g} s; a span is [start, end]")
+    return start, end
 
 
 def split_inline_options(text: str, style: str, rec: Record, name: str,
                          required: bool = True) -> tuple[str, list[str]]:
     """:func:`videotemp_o3.options.split_inline_options` for a benchmark record: a problem, or no
-    options where they are ``required``, is reported as ``rec``'s field ``name``."""
+    options where they are ``required``, is reported as ``rec``'s field ``name``. Callers without
+    a record use :func:`videotemp_o3.options.split_inline_options` itself (problems as values)."""
     stem, options, problem = _split_options(text, style)  # type: ignore[arg-type]
     if not options and required:
         example = "(A) …" if style == "paren" else "A. …"
@@ -166,6 +179,9 @@ def read_json(path: Path) -> Any:
             return json.load(f)
     except json.JSONDecodeError as e:
         raise BenchmarkDataError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
+    except UnicodeDecodeError as e:
+        raise BenchmarkDataError(
+            f"{path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); save it as UTF-8") from None
 
 
 def read_json_records(path: Path) -> list[Record]:
@@ -183,18 +199,27 @@ def read_json_records(path: Path) -> list[Record]:
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, Record]]:
     """Yield ``(0-based line index, record)`` for each non-blank line; messages use 1-based
-    line numbers, as editors do."""
-    with open(path, encoding="utf-8") as f:
-        for index, line in enumerate(f):
-            if not line.strip():
-                continue
+    line numbers, as editors do. Every problem (invalid JSON, not an object, not UTF-8, a torn
+    last line) is a :class:`BenchmarkDataError` naming ``file:line``."""
+    try:
+        for line in iter_jsonl(path):
+            yield line.lineno - 1, Record(line.value, line.where)
+    except JsonlError as e:
+        raise BenchmarkDataError(str(e)) from None
+
+
+def read_text_lines(path: Path) -> Iterator[tuple[int, str, str]]:
+    """``(0-based index, text, "file:line")`` for each line of a text annotation file; a line
+    that is not UTF-8 is an error naming it."""
+    with open(path, "rb") as f:
+        for index, raw in enumerate(f):
             try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise BenchmarkDataError(f"{path}:{index + 1}: invalid JSON: {e.msg}") from None
-            if not isinstance(rec, dict):
-                raise BenchmarkDataError(f"{path}:{index + 1}: expected a JSON object, got {type(rec).__name__}")
-            yield index, Record(rec, f"{path}:{index + 1}")
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise BenchmarkDataError(
+                    f"{path}:{index + 1}: not UTF-8 text (byte 0x{raw[e.start]:02x} at column {e.start + 1}); "
+                    "save the file as UTF-8") from None
+            yield index, text, f"{path}:{index + 1}"
 
 
 def read_parquet(path: Path, columns: Sequence[str]) -> list[Record]:

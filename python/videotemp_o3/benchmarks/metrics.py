@@ -30,6 +30,7 @@ class Table:
 
     ``flag`` names the ``eval/score.py`` option that prints it (Video-MME keeps its official
     ``--return_*_accuracy`` switches); ``None`` = always printed. ``--json`` has every table.
+    ``decimals``: how many decimals the table prints (the scorer it reproduces prints that many).
     """
 
     key: str
@@ -37,6 +38,7 @@ class Table:
     columns: tuple[str, ...]
     rows: list[tuple[str, Cell]]
     flag: Optional[str] = None
+    decimals: int = 1
 
     def row(self, label: str) -> Cell:
         for name, cell in self.rows:

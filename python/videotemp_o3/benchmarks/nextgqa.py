@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
 from .. import protocol, segments
-from .base import Benchmark, BenchmarkDataError, Item, Judgement, Policy, ScoreOptions, Span
+from .base import STRICT_THRESHOLD, Benchmark, BenchmarkDataError, Item, Judgement, Policy, ScoreOptions, Settings, Span
 from .files import Record, lettered, read_csv, read_json, resolve_video
 from .metrics import Cell, Report, Table, counted, grouped, passes, pct
 from .results import Response
@@ -37,7 +37,7 @@ COLUMNS_OUT = ("Acc@QA", "Acc@GQA", "mIoP", "IoP@0.3", "IoP@0.5", "mIoU", "IoU@0
 _BRACKETED = re.compile(r"\[([^\[\]]*)\]")
 
 
-def read(root: Path, name: str) -> list[Item]:
+def read(root: Path, name: str, settings: Settings) -> list[Item]:
     for f in FILES:
         if not (root / f).is_file():
             raise BenchmarkDataError(f"{name}: {root / f} not found (NExT-GQA needs {' and '.join(FILES)})")
@@ -133,8 +133,8 @@ def report(items: Sequence[Item], js: Mapping[str, Judgement], policy: Policy, o
 
 
 BENCHMARK = Benchmark(
-    name="nextgqa", title="NExT-GQA", answer_type="mcq", data_subdir="eval/nextgqa/data",
+    name="nextgqa", title="NExT-GQA", task="mcq", data_subdir="eval/nextgqa/data",
     files=FILES, read=read, judge=judge, report=report,
-    policy=Policy(unparsed="exclude", missing="exclude"),
-    description=__doc__ or "",
+    policy=Policy(unparsed="exclude", missing="exclude"), settings=(STRICT_THRESHOLD,),
+    group_by="type", description=__doc__ or "",
 )

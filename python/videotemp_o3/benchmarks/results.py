@@ -1,4 +1,4 @@
-"""Results files: ours (JSONL, docs/design.md §8) and the release's ``{uid: answer}`` dict.
+"""Results files: ours (JSONL, docs/design.md §8) and the release's output files.
 
 Ours: one JSON object per line, appended atomically by ``eval/run.py`` through
 :func:`append_result`::
@@ -12,8 +12,17 @@ first call one clip, the second two). Files written before it existed lack it; t
 segment counts as a call of its own.
 
 The release's: a JSON object ``{"<uid>": "<text inside <answer>>", …}`` (its LVBench script
-writes it), or the same pairs one per line before it merges them. Both are read by
-:func:`read_results` into :class:`Response` s keyed by uid.
+writes it), or the same pairs one per line before it merges them; and, for the benchmarks
+whose release script writes its own records (VideoTemp-Bench, Video-MME, MLVU, Video-MMMU),
+those records, which carry a ``response`` and no uid — each benchmark module's
+:class:`~.base.ReleaseFormat` reads them and matches them to its items. Every format is read
+by :func:`read_results` into :class:`Response` s keyed by uid; which one a file is, is
+detected (:func:`detect_format`) or named (``eval/score.py --input-format``).
+
+Reading is strict and names the place: ``file:line`` for JSON lines (through
+:func:`videotemp_o3.jsonl.iter_jsonl`, so non-UTF-8 bytes and binary garbage are one clear
+error), ``file[i]`` or ``file: key`` for whole-file JSON. A torn last line (a writer killed
+mid-line) is left out and reported in :attr:`Results.torn_tail`, as ``eval/run.py`` does.
 
 The answer the scorer judges is the text inside the last ``<answer>`` of ``raw`` — the same
 text the release keeps — so the official extraction sees what it would see there. Generation
@@ -25,13 +34,16 @@ becomes ``"[S, E]"``); without either the answer is empty (unparsed).
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Literal, Mapping, Optional, Sequence, Union
 
-from .base import ResultsError, Span
+from ..jsonl import JsonLine, JsonlError, append_jsonl, iter_jsonl
+from .base import Item, ResultsError, Span
+
+if TYPE_CHECKING:
+    from .base import Benchmark
 
 _ANSWER = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.DOTALL)
 
@@ -71,10 +83,16 @@ def group_by_call(segments: Sequence[Any], calls: Sequence[int]) -> list[tuple[A
 
 @dataclass
 class Results:
+    """``format``: ``jsonl`` (ours) or ``release`` (any of the release's). ``duplicates``:
+    uids seen more than once (the last line wins: a re-run appended). ``torn_tail``: the last
+    line was incomplete and left out. ``unmatched``: release records that answer no item of
+    the benchmark (keyed ``"<unmatched file:line>"`` in ``responses``, so they count as extra)."""
+
     path: Path
-    format: str  # "jsonl" (ours) or "release"
+    format: str
     responses: dict[str, Response]
-    duplicates: int = 0  # uids seen more than once; the last line wins (a re-run appended)
+    duplicates: int = 0
+    torn_tail: bool = False
 
 
 @dataclass
@@ -93,16 +111,9 @@ class ResultRecord:
 
 
 def append_result(path: "str | Path", record: "ResultRecord | Mapping[str, Any]") -> None:
-    """Append one record as a single JSON line: one ``write`` on an append-mode file, then
-    flush and fsync, so a killed run leaves whole lines only."""
-    obj = asdict(record) if isinstance(record, ResultRecord) else dict(record)
-    line = json.dumps(obj, ensure_ascii=False) + "\n"
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
+    """Append one record as a single JSON line (:func:`videotemp_o3.jsonl.append_jsonl`: one
+    ``write`` on an append-mode file, then fsync, so a killed run leaves whole lines only)."""
+    append_jsonl(path, asdict(record) if isinstance(record, ResultRecord) else dict(record))
 
 
 def answer_text(raw: Any, prediction: Any = None) -> str:
@@ -135,7 +146,114 @@ def _segments(value: Any, where: str) -> tuple[Span, ...]:
     return tuple(out)
 
 
+
+# --- reading -----------------------------------------------------------------------------
+
+Format = Literal["auto", "ours", "release"]
+FORMATS = ("auto", "ours", "release")
+
+
+@dataclass
+class ResultsDocument:
+    """A results file parsed once: either one JSON value for the whole file (``value``: the
+    release's ``{uid: answer}`` dict or Video-MME list, or a JSON list of our records) or JSON
+    lines (``lines``). ``torn_tail``: the last line lacked its newline and did not parse."""
+
+    path: Path
+    value: Any = None
+    lines: Optional[list[JsonLine]] = None
+    torn_tail: bool = False
+
+    @property
+    def whole(self) -> bool:
+        return self.lines is None
+
+
+# Fields of a result record (ours or the release's): a dict holding any of them is one
+# record, never a {uid: answer} map.
+_RECORD_FIELDS = frozenset({"uid", "bench", "raw", "prediction", "response", "error", "segments"})
+
+
+def _answers_only(value: Any) -> bool:
+    """A dict whose values are all answers (text, numbers, a span, null) and whose keys are
+    not record fields: ``{uid: answer}``."""
+    return isinstance(value, dict) and not (_RECORD_FIELDS & value.keys()) and all(
+        v is None or isinstance(v, (str, int, float, list)) and not isinstance(v, bool) for v in value.values())
+
+
+def parse_results_file(path: "str | Path") -> ResultsDocument:
+    """Parse ``path`` as one JSON value or as JSON lines (see :class:`ResultsDocument`).
+
+    A one-line file holding one object is a JSON line (one record) unless it is a
+    ``{uid: answer}`` dict: every value an answer, no key a record field. Errors are
+    :class:`ResultsError` naming the file, and the line for JSON lines.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ResultsError(f"{path}: results file not found; run eval/run.py first or pass --input_file")
+    if path.is_dir():
+        raise ResultsError(f"{path}: is a directory; pass the results file itself")
+    data = path.read_bytes()
+    head = data.lstrip()[:1]
+    if head in (b"{", b"["):
+        try:
+            value = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            value = None  # not one JSON value: JSON lines, or damaged (iter_jsonl says where)
+        if isinstance(value, list) or _answers_only(value):
+            return ResultsDocument(path, value=value)
+    lines: list[JsonLine] = []
+    try:
+        lines = list(iter_jsonl(path, torn_tail="skip"))
+    except JsonlError as e:
+        raise ResultsError(f"{e}; a results file is JSON lines (ours, or the release's) or one JSON "
+                           "object/list (the release's)") from None
+    tail = data[data.rfind(b"\n") + 1:]
+    torn = bool(tail.strip()) and (not lines or lines[-1].lineno != data.count(b"\n") + 1)
+    return ResultsDocument(path, lines=lines, torn_tail=torn)
+
+
+def detect_format(doc: ResultsDocument) -> Literal["ours", "uid-answer", "release"]:
+    """``ours`` (records with ``uid``), ``uid-answer`` (``{uid: answer}``, whole or one pair a
+    line: the release's LVBench format, accepted for every benchmark) or ``release`` (the
+    release's own records, which carry a ``response``)."""
+    if doc.whole:
+        if isinstance(doc.value, dict):
+            return "uid-answer"
+        first = next(iter(doc.value), None)
+        return "ours" if first is None or (isinstance(first, dict) and "uid" in first and "response" not in first) \
+            else "release"
+    if not doc.lines:
+        return "ours"
+    line = doc.lines[0]
+    rec = line.value
+    if "response" in rec:
+        return "release"
+    if "uid" in rec or {"raw", "prediction", "bench"} & rec.keys():
+        return "ours"
+    if len(rec) == 1:
+        return "uid-answer"
+    raise ResultsError(
+        f"{line.where}: not a results record: ours carry 'uid' (and 'raw'), the release's carry 'response'; "
+        f"this one has {sorted(rec)[:8]}")
+
+
+def check_format(doc: ResultsDocument, fmt: Format) -> str:
+    """The detected format of ``doc``, after checking it is the one ``fmt`` insists on."""
+    kind = detect_format(doc)
+    if fmt == "ours" and kind == "release":
+        raise ResultsError(f"{doc.path}: holds the release's records ('response', no uid), not ours; "
+                           "drop --input-format ours")
+    if fmt == "release" and kind == "ours":
+        raise ResultsError(f"{doc.path}: holds our result records ('uid', 'raw'), not the release's; "
+                           "drop --input-format release")
+    return kind
+
+
 def _ours(obj: Mapping[str, Any], where: str, bench: Optional[str]) -> Response:
+    if "uid" not in obj:
+        raise ResultsError(f"{where}: result record has no 'uid' (fields: {sorted(obj)[:8]}); "
+                           "every line of a results file must name its question")
     uid = obj["uid"]
     if isinstance(uid, bool) or not isinstance(uid, (str, int)):
         raise ResultsError(f"{where}: field 'uid': expected a string, got {uid!r:.60}")
@@ -155,7 +273,7 @@ def _ours(obj: Mapping[str, Any], where: str, bench: Optional[str]) -> Response:
                     tuple(calls), turns)
 
 
-def _release(uid: str, value: Any, where: str) -> Response:
+def _release_answer(uid: str, value: Any, where: str) -> Response:
     if value is not None and not isinstance(value, (str, list, int, float)):
         raise ResultsError(f"{where}: answer for uid {uid!r} must be text, got {type(value).__name__}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -165,16 +283,30 @@ def _release(uid: str, value: Any, where: str) -> Response:
     return Response(uid, answer_text(value if isinstance(value, str) else None, value), (), None, where)
 
 
-def read_results(path: "str | Path", bench: Optional[str] = None) -> Results:
-    """Read either format into responses keyed by uid.
+def release_response(uid: str, text: Any, where: str) -> Response:
+    """A release record's ``response`` (the text inside ``<answer>``, or the whole last reply
+    when the model wrote none) as a :class:`Response`."""
+    if text is not None and not isinstance(text, str):
+        raise ResultsError(f"{where}: field 'response': expected text, got {type(text).__name__}")
+    return Response(uid, answer_text(text, text), (), None, where)
 
-    ``bench``: when given, a record of ours whose ``bench`` differs is an error (mixing
-    ``videotemp`` and ``videotemp-g`` results would otherwise score silently wrong).
+
+def read_results(path: "str | Path", bench: "Benchmark | str | None" = None, items: Sequence[Item] = (),
+                 fmt: Format = "auto", doc: Optional[ResultsDocument] = None) -> Results:
+    """Read any results format into responses keyed by uid.
+
+    ``bench`` (a benchmark or its name): a record of ours whose ``bench`` differs is an error
+    (mixing ``videotemp`` and ``videotemp-g`` results would otherwise score silently wrong);
+    the release's own records need the benchmark and its ``items`` to be matched to uids.
+    ``fmt``: ``auto`` detects; ``ours`` / ``release`` insist (a file of the other kind is an
+    error). ``doc``: the file already parsed.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ResultsError(f"{path}: results file not found; run eval/run.py first or pass --input_file")
-    text = path.read_text(encoding="utf-8")
+    from .registry import get_benchmark
+
+    benchmark = get_benchmark(bench) if isinstance(bench, str) else bench
+    name = benchmark.name if benchmark is not None else None
+    doc = doc or parse_results_file(path)
+    kind = check_format(doc, fmt)
     responses: dict[str, Response] = {}
     duplicates = 0
 
@@ -183,41 +315,35 @@ def read_results(path: "str | Path", bench: Optional[str] = None) -> Results:
         duplicates += r.uid in responses
         responses[r.uid] = r
 
-    whole: Any = None
-    try:
-        whole = json.loads(text)
-    except json.JSONDecodeError:
-        pass  # JSONL (several objects), read line by line below
-    if isinstance(whole, dict) and "uid" not in whole:  # the release's {uid: answer}
-        for uid, value in whole.items():
-            add(_release(str(uid), value, f"{path}: key {uid!r}"))
-        return Results(path, "release", responses, duplicates)
-    if isinstance(whole, list):  # a JSON list of our records
-        for i, obj in enumerate(whole):
-            if not isinstance(obj, dict) or "uid" not in obj:
-                raise ResultsError(f"{path}[{i}]: expected a result object with 'uid'")
-            add(_ours(obj, f"{path}[{i}]", bench))
-        return Results(path, "jsonl", responses, duplicates)
-
-    fmt = None
-    for index, line in enumerate(text.splitlines()):
-        if not line.strip():
-            continue
-        where = f"{path}:{index + 1}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ResultsError(f"{where}: invalid JSON ({e.msg}); each line must be one result object") from None
-        if not isinstance(obj, dict):
-            raise ResultsError(f"{where}: expected a JSON object, got {type(obj).__name__}")
-        if "uid" in obj:
-            fmt = fmt or "jsonl"
-            add(_ours(obj, where, bench))
-        elif len(obj) == 1:  # the release's per-line {uid: answer}, before its merge step
-            fmt = fmt or "release"
-            (uid, value), = obj.items()
-            add(_release(str(uid), value, where))
+    if kind == "release":
+        if benchmark is None or benchmark.release is None or benchmark.release.read is None:
+            raise ResultsError(f"{doc.path}: looks like the release's output of another benchmark "
+                               f"(records with 'response'); {name or 'this benchmark'} has no such format")
+        fmt_ = benchmark.release
+        by_key = {fmt_.item_key(it): it.uid for it in items}
+        for rec in fmt_.read(doc):
+            uid = by_key.get(fmt_.key(rec))
+            add(release_response(uid if uid is not None else f"<unmatched {rec.where}>",
+                                 rec.data.get("response"), rec.where))
+        return Results(doc.path, "release", responses, duplicates, doc.torn_tail)
+    if kind == "uid-answer":
+        if doc.whole:
+            for uid, value in doc.value.items():
+                add(_release_answer(str(uid), value, f"{doc.path}: key {uid!r}"))
         else:
-            raise ResultsError(f"{where}: neither a result record (no 'uid') nor a {{uid: answer}} pair")
-    return Results(path, fmt or "jsonl", responses, duplicates)
-
+            for line in doc.lines:
+                if len(line.value) != 1:
+                    raise ResultsError(f"{line.where}: expected one {{uid: answer}} pair like the lines before it, "
+                                       f"got {len(line.value)} fields")
+                (uid, value), = line.value.items()
+                add(_release_answer(str(uid), value, line.where))
+        return Results(doc.path, "release", responses, duplicates, doc.torn_tail)
+    if doc.whole:  # a JSON list of our records
+        for i, obj in enumerate(doc.value):
+            if not isinstance(obj, dict):
+                raise ResultsError(f"{doc.path}[{i}]: expected a result object with 'uid'")
+            add(_ours(obj, f"{doc.path}[{i}]", name))
+    else:
+        for line in doc.lines:
+            add(_ours(line.value, line.where, name))
+    return Results(doc.path, "jsonl", responses, duplicates, doc.torn_tail)

@@ -228,6 +228,47 @@ class OpenAIEngine(Engine):
             time.sleep(delay)
             attempt += 1
 
+    def served_models(self, timeout: float = 10.0) -> list[str]:
+        """The model ids the server lists at ``/v1/models``: one request, no retries, at most
+        ``timeout`` seconds. Raises :class:`EngineError` with one line saying what is wrong
+        (nothing listening, no reply, an HTTP error, not an OpenAI-compatible reply)."""
+        import httpx
+
+        url = f"{self.base_url}/models"
+        try:
+            response = self._client.get(url, timeout=httpx.Timeout(timeout))
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise EngineError(f"no server answers at {self.base_url} ({type(exc).__name__}: {exc}); start it "
+                              "(e.g. bash eval/7b_deploy_256.sh) or fix --base-url") from exc
+        except httpx.TimeoutException as exc:
+            raise EngineError(f"the server at {self.base_url} accepted the connection but did not answer "
+                              f"GET /v1/models within {timeout:g} s; is it still starting, or stuck?") from exc
+        except httpx.HTTPError as exc:
+            raise EngineError(f"GET {url}: {type(exc).__name__}: {exc}") from exc
+        if response.status_code >= 400:
+            raise EngineError(f"GET {url}: HTTP {response.status_code}: {response.text[:300]}; "
+                              "is --base-url an OpenAI-compatible server (its /v1 root)?")
+        try:
+            ids = [str(m["id"]) for m in response.json()["data"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise EngineError(f"GET {url}: not an OpenAI-compatible model list: {response.text[:300]!r}") from exc
+        if not ids:
+            raise EngineError(f"GET {url}: the server lists no model")
+        return ids
+
+    def check(self, timeout: float = 10.0) -> str:
+        """Early health check, before any question is sent: the server answers ``/v1/models``
+        within ``timeout`` seconds and serves the model asked for (without one, the first it
+        lists becomes the model). Returns the model id; raises :class:`EngineError` (one line)."""
+        ids = self.served_models(timeout)
+        with self._model_lock:
+            if self._model is None:
+                self._model = ids[0]
+            elif self._model not in ids:
+                raise EngineError(f"the server at {self.base_url} serves {', '.join(ids)}, not {self._model!r}; "
+                                  f"pass --model {ids[0]} or leave --model out")
+        return self._model
+
     @property
     def model(self) -> str:
         """The served model id (asked from ``/v1/models`` once if not given)."""

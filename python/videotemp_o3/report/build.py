@@ -39,10 +39,10 @@ from tqdm import tqdm
 
 from .. import protocol
 from ..benchmarks import get_benchmark
-from ..benchmarks.base import BenchmarkError, Item
+from ..benchmarks.base import Benchmark, BenchmarkError, Item
 from ..benchmarks.metrics import duration_bin
 from ..benchmarks.results import group_by_call
-from ..benchmarks.score import TABLE_FLAGS, format_report, score
+from ..benchmarks.score import chosen_settings, format_report, score, table_flags
 from ..evaluate import trajectories_dir, trajectory_path
 from ..jsonl import JsonlError, iter_jsonl
 from ..video import VideoReader
@@ -64,13 +64,6 @@ GROUNDING_HIT = 0.5
 """A grounding answer counts as *right* on the page (filters, outcome colours) when its IoU is
 at least this (the R@0.5 rule); the score tables keep each benchmark's own metrics."""
 
-GROUP_FIELD = {"videotemp": "duration_bin", "videotemp-g": "duration_bin", "videomme": "duration",
-               "mlvu": "task", "videommmu": "track", "lvbench": "question_types", "nextgqa": "type"}
-"""The item field whose values the page groups questions by: the category of each benchmark's
-first score table. Benchmarks not listed are grouped by duration bin when the item has a
-duration, else not at all."""
-
-
 class ReportError(Exception):
     """The report cannot be built; the message is one line naming the file or flag and the fix."""
 
@@ -85,8 +78,10 @@ def files_dir(page: Path) -> Path:
     return page.with_name(page.stem + "_files")
 
 
-def _groups(bench: str, item: Item) -> list[str]:
-    field = GROUP_FIELD.get(bench)
+def _groups(bench: Benchmark, item: Item) -> list[str]:
+    """The groups of ``item`` on the page: its values of the benchmark's ``group_by`` field (the
+    category of its first score table); without one, its duration bin, else ``all``."""
+    field = bench.group_by
     if field is not None and field in item.fields:
         value = item.fields[field]
         values = list(value) if isinstance(value, (list, tuple)) else [value]
@@ -96,20 +91,20 @@ def _groups(bench: str, item: Item) -> list[str]:
     return ["all"]
 
 
-def _group_title(bench: str) -> str:
-    field = GROUP_FIELD.get(bench, "duration_bin")
+def _group_title(bench: Benchmark) -> str:
+    field = bench.group_by or "duration_bin"
     return {"duration_bin": "duration bin", "duration": "duration", "question_types": "question type"}.get(
         field, field.replace("_", " "))
 
 
-def outcome(kind: str, numbers: dict[str, Any]) -> str:
+def outcome(task: str, numbers: dict[str, Any]) -> str:
     """``right`` | ``wrong`` | ``unparsed`` | ``error`` | ``missing`` for one item's numbers
     (:func:`~videotemp_o3.benchmarks.score.item_record`); a run error wins over the rest."""
     if numbers["error"]:
         return "error"
     if numbers["status"] in ("missing", "unparsed"):
         return numbers["status"]
-    if kind == "grounding":
+    if task == "grounding":
         return "right" if numbers["iou"] >= GROUNDING_HIT else "wrong"
     return "right" if numbers["correct"] else "wrong"
 
@@ -168,8 +163,8 @@ def _turns_from_results(record: dict, numbers: dict) -> list[dict[str, Any]]:
             for k, call in enumerate(group_by_call(segs, record.get("calls") or []))]
 
 
-def _question(bench: str, item: Item, record: dict, numbers: dict, traj: Optional[dict]) -> dict[str, Any]:
-    kind = item.answer_type
+def _question(bench: Benchmark, item: Item, record: dict, numbers: dict, traj: Optional[dict]) -> dict[str, Any]:
+    task = item.task
     turns = _turns(traj, numbers) if traj else _turns_from_results(record, numbers)
     video = (traj or {}).get("video") or str(item.video)
     overview = (traj or {}).get("overview") or {}
@@ -184,9 +179,9 @@ def _question(bench: str, item: Item, record: dict, numbers: dict, traj: Optiona
     tok = [sum((t["tok"][k] or 0) for t in turns if t["tok"]) for k in range(3)]
     prediction = numbers["prediction"]
     return {
-        "uid": item.uid, "kind": kind, "groups": _groups(bench, item), "outcome": outcome(kind, numbers),
+        "uid": item.uid, "task": task, "groups": _groups(bench, item), "outcome": outcome(task, numbers),
         "question": item.question, "options": list(item.options), "gold": item.answer, "truth": truth,
-        "prediction": prediction, "answer_span": _spans([prediction])[0] if kind == "grounding" and prediction else None,
+        "prediction": prediction, "answer_span": _spans([prediction])[0] if task == "grounding" and prediction else None,
         "iou": numbers["iou"], "last_call_iou": numbers["last_call_iou"], "calls": numbers["calls"],
         "rejected_calls": sum(1 for t in turns if t.get("rejected")),
         "refinement": refinement, "turns": numbers["turns"] if numbers["turns"] is not None else len(turns),
@@ -313,12 +308,15 @@ def _index_entry(q: dict) -> dict[str, Any]:
 
 
 def build_report(results: "str | Path", *, out: "str | Path | None" = None, data_dir: "str | Path | None" = None,
-                 bench: Optional[str] = None, thumbnails: bool = True, workers: int = 2,
-                 inline_details: int = INLINE_DETAILS, log: Optional[Callable[[str], None]] = None) -> Path:
+                 bench: Optional[str] = None, settings: Optional[dict[str, Any]] = None, thumbnails: bool = True,
+                 workers: int = 2, inline_details: int = INLINE_DETAILS,
+                 log: Optional[Callable[[str], None]] = None) -> Path:
     """Writes the report of the run whose results file is ``results`` and returns the page's path.
 
     ``data_dir``: the benchmark's data (default ``eval/<bench>/data``); ``bench``: the benchmark
-    (default: the ``bench`` of the results records); ``thumbnails``: draw them from the videos
+    (default: the ``bench`` of the results records); ``settings``: the values of the benchmark's
+    ``data`` switches the run used (they decide which items exist and how they are asked:
+    ``--mcq-only``, ``--grounding-query``); ``thumbnails``: draw them from the videos
     that are present (``workers`` threads); ``inline_details``: embed the details in the page up
     to this many bytes, else write them beside it. Raises :class:`ReportError` for bad input."""
     say = log or (lambda msg: print(msg, file=sys.stderr))
@@ -334,10 +332,20 @@ def build_report(results: "str | Path", *, out: "str | Path | None" = None, data
         bench = names.pop()
     try:
         benchmark = get_benchmark(bench)
-        items = benchmark.load(data_dir)
-        scored = score(benchmark.name, results, data_dir)
+    except BenchmarkError as e:
+        raise ReportError(f"{results}: {e}; pass --bench") from None
+    try:
+        settings = chosen_settings(benchmark, settings or {}, scopes=("data",))
+    except BenchmarkError as e:
+        raise ReportError(str(e)) from None
+    try:
+        items = benchmark.load(data_dir, settings)
     except BenchmarkError as e:
         raise ReportError(f"{e} (the report needs the benchmark's annotation files; pass --data-dir)") from None
+    try:
+        scored = score(benchmark.name, results, data_dir, settings=settings)
+    except BenchmarkError as e:
+        raise ReportError(str(e)) from None
 
     page = Path(out) if out else default_output(results)
     files = files_dir(page)
@@ -351,7 +359,7 @@ def build_report(results: "str | Path", *, out: "str | Path | None" = None, data
         traj, problem = _load_trajectory(trajectory_path(traj_dir, item.uid))
         if problem:
             problems.append(problem)
-        questions.append(_question(benchmark.name, item, record, numbers[item.uid], traj))
+        questions.append(_question(benchmark, item, record, numbers[item.uid], traj))
     say(f"report: {len(questions)} questions from {results}")
 
     if thumbnails and questions:
@@ -387,7 +395,7 @@ def build_report(results: "str | Path", *, out: "str | Path | None" = None, data
                      "the requested segments from the results file")
     notes.extend(problems[:5])
     figures = [("Score by category", plots.breakdown(scored))]
-    figures.append(("Agent behaviour", plots.behaviour(questions, _group_title(benchmark.name))))
+    figures.append(("Agent behaviour", plots.behaviour(questions, _group_title(benchmark))))
     iou_svg = plots.iou_distributions(questions)
     if iou_svg:
         figures.append(("IoU", iou_svg))
@@ -403,9 +411,9 @@ def build_report(results: "str | Path", *, out: "str | Path | None" = None, data
     html = render_page(
         title=f"{benchmark.title} — {results.name}", bench=benchmark.name, results=str(results),
         built=_dt.datetime.now().strftime("%Y-%m-%d %H:%M"), notes=notes,
-        score_text=format_report(scored, TABLE_FLAGS), summary=summary(questions, len(items)), figures=figures,
+        score_text=format_report(scored, table_flags(scored)), summary=summary(questions, len(items)), figures=figures,
         index=[_index_entry(q) for q in questions], chunks=chunks if inline else [],
-        group_title=_group_title(benchmark.name), grounding_hit=GROUNDING_HIT if benchmark.answer_type == "grounding" else None,
+        group_title=_group_title(benchmark), grounding_hit=GROUNDING_HIT if benchmark.task == "grounding" else None,
         filters=_filter_choices(questions),
         config={"page_size": PAGE_SIZE, "chunk_size": CHUNK, "turn_colours": list(TURN_COLOURS),
                 "details_dir": None if inline else f"{files.name}/details/"})

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402 — after the backend is chosen
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from ..benchmarks.metrics import Report  # noqa: E402
-from ..benchmarks.score import TABLE_FLAGS, breakdown_figure  # noqa: E402
+from ..benchmarks.score import breakdown_figure, table_flags  # noqa: E402
 
 OUTCOME_COLOURS = {"right": "#2e9e55", "wrong": "#d0493f", "unparsed": "#e0a030", "error": "#7a4bb0",
                    "missing": "#9a9a9a"}
@@ -35,7 +35,7 @@ def svg(fig) -> str:
 
 def breakdown(report: Report) -> str:
     """Accuracy or mIoU per category, every table of the benchmark (score.py's own chart)."""
-    return svg(breakdown_figure(report, TABLE_FLAGS))
+    return svg(breakdown_figure(report, table_flags(report)))
 
 
 def _bars(ax, labels: Sequence[str], values: Sequence[float], *, colours=None, fmt="{:g}", xlabel=""):

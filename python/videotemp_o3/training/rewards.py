@@ -47,7 +47,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from videotemp_o3.protocol import (DEFAULT_MAX_TURNS, DEFAULT_OPTIONS, MAX_CLIPS_PER_CALL,
                                    MIN_CLIP_SECONDS, OPTION_LETTERS, TASKS, TOOL_NAME, RejectedCall,
@@ -236,11 +236,40 @@ class Rollout:
 # them, because they *are* the reward definition (the videotemp set is the protocol's reading).
 # ---------------------------------------------------------------------------------------------
 
-_RELEASE_CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.S)
-_RELEASE_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S)
+# The release's patterns are lazy ones — r"<tool_call>(.*?)</tool_call>" and
+# r"<think>.*?</think>\s*<tool_call>.*?</tool_call>" (fullmatch) —, which rescan the rest of a
+# reply from every opening tag: quadratic (or worse) on a reply that repeats tags, and a GRPO
+# step waits on its slowest reward. _blocks and _release_shape give the same answers in linear
+# time (tests/test_protocol_properties.py compares them with the release's patterns).
 _RELEASE_NUMBER = re.compile(r"-?\d+(?:\.\d*)?")
-_RELEASE_THINK_CALL = re.compile(r"<think>.*?</think>\s*<tool_call>.*?</tool_call>", re.S)
-_RELEASE_THINK_ANSWER = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.S)
+_THINK_THEN = {action: re.compile(rf"</think>\s*<{action}>") for action in ("tool_call", "answer")}
+
+
+def _blocks(text: str, tag: str) -> Iterator[str]:
+    """The bodies of ``<tag>…</tag>`` in ``text``, each closed by the first closing tag after
+    it: ``re.findall(rf"<{tag}>(.*?)</{tag}>", text, re.S)``."""
+    opening, closing = f"<{tag}>", f"</{tag}>"
+    pos = 0
+    while (start := text.find(opening, pos)) >= 0:
+        end = text.find(closing, start + len(opening))
+        if end < 0:  # no later opening tag can be closed either
+            return
+        yield text[start + len(opening):end]
+        pos = end + len(closing)
+
+
+def _first_block(text: str, tag: str) -> str | None:
+    return next(_blocks(text, tag), None)
+
+
+def _release_shape(turn: str, action: str) -> bool:
+    """``re.fullmatch(rf"<think>.*?</think>\s*<{action}>.*?</{action}>", turn, re.S)``: the turn
+    opens with <think>, ends with </action>, and between them a </think> is followed, after
+    whitespace only, by <action>."""
+    head, tail = "<think>", f"</{action}>"
+    if not (turn.startswith(head) and turn.endswith(tail)):
+        return False
+    return _THINK_THEN[action].search(turn, len(head), len(turn) - len(tail)) is not None
 
 
 def _first_letter(text: str) -> str:
@@ -255,10 +284,10 @@ def release_final_answer(traj: Rollout) -> str:
     if not traj.turns:
         return ""
     text = traj.turns[-1] or ""
-    found = _RELEASE_ANSWER.search(text)
-    if found is None or _RELEASE_CALL.search(text) is not None:
+    found = _first_block(text, "answer")
+    if found is None or _first_block(text, "tool_call") is not None:
         return ""
-    return found.group(1).strip()
+    return found.strip()
 
 
 def release_answer_spans(answer: str) -> list[Segment] | None:
@@ -290,7 +319,7 @@ def _release_read_call(body: str) -> tuple[list[Segment], bool]:
 def release_call_spans(turn: str) -> list[Segment]:
     """The spans of every ``<tool_call>`` block of one turn, as the release collects them."""
     spans: list[Segment] = []
-    for body in _RELEASE_CALL.findall(turn or ""):
+    for body in _blocks(turn or "", "tool_call"):
         spans += _release_read_call(body)[0]
     return spans
 
@@ -344,13 +373,12 @@ def iou_reward(traj: Rollout, gt: GroundTruth, cfg: RewardConfig = DEFAULT_CONFI
 def release_format_problem(turn: str) -> str | None:
     """Why one turn fails the release's format rule, or None when it passes."""
     turn = turn or ""
-    if _RELEASE_THINK_ANSWER.fullmatch(turn):
+    if _release_shape(turn, "answer"):
         return None
-    if not _RELEASE_THINK_CALL.fullmatch(turn):
+    if not _release_shape(turn, "tool_call"):
         return ("not exactly <think>…</think> then <tool_call>…</tool_call> or "
                 "<answer>…</answer>")
-    first = _RELEASE_CALL.search(turn)
-    if not _release_read_call(first.group(1) if first else "")[1]:
+    if not _release_read_call(_first_block(turn, "tool_call") or "")[1]:
         return f"the tool call is not {TOOL_NAME} with numeric start_time/end_time"
     return None
 

@@ -167,7 +167,7 @@
         options.append(li);
       });
     } else options.hidden = true;
-    fill(d, "truth", q.kind === "grounding" || q.truth.length
+    fill(d, "truth", q.task === "grounding" || q.truth.length
       ? (q.truth.map(span).join(", ") || "–") + (q.gold ? " · answer " + q.gold : "")
       : "answer " + q.gold);
     let pred = q.prediction === null ? "(none)" : Array.isArray(q.prediction) ? span(q.prediction) : String(q.prediction);

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Mutation testing (mutmut) of the core modules: does every plausible bug in them make a test fail?
+#
+#   bash scripts/mutation.sh                     # protocol (parsing), segments, benchmarks.metrics
+#   bash scripts/mutation.sh 'videotemp_o3.segments.*'     # only the mutants matching a pattern
+#   bash scripts/mutation.sh --results           # the survivors of the last run, and the score
+#
+# mutmut copies the sources to mutants/ and imports them from ./, src/ or source/ only, so the
+# run happens in a staging folder (.mutation/) that holds the package as src/videotemp_o3 and a
+# copy of tests/. Hypothesis runs derandomised and short there (profile "mutation",
+# tests/conftest.py), so that a mutant is killed or survives the same way every time.
+# Niced; two workers. Reuses the results of an earlier run unless a source changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+if ! .venv/bin/python -c "import mutmut" 2>/dev/null; then
+  echo "[mutation] installing mutmut (the mutation extra)"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -c requirements/lock.txt mutmut
+fi
+
+STAGE=.mutation
+# Fresh copies; mutmut notices changed sources itself (it keeps mutants/ between runs).
+rm -rf "$STAGE/src" "$STAGE/tests" "$STAGE/eval"
+mkdir -p "$STAGE/src"
+cp -a python/videotemp_o3 "$STAGE/src/"
+cp -a tests "$STAGE/tests"
+cp -a eval "$STAGE/eval"  # tests run eval/score.py
+cat > "$STAGE/pyproject.toml" <<'EOF'
+[tool.mutmut]
+source_paths = ["src"]
+also_copy = ["eval"]
+only_mutate = ["src/videotemp_o3/protocol.py", "src/videotemp_o3/segments.py",
+               "src/videotemp_o3/benchmarks/metrics.py", "src/videotemp_o3/training/rewards.py"]
+# The unit tests of these modules and of their callers that run in this process (a test that
+# runs a script in a subprocess imports the original code and cannot kill a mutant).
+pytest_add_cli_args_test_selection = [
+    "tests/test_protocol.py", "tests/test_protocol_properties.py", "tests/test_segments.py",
+    "tests/test_metrics.py",
+    "tests/test_rewards.py", "tests/test_benchmarks_common.py", "tests/test_benchmarks_charades.py",
+    "tests/test_benchmarks_lvbench.py", "tests/test_benchmarks_mlvu.py",
+    "tests/test_benchmarks_nextgqa.py", "tests/test_benchmarks_videomme.py",
+    "tests/test_benchmarks_videommmu.py", "tests/test_benchmarks_videotemp.py",
+]
+pytest_add_cli_args = ["-q", "-p", "no:cacheprovider", "-x", "-m", "not slow",
+                       "-k", "not runs_as_a_program and not cli_text_json_plot"]
+
+[tool.pytest.ini_options]
+testpaths = ["tests"]
+markers = ["slow: minutes of CPU (model training, servers)"]
+EOF
+
+export HYPOTHESIS_PROFILE=mutation PYTHONDONTWRITEBYTECODE=1
+cd "$STAGE"
+if [ "${1:-}" = "--results" ]; then
+  exec "$ROOT/.venv/bin/mutmut" results
+fi
+# Default selection: the parsing functions of protocol.py (its prompt texts are wording, not
+# logic), and all of segments.py and benchmarks/metrics.py.
+if [ $# -eq 0 ]; then
+  set -- 'videotemp_o3.protocol.x_parse*' 'videotemp_o3.protocol.x__read_think*' \
+    'videotemp_o3.protocol.x__spans_from_arguments*' 'videotemp_o3.protocol.x__to_seconds*' \
+    'videotemp_o3.protocol.x__json_too_deep*' \
+    'videotemp_o3.protocol.x__decode_json*' 'videotemp_o3.protocol.x__short_form*' \
+    'videotemp_o3.protocol.x__shorten*' 'videotemp_o3.protocol.x_validate_call*' \
+    'videotemp_o3.protocol.x_format_seconds*' 'videotemp_o3.protocol.x_render*' \
+    'videotemp_o3.protocol.x_call_error_feedback*' 'videotemp_o3.protocol.x_tool_feedback*' \
+    'videotemp_o3.protocol.x_clip_feedback*' 'videotemp_o3.protocol.x__span_text*' \
+    'videotemp_o3.protocol.xǁ*' \
+    'videotemp_o3.segments.*' 'videotemp_o3.benchmarks.metrics.*'
+fi
+exec nice -n 10 "$ROOT/.venv/bin/mutmut" run --max-children 2 "$@"
