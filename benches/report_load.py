@@ -60,7 +60,7 @@ def make_run(root: Path, n: int, seed: int = 0) -> Path:
         rec = json.loads(line)
         duration, (s, e) = rec["duration"], rec["timestamp"]
         traj = Trajectory(video=str(root / "data" / rec["videos"][0]),
-                          question={"text": "What colour is the square?", "kind": "mcq", "options": ["red", "green", "blue", "yellow"]},
+                          question={"text": "What colour is the square?", "task": "mcq", "options": ["red", "green", "blue", "yellow"]},
                           overview={"frames": 256, "size": [448, 448], "fps": 256 / duration, "seconds": 1.2, "duration": duration})
         turns = rng.choice([1, 2, 2, 3, 3])
         for t in range(1, turns + 1):

@@ -27,13 +27,26 @@ MAX_CLIPS_PER_CALL=3      # fixed by the protocol (and the format reward): not a
 MAX_VIDEOS=$((1 + (MAX_TURNS - 1) * MAX_CLIPS_PER_CALL))
 
 # --- the release's training frame budget (docs/design.md §3) --------------------------------------
-# The same defaults as sft/sft.sh (videotemp_o3.training.swift_media.TRAINING_VIDEO_ENV; a
+# The same defaults as sft/sft.sh (videotemp_o3.budgets.TRAINING_VIDEO_ENV; a
 # test keeps them in step). VIDEO_MIN_PIXELS is left at qwen-vl-utils' 100352: with it the
 # per-frame cap is 1.05 x 100352, not 50176 (swift_media's docstring explains the arithmetic).
 export VIDEO_MAX_PIXELS=${VIDEO_MAX_PIXELS:-50176}
 export FPS_MAX_FRAMES=${FPS_MAX_FRAMES:-512}
-# Clips: 2 fps, 4-64 frames unless overridden (videotemp_o3.training.rl_scheduler).
+# Clips: 2 fps, 4-64 frames unless overridden (videotemp_o3.training.rl_env).
 export VIDEOTEMP_CLIP_DIR=${VIDEOTEMP_CLIP_DIR:-$OUTPUT_DIR/clips}
+
+# --- the wording: a prompt profile (README "Prompt profiles"; default: ours) ---------------------
+# The environment (in the rollout server, or in the trainer in colocate mode) writes its tool
+# feedback in this profile's wording; build the rows with `rl_data build --prompt-profile` and
+# the same file, so that the prompts and the feedback agree.
+if [ -n "${PROMPT_PROFILE:-}" ]; then
+  if [ ! -f "$PROMPT_PROFILE" ]; then
+    echo "[$(basename "$0")] prompt profile not found: $PROMPT_PROFILE (PROMPT_PROFILE)" >&2
+    exit 2
+  fi
+  VIDEOTEMP_PROMPT_PROFILE=$(cd "$(dirname "$PROMPT_PROFILE")" && pwd)/$(basename "$PROMPT_PROFILE")
+  export VIDEOTEMP_PROMPT_PROFILE
+fi
 
 # --- the rollout server ------------------------------------------------------------------------
 : "${ROLLOUT_HOST:=127.0.0.1}"

@@ -32,6 +32,14 @@
 #                        (python/videotemp_o3/training/rewards.py defines both)
 #   REWARD_WEIGHTS       e.g. "1 1 1" for accuracy, IoU, format (default: all 1)
 #   VALIDATE             1 (default): check DATASETS with the RL data validator first (0 skips)
+#   LOSS_SCALE           which assistant rounds of a rollout carry the policy-gradient loss:
+#                        release (default) = what the release trains: its grpo.sh passes no
+#                        --loss_scale, so ms-swift trains the last round (the final answer)
+#                        only; in server mode no flag is passed either, in colocate mode
+#                        --loss_scale last_round is (there ms-swift's own default would be
+#                        every round, because the scheduler runs in the trainer).
+#                        Any ms-swift loss-scale name is passed as given: default = every
+#                        assistant round, the tool calls too (the project's former choice).
 #   SAVE_STEPS (100) LOGGING_STEPS (1) REPORT_TO (tensorboard on GPU, none on CPU)
 #   EXTRA_ARGS           more `swift rlhf` arguments, appended as given
 set -euo pipefail
@@ -52,6 +60,7 @@ source "$(dirname "$0")/env.sh"
 : "${REWARDS:=release}"
 : "${REWARD_WEIGHTS:=}"
 : "${VALIDATE:=1}"
+: "${LOSS_SCALE:=release}"
 : "${SAVE_STEPS:=100}"
 : "${LOGGING_STEPS:=1}"
 : "${EXTRA_ARGS:=}"
@@ -119,10 +128,6 @@ args=(
   --external_plugins "$PLUGIN"
   --reward_funcs $REWARD_FUNCS
   --max_turns "$MAX_TURNS"
-  # Every assistant turn of a rollout is the policy's own action, and the tool calls are what
-  # the IoU reward pays for; without a local scheduler ms-swift's GRPO default is last_round,
-  # which would train the final answer only.
-  --loss_scale default
   --num_generations "$NUM_GENERATIONS"
   --learning_rate "$LEARNING_RATE"
   --per_device_train_batch_size "$PER_DEVICE_BATCH_SIZE"
@@ -161,7 +166,20 @@ else
   rl_log "colocate mode without vLLM: the trainer generates with its PyTorch engine"
 fi
 
+if [ "$LOSS_SCALE" = release ]; then
+  if [ "$USE_VLLM" = true ]; then
+    loss_note="release: no --loss_scale, ms-swift trains the last round only"
+  else
+    args+=(--loss_scale last_round)
+    loss_note="release: --loss_scale last_round, the last round only"
+  fi
+else
+  args+=(--loss_scale "$LOSS_SCALE")
+  loss_note="--loss_scale $LOSS_SCALE"
+fi
+
 rl_log "model $MODEL; data: $DATASETS; rewards: $REWARDS ($REWARD_FUNCS)"
+rl_log "loss scale: $loss_note"
 rl_log "$NUM_GENERATIONS generations, lr $LEARNING_RATE, max turns $MAX_TURNS; frame budget" \
        "VIDEO_MAX_PIXELS=$VIDEO_MAX_PIXELS FPS_MAX_FRAMES=$FPS_MAX_FRAMES; output $OUTPUT_DIR/grpo"
 # shellcheck disable=SC2086  # EXTRA_ARGS is split on purpose

@@ -12,7 +12,8 @@
 #
 # Environment (defaults in rl/env.sh, shared with the trainer):
 #   MODEL, MODEL_TYPE, MAX_TURNS (3), ROLLOUT_PORT (8000), VIDEO_MAX_PIXELS (50176),
-#   FPS_MAX_FRAMES (512), VIDEOTEMP_CLIP_DIR (clip files; must be readable by the trainer)
+#   FPS_MAX_FRAMES (512), VIDEOTEMP_CLIP_DIR (clip files; must be readable by the trainer),
+#   PROMPT_PROFILE (a prompt profile file: the wording of the tool feedback; default ours)
 #   ROLLOUT_DEVICES    GPUs for vLLM (default 6,7); their count is the data-parallel size
 #   ROLLOUT_TP         tensor-parallel size per vLLM replica (default 1)
 #   ROLLOUT_BIND       address to listen on (default 127.0.0.1; 0.0.0.0 for a trainer elsewhere)
@@ -57,5 +58,6 @@ args=(
 rl_log "rollout server: $MODEL on GPUs $ROLLOUT_DEVICES (data parallel $dp x tensor parallel $ROLLOUT_TP)"
 rl_log "listening on $ROLLOUT_BIND:$ROLLOUT_PORT (health: GET /health/); clips in $VIDEOTEMP_CLIP_DIR"
 rl_log "frame budget: VIDEO_MAX_PIXELS=$VIDEO_MAX_PIXELS FPS_MAX_FRAMES=$FPS_MAX_FRAMES; max turns $MAX_TURNS"
+rl_log "prompt profile: ${VIDEOTEMP_PROMPT_PROFILE:-ours (built in)}"
 # shellcheck disable=SC2086  # EXTRA_ARGS is split on purpose
 CUDA_VISIBLE_DEVICES="$ROLLOUT_DEVICES" exec "$SWIFT" rollout "${args[@]}" $EXTRA_ARGS

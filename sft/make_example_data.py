@@ -21,8 +21,10 @@ import sys
 from pathlib import Path
 
 from videotemp_o3 import protocol, synthetic
-from videotemp_o3.training.sft_data import BuildConfig, build_file, release_files, validate_files
-from videotemp_o3.training.swift_media import TRAINING_VIDEO_ENV
+from videotemp_o3.jsonl import iter_jsonl
+from videotemp_o3.training.sft_check import validate_files
+from videotemp_o3.training.sft_data import BuildConfig, build_file, release_files
+from videotemp_o3.budgets import TRAINING_VIDEO_ENV
 from videotemp_o3.video import VideoReader
 
 
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"generating {len(a.durations)} videos under {root / 'bench'} ...")
     bench = synthetic.generate(root / "bench", durations=a.durations, seed=a.seed)
     grounding, mcq = [], []
-    for row in map(json.loads, bench.read_text().splitlines()):
+    for row in (line.value for line in iter_jsonl(bench)):
         video = str(root / "bench" / row["videos"][0])
         question, *options = row["question"].split("\n")
         grounding.append({"video": video, "query": row["query"], "span": row["timestamp"],
@@ -93,7 +95,7 @@ def write_image_mc(mcq: list[dict], out: Path, image_dir: Path) -> None:
             {"role": "user", "content": "<image>" + protocol.mcq_prompt(row["question"], row["options"])},
             {"role": "assistant", "loss": True, "content": protocol.render_turn(
                 f"The square in the image matches option {row['answer']}.", answer=row["answer"])}],
-            "images": [str(image)], "kind": "mcq", "id": row["id"]}
+            "images": [str(image)], "task": "mcq", "id": row["id"]}
         lines.append(json.dumps(record, ensure_ascii=False))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(line + "\n" for line in lines))

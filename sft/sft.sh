@@ -38,7 +38,15 @@
 # (tests/test_sft_train.py runs exactly this on data built from generated videos).
 #
 # Loss masking is in the data (ms-swift's per-message "loss" on assistant messages; see
-# python/videotemp_o3/training/masking.py), so --loss_scale stays at ms-swift's default.
+# python/videotemp_o3/training/masking.py), so --loss_scale stays at ms-swift's default. Records
+# without those marks (the release's own files have none) get them before training:
+#   MASKING      last_two_rounds (default: the release's --loss_scale last_two_rounds, i.e. the
+#                last two assistant rounds carry loss) | unified (the answer and every tool call
+#                with IoU >= MASKING_TAU with the evidence) | none (no marks added: every
+#                round carries loss). Marks already in the data are kept. Files that lacked
+#                marks are trained from copies in OUTPUT_DIR/masked_data; the script prints
+#                which masking it applied to which file.
+#   MASKING_TAU  0.5
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -71,7 +79,13 @@ DATASET_NUM_PROC="${DATASET_NUM_PROC:-4}"
 DATALOADER_NUM_WORKERS="${DATALOADER_NUM_WORKERS:-4}"
 REPORT_TO="${REPORT_TO:-tensorboard}"
 VALIDATE="${VALIDATE:-1}"
-# The release's training budget; keep in step with swift_media.TRAINING_VIDEO_ENV (tested).
+MASKING="${MASKING:-last_two_rounds}"
+MASKING_TAU="${MASKING_TAU:-0.5}"
+case "$MASKING" in
+  last_two_rounds|unified|none) ;;
+  *) echo "sft.sh: MASKING must be last_two_rounds, unified or none, got '$MASKING'" >&2; exit 2 ;;
+esac
+# The release's training budget; keep in step with budgets.TRAINING_VIDEO_ENV (tested).
 export VIDEO_MAX_PIXELS="${VIDEO_MAX_PIXELS:-50176}"
 export FPS_MAX_FRAMES="${FPS_MAX_FRAMES:-512}"
 
@@ -144,6 +158,19 @@ if [[ "$VALIDATE" == "1" ]]; then
     exit 1
   fi
 fi
+
+case "$MASKING" in
+  last_two_rounds|unified)
+    echo "masking rounds without a per-message loss mark: $MASKING (MASKING=last_two_rounds|unified|none) ..."
+    if ! prepared="$("$PYTHON" -m videotemp_o3.training.masking --fill-missing "$OUTPUT_DIR/masked_data" \
+                     --policy "$MASKING" --tau "$MASKING_TAU" "${files[@]}")"; then
+      echo "sft.sh: could not mask the data (the reason is above)" >&2
+      exit 1
+    fi
+    mapfile -t files <<< "$prepared"
+    ;;
+  none) echo "masking: none: rounds without a per-message loss mark all carry loss (--loss_scale default)" ;;
+esac
 
 args=(
   --model "$MODEL"

@@ -152,3 +152,26 @@ def test_real_generation_end_to_end(local_engine, video):
     assert traj.error is None
     assert 1 <= len(traj.turns) <= 3
     assert all(t.completion_tokens > 0 for t in traj.turns)
+
+
+def test_a_prompt_profile_shapes_every_text_the_model_reads(local_engine, video, tmp_path):
+    profile = protocol.PromptProfile(
+        name="terse", system="", first_turn_prefix="Use $tool. ",
+        clip_success_one="${video}\nClip ${start}-${end}.", clip_success_many="${clips}\nClips.",
+        clip_item="${video}", clip_separator="\n", clip_failure="No: ${problem}.",
+        no_action="Act.", final_answer="")
+    replies = [protocol.render_turn("look", segments=[(10.0, 16.0)]),
+               "<think>again</think>\n<tool_call>[30, 20]</tool_call>",
+               protocol.render_turn("done", answer="A")]
+    engine = Scripted(local_engine, replies)
+    traj = Agent(engine, small_config(max_turns=4, prompt_profile=profile)).run(
+        video, Question("q", "mcq", ["a", "b"]))
+    assert traj.error is None, traj.error
+    first = engine.seen[0]
+    assert [m["role"] for m in first] == ["user"]  # no system message in this profile
+    assert first[0]["content"][1]["text"].startswith("Use get_video_clip_frame. ")
+    clip_turn = engine.seen[1][-1]["content"]
+    assert [p["type"] for p in clip_turn] == ["video", "text"]
+    assert clip_turn[1]["text"] == "\nClip 10.0-16.0."
+    assert engine.seen[2][-1]["content"] == [{"type": "text",
+                                               "text": "No: a segment ends before it starts."}]

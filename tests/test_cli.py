@@ -24,7 +24,7 @@ def test_ask_prints_turns_and_saves_the_trajectory(tiny_model_dir, tmp_path, cap
     assert rc == 0
     assert "[overview] 8 frames" in text and "--- turn 1" in text and "prediction:" in text
     traj = json.loads(out.read_text())
-    assert traj["question"] == {"text": "Which block is bright?", "kind": "mcq", "options": ["left", "right"]}
+    assert traj["question"] == {"text": "Which block is bright?", "task": "mcq", "options": ["left", "right"]}
     assert traj["overview"]["frames"] == 8 and traj["turns"][0]["visual_tokens"] > 0
 
 
@@ -51,10 +51,11 @@ def test_contact_sheet(tmp_path, capsys):
 
 
 def test_agent_flags_are_defined_once_with_the_release_defaults():
-    from videotemp_o3.agent import release_clip_budget, release_overview_budget
+    from videotemp_o3.budgets import release_clip_budget, release_overview_budget
     from videotemp_o3.cli import build_parser
     from videotemp_o3.evaluate import build_parser as run_parser
     from videotemp_o3.flags import agent_config
+    from videotemp_o3.protocol import DEFAULT_PROFILE
 
     def options(parser):
         return {a.dest: (tuple(a.option_strings), a.default, a.type) for a in parser._actions if a.option_strings}
@@ -64,7 +65,7 @@ def test_agent_flags_are_defined_once_with_the_release_defaults():
     subparsers = next(a for a in build_parser()._actions if a.dest == "command")
     shared = options(subparsers.choices["ask"]).keys() & options(run_parser()).keys()
     agent = {"overview_frames", "overview_pixels", "clip_fps", "clip_max_frames", "clip_pixels", "max_turns",
-             "max_new_tokens", "temperature", "system_prompt", "engine", "model", "device", "video_format",
+             "max_new_tokens", "temperature", "system_prompt", "prompt_profile", "engine", "model", "device", "video_format",
              "request_timeout"}
     assert agent <= shared
     assert all(getattr(ask, d) == getattr(run, d) for d in agent)
@@ -73,6 +74,7 @@ def test_agent_flags_are_defined_once_with_the_release_defaults():
     assert (config.overview_budget.max_frames, config.overview_budget.max_pixels) == (ov.max_frames, ov.max_pixels)
     assert (config.clip_budget.fps, config.clip_budget.max_frames, config.clip_budget.min_frames) \
         == (cl.fps, cl.max_frames, cl.min_frames)
+    assert config.prompt_profile == DEFAULT_PROFILE  # our wording unless --prompt-profile names another
     assert run.model is None  # local: the default checkpoint; openai: what the server serves
 
 

@@ -223,6 +223,8 @@ BAD_RUN_FLAGS = [
     (["--return_task_types_accuracy"], "unrecognized arguments"),  # a scoring switch, not a run's
     (["--engine", "openai"], "--engine openai needs --base-url"),
     (["--base-url", "http://x"], "--base-url is for --engine openai"),
+    (["--prompt-profile", "/no/such/profile.json"],
+     "--prompt-profile: /no/such/profile.json: cannot read the prompt profile"),
 ]
 
 
@@ -257,8 +259,8 @@ def test_score_flags_checked_before_the_table(tmp_path, capsys, argv, message):
 
 class Server:
     """A local HTTP server speaking just enough of the OpenAI API: ``models`` is what
-    /v1/models lists (None: hang), ``chat`` answers /v1/chat/completions: an HTTP status, or
-    "hang" (accept, then never reply)."""
+    /v1/models lists (None: hang), ``chat`` answers /v1/chat/completions: an HTTP status,
+    "hang" (accept, then never reply), or a list of reply texts given in turn."""
 
     def __init__(self, models=("served-x",), chat=400):
         self.models, self.chat, self.requests = models, chat, []
@@ -286,6 +288,12 @@ class Server:
                 outer.requests.append(("POST", self.path, body))
                 if outer.chat == "hang":
                     outer.release.wait(30)
+                    return
+                if isinstance(outer.chat, list):
+                    text = outer.chat.pop(0)
+                    self._send(200, {"choices": [{"message": {"role": "assistant", "content": text},
+                                                  "finish_reason": "stop"}],
+                                     "usage": {"prompt_tokens": 100, "completion_tokens": 10}})
                     return
                 self._send(outer.chat, {"error": {"message": "bad request: no such model or video"}})
 
@@ -372,6 +380,68 @@ def test_a_server_that_accepts_then_hangs(tmp_path, small_video, capsys, server)
     assert rc == 1
     lines = [json.loads(ln) for ln in out.read_text().splitlines()]
     assert len(lines) == 2 and all("no reply within 1.0 s" in ln["error"] for ln in lines)
+
+
+# --- the wording: --prompt-profile for eval/run.py and videotemp ask --------------------------------------
+
+# A made-up wording, unlike ours: no system prompt, a prefix before the question, terse feedback.
+TERSE = {"name": "terse", "system": "", "first_turn_prefix": "Use $tool at most ${max_clips} times. ",
+         "clip_success_one": "${video}Clip ${start}-${end} ok.", "clip_success_many": "${clips}Clips: ${count}.",
+         "clip_item": "${video}", "clip_separator": "", "clip_failure": "Failed: ${problem}${detail}.",
+         "no_action": "Act.", "final_answer": " Answer now."}
+SCRIPT = ["<think>look</think><tool_call>[1, 4]</tool_call>", "<think>seen</think><answer>A</answer>"]
+
+
+def sent_texts(srv: "Server") -> list[list[tuple[str, str]]]:
+    """Per request: (role, text) of every message the engine sent, frames left out."""
+    posts = [body for method, _, body in srv.requests if method == "POST"]
+    return [[(m["role"], m["content"] if isinstance(m["content"], str)
+              else "".join(p.get("text", "") for p in m["content"])) for m in body["messages"]] for body in posts]
+
+
+def check_terse_conversation(conversation: list[tuple[str, str]]) -> None:
+    roles = [role for role, _ in conversation]
+    assert roles == ["user", "assistant", "user"]  # the profile sends no system prompt
+    assert conversation[0][1].startswith("Use get_video_clip_frame at most 3 times. ")
+    assert conversation[2][1] == "Clip 1.0-4.0 ok."  # turn 1 of 3: the answer is not asked for yet
+
+
+@pytest.mark.parametrize("command", ["eval/run.py", "videotemp ask"])
+def test_prompt_profile_is_what_the_model_reads(tmp_path, small_video, capsys, server, command):
+    from videotemp_o3.cli import main as cli_main
+
+    profile = tmp_path / "terse.json"
+    profile.write_text(json.dumps(TERSE))
+    srv = server(models=("m",), chat=list(SCRIPT))
+    engine = ["--engine", "openai", "--base-url", srv.url, "--prompt-profile", str(profile), "--max-turns", "3"]
+    if command == "eval/run.py":
+        out, rc = openai_run(tmp_path, small_video, srv.url, "--prompt-profile", str(profile), "--max-turns", "3",
+                             "--limit", "1")
+        assert rc == 0 and json.loads(out.read_text())["prediction"] == "A"
+    else:
+        out = tmp_path / "t.json"
+        rc = cli_main(["ask", str(small_video), "Which block?", "--option", "A=left", "--option", "B=right",
+                       "--out", str(out), *SMALL, *engine])
+        assert rc == 0 and json.loads(out.read_text())["prediction"] == "A"
+    first, second = sent_texts(srv)
+    assert [role for role, _ in first] == ["user"] and first[0][1] == second[0][1]
+    check_terse_conversation(second)
+
+
+@pytest.mark.parametrize("command", ["eval/run.py", "videotemp ask"])
+def test_unusable_prompt_profile_is_one_line_naming_the_file(tmp_path, small_video, capsys, command):
+    from videotemp_o3.cli import main as cli_main
+
+    profile = tmp_path / "half.json"
+    profile.write_text(json.dumps({k: v for k, v in TERSE.items() if k != "no_action"}))
+    with pytest.raises(SystemExit) as info:
+        if command == "eval/run.py":
+            run_main(["--bench", "videotemp", "--data-dir", str(tmp_path / "none"), "--prompt-profile", str(profile)])
+        else:
+            cli_main(["ask", str(small_video), "q", "--prompt-profile", str(profile)])
+    assert info.value.code == 2
+    line = one_line(capsys.readouterr().err)
+    assert f"--prompt-profile: {profile}: missing key(s) no_action" in line
 
 
 # --- several workers, one file, one local engine ------------------------------------------------------------

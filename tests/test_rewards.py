@@ -18,7 +18,7 @@ import pytest
 
 from videotemp_o3.protocol import clip_feedback, mcq_prompt, system_prompt
 from videotemp_o3.segments import Segment
-from videotemp_o3.training.rewards import (GroundTruth, RewardConfig, Trajectory, UnscorableRow,
+from videotemp_o3.training.rewards import (GroundTruth, RewardConfig, Rollout, UnscorableRow,
                                            accuracy_reward, answer_is_correct, call_span,
                                            format_reward, format_violations, iou_reward,
                                            last_call_iou, release_final_answer,
@@ -67,11 +67,11 @@ RELEASE_QA_IOU = {"good": (0.75 - 0.2) / 0.6, "half": 0.5, "just_over": (60 / 23
                   "absent": -0.1}
 
 
-def qa_trajectory(letter: str, segment: str, good_format: bool = True) -> Trajectory:
+def qa_trajectory(letter: str, segment: str, good_format: bool = True) -> Rollout:
     span = RELEASE_CALLS[segment][0]
     turns = [] if span is None else [call(span)]
     turns.append(answer(letter, think=good_format))
-    return Trajectory(turns)
+    return Rollout(turns)
 
 
 @pytest.mark.parametrize("segment", list(RELEASE_CALLS))
@@ -101,7 +101,7 @@ def test_release_normalises_before_the_penalty():
 def test_release_multi_clip_call_is_matched_one_to_one_and_averaged_over_clips():
     # Two clips, one evidence span: (290, 370) takes it (IoU 0.75), (600, 700) finds none left
     # and counts 0; the mean over the two clips is 0.375 -> v = (0.375 - 0.2) / 0.6.
-    traj = Trajectory([call((290, 370), (600, 1000)), answer("B")])
+    traj = Rollout([call((290, 370), (600, 1000)), answer("B")])
     assert iou_reward(traj, QA) == pytest.approx((0.375 - 0.2) / 0.6)
     # Our variant scores the hull [290, 1000] instead: 60 / 710 < 0.1 -> 0.1 below it.
     assert videotemp_iou_reward(traj, QA) == pytest.approx(60 / 710 - 0.1)
@@ -110,49 +110,49 @@ def test_release_multi_clip_call_is_matched_one_to_one_and_averaged_over_clips()
 def test_release_several_ground_truth_spans():
     two = GroundTruth("mcq", "B", (Segment(300, 360), Segment(600, 660)), duration=1200.0)
     # (590, 680) with (600, 660): 60/90; (290, 380) with (300, 360): 60/90. Mean 2/3.
-    traj = Trajectory([call((590, 680), (290, 380)), answer("B")])
+    traj = Rollout([call((590, 680), (290, 380)), answer("B")])
     assert iou_reward(traj, two) == pytest.approx((2 / 3 - 0.2) / 0.6)
     # One clip on one of the two spans: mean over the *clips* (one), so v = norm(0.75).
-    one = Trajectory([call((290, 370)), answer("B")])
+    one = Rollout([call((290, 370)), answer("B")])
     assert iou_reward(one, two) == pytest.approx((0.75 - 0.2) / 0.6)
 
 
 def test_release_scores_the_call_in_the_turn_before_the_answer():
-    good_then_off = Trajectory([call((290, 370)), call((600, 700)), answer("B")])
+    good_then_off = Rollout([call((290, 370)), call((600, 700)), answer("B")])
     assert iou_reward(good_then_off, QA) == pytest.approx(0.0 - 0.1)
-    off_then_good = Trajectory([call((600, 700)), call((290, 370)), answer("B")])
+    off_then_good = Rollout([call((600, 700)), call((290, 370)), answer("B")])
     assert iou_reward(off_then_good, QA) == pytest.approx((0.75 - 0.2) / 0.6)
     # A turn before the answer that makes no readable call shows nothing: v = 0.
-    thought = Trajectory([call((290, 370)), THINK + "<tool_call>{oops</tool_call>", answer("B")])
+    thought = Rollout([call((290, 370)), THINK + "<tool_call>{oops</tool_call>", answer("B")])
     assert iou_reward(thought, QA) == pytest.approx(-0.1)
     # Every block of that turn is read (the release's findall), the first one's spans included.
-    two_blocks = Trajectory([call((290, 370)) + call((600, 700))[len(THINK):], answer("B")])
+    two_blocks = Rollout([call((290, 370)) + call((600, 700))[len(THINK):], answer("B")])
     assert iou_reward(two_blocks, QA) == pytest.approx((0.375 - 0.2) / 0.6)
     # Spans as strings are read with float(); a short-form call is not JSON and reads as none.
-    strings = Trajectory([THINK + '<tool_call>{"name": "get_video_clip_frame", "arguments": '
+    strings = Rollout([THINK + '<tool_call>{"name": "get_video_clip_frame", "arguments": '
                                   '[{"start_time": "290", "end_time": "370"}]}</tool_call>',
                           answer("B")])
     assert iou_reward(strings, QA) == pytest.approx((0.75 - 0.2) / 0.6)
-    short = Trajectory([THINK + "<tool_call>[290, 370]</tool_call>", answer("B")])
+    short = Rollout([THINK + "<tool_call>[290, 370]</tool_call>", answer("B")])
     assert iou_reward(short, QA) == pytest.approx(-0.1)
 
 
 def test_release_mcq_reads_the_first_letter_as_written():
     for text, expected in [("B", 1.0), ("(B) the red one", 1.0), ("B or C", 1.0),
                            ("b", 0.0), ("The answer is B", 0.0), ("", 0.0), ("42", 0.0)]:
-        assert accuracy_reward(Trajectory([answer(text)]), QA) == expected, text
+        assert accuracy_reward(Rollout([answer(text)]), QA) == expected, text
     # The solution's first letter counts, whatever follows it.
-    assert accuracy_reward(Trajectory([answer("C")]), GroundTruth(
+    assert accuracy_reward(Rollout([answer("C")]), GroundTruth(
         "mcq", "C. a blue car", (Segment(300, 360),))) == 1.0
 
 
 def test_release_answer_next_to_a_call_or_missing_is_no_answer():
     both = THINK + "<answer>B</answer><tool_call>{}</tool_call>"
-    assert release_final_answer(Trajectory([both])) == ""
-    assert accuracy_reward(Trajectory([both]), QA) == 0.0
-    cut = Trajectory([call((290, 370)), call((300, 360))])  # stopped at the turn limit
+    assert release_final_answer(Rollout([both])) == ""
+    assert accuracy_reward(Rollout([both]), QA) == 0.0
+    cut = Rollout([call((290, 370)), call((300, 360))])  # stopped at the turn limit
     assert (accuracy_reward(cut, QA), iou_reward(cut, QA)) == (0.0, 0.0)
-    assert accuracy_reward(Trajectory([THINK + "<answer>B"]), QA) == 0.0  # never closed
+    assert accuracy_reward(Rollout([THINK + "<answer>B"]), QA) == 0.0  # never closed
 
 
 GROUND = GroundTruth("grounding", spans=(Segment(40, 60),), duration=300.0)
@@ -175,7 +175,7 @@ RELEASE_GROUNDING = [
 @pytest.mark.parametrize("text,acc", [r[1:] for r in RELEASE_GROUNDING],
                          ids=[r[0] for r in RELEASE_GROUNDING])
 def test_release_grounding_table(text, acc):
-    traj = Trajectory([call((35, 65)), answer(text)])
+    traj = Rollout([call((35, 65)), answer(text)])
     assert accuracy_reward(traj, GROUND) == pytest.approx(acc)
     # Grounding rows score no call: 0, or -0.1 when the accuracy is exactly 1.
     assert iou_reward(traj, GROUND) == pytest.approx(-0.1 if acc == 1.0 else 0.0)
@@ -185,11 +185,11 @@ def test_release_grounding_with_several_spans_is_matched_greedily():
     two = GroundTruth("grounding", spans=(Segment(0, 10), Segment(8, 20)))
     # (2, 12) takes (0, 10) (IoU 8/12 beats 4/18); (0, 9) is left with (8, 20): 1/20.
     # The mean 0.358 normalises to 0.264 (the best pairing would give 0.561 -> 0.602).
-    got = accuracy_reward(Trajectory([answer("[2, 12], [0, 9]")]), two)
+    got = accuracy_reward(Rollout([answer("[2, 12], [0, 9]")]), two)
     assert got == pytest.approx(((8 / 12 + 1 / 20) / 2 - 0.2) / 0.6)
     # A tie goes to the first span: (5, 15) overlaps both by 5/15 and takes (0, 10).
     tie = GroundTruth("grounding", spans=(Segment(0, 10), Segment(10, 20)))
-    got = accuracy_reward(Trajectory([answer("[5, 15] [10, 20]")]), tie)
+    got = accuracy_reward(Rollout([answer("[5, 15] [10, 20]")]), tie)
     assert got == pytest.approx(((1 / 3 + 1.0) / 2 - 0.2) / 0.6)
 
 
@@ -211,13 +211,13 @@ def test_release_grounding_with_several_spans_is_matched_greedily():
     (THINK + "<answer>B</answer><tool_call>{}</tool_call>", False),
 ])
 def test_release_format_per_turn(turn, ok):
-    assert format_reward(Trajectory([call((1, 2)), turn])) == (1.0 if ok else 0.0)
+    assert format_reward(Rollout([call((1, 2)), turn])) == (1.0 if ok else 0.0)
 
 
 def test_release_format_does_not_judge_the_sequence():
     # What our variant charges for, the release's format lets through.
-    repeated = Trajectory([call((290, 370)), call((290, 370)), answer("B")])
-    cut = Trajectory([call((290, 370)), call((300, 360))])
+    repeated = Rollout([call((290, 370)), call((290, 370)), answer("B")])
+    cut = Rollout([call((290, 370)), call((300, 360))])
     for traj in (repeated, cut):
         assert format_reward(traj, QA) == 1.0
         assert videotemp_format_reward(traj, QA) == 0.0
@@ -225,7 +225,7 @@ def test_release_format_does_not_judge_the_sequence():
 
 def test_release_set_scores_qa_and_grounding_rows_only():
     with pytest.raises(UnscorableRow, match="qa and grounding"):
-        accuracy_reward(Trajectory([answer("7")]), GroundTruth("open", "7", (Segment(1, 2),)))
+        accuracy_reward(Rollout([answer("7")]), GroundTruth("open", "7", (Segment(1, 2),)))
 
 
 # =============================================================================================
@@ -286,11 +286,11 @@ SEGMENT_IOU = {                      # IoU with [300, 360], by hand
 }
 
 
-def mcq_trajectory(letter: str, segment: str, good_format: bool) -> Trajectory:
+def mcq_trajectory(letter: str, segment: str, good_format: bool) -> Rollout:
     span = SEGMENT_IOU[segment][0]
     turns = [] if span is None else [call(span)]
     turns.append(answer(letter, think=good_format))  # broken: the answer turn skips <think>
-    return Trajectory(turns)
+    return Rollout(turns)
 
 
 # id, letter, segment, good format, accuracy, iou reward, format
@@ -363,7 +363,7 @@ GROUNDING_TABLE = [
 @pytest.mark.parametrize("turns,acc,iou_r,fmt", [r[1:] for r in GROUNDING_TABLE],
                          ids=[r[0] for r in GROUNDING_TABLE])
 def test_grounding_table(turns, acc, iou_r, fmt):
-    traj = Trajectory(turns)
+    traj = Rollout(turns)
     assert videotemp_accuracy_reward(traj, GROUNDING) == pytest.approx(acc)
     assert videotemp_iou_reward(traj, GROUNDING) == pytest.approx(iou_r)
     assert videotemp_format_reward(traj, GROUNDING) == fmt
@@ -372,12 +372,12 @@ def test_grounding_table(turns, acc, iou_r, fmt):
 def test_grounding_answer_is_clamped_to_the_video():
     near_end = GroundTruth("grounding", spans=(Segment(250, 300),), duration=300.0)
     # [250, 320] shows [250, 300]: IoU 1 (unclamped it would be 50/70 → accuracy 0.857).
-    assert videotemp_accuracy_reward(Trajectory([answer("[250, 320]")]), near_end) == 1.0
+    assert videotemp_accuracy_reward(Rollout([answer("[250, 320]")]), near_end) == 1.0
 
 
 def test_grounding_correctness_threshold_is_inclusive():
-    assert answer_is_correct(Trajectory([answer("[30, 70]")]), GROUNDING)       # IoU 0.5
-    assert not answer_is_correct(Trajectory([answer("[30, 75]")]), GROUNDING)   # IoU 0.444
+    assert answer_is_correct(Rollout([answer("[30, 70]")]), GROUNDING)       # IoU 0.5
+    assert not answer_is_correct(Rollout([answer("[30, 75]")]), GROUNDING)   # IoU 0.444
 
 
 # ---------------------------------------------------------------------------------------------
@@ -385,8 +385,8 @@ def test_grounding_correctness_threshold_is_inclusive():
 # ---------------------------------------------------------------------------------------------
 
 def test_repeated_identical_calls_cost_format_and_gain_nothing():
-    once = Trajectory([call((290, 370)), answer("B")])
-    twice = Trajectory([call((290, 370)), call((290, 370)), answer("B")])
+    once = Rollout([call((290, 370)), answer("B")])
+    twice = Rollout([call((290, 370)), call((290, 370)), answer("B")])
     assert videotemp_format_reward(once, MCQ) == 1.0
     assert videotemp_format_reward(twice, MCQ) == 0.0
     assert any("repeated" in v for v in format_violations(twice, MCQ))
@@ -396,9 +396,9 @@ def test_repeated_identical_calls_cost_format_and_gain_nothing():
 
 def test_exceeding_the_turn_limit_costs_format():
     # Turns 1 and 2 may call (max_turns 3); the third must answer.
-    in_limit = Trajectory([call((200, 400)), call((290, 370)), answer("B")])
+    in_limit = Rollout([call((200, 400)), call((290, 370)), answer("B")])
     assert videotemp_format_reward(in_limit, MCQ) == 1.0
-    over = Trajectory([call((200, 400)), call((290, 370)), call((295, 365)), answer("B")])
+    over = Rollout([call((200, 400)), call((290, 370)), call((295, 365)), answer("B")])
     violations = format_violations(over, MCQ)
     assert videotemp_format_reward(over, MCQ) == 0.0
     assert any("4 turns, more than 3" in v for v in violations)
@@ -407,7 +407,7 @@ def test_exceeding_the_turn_limit_costs_format():
 
 
 def test_trajectory_without_an_answer():
-    traj = Trajectory([call((290, 370)), call((300, 360))])
+    traj = Rollout([call((290, 370)), call((300, 360))])
     assert videotemp_accuracy_reward(traj, MCQ) == 0.0
     assert videotemp_iou_reward(traj, MCQ) == 0.0  # wrong (no) answer → 0, however good the call
     assert videotemp_format_reward(traj, MCQ) == 0.0
@@ -415,12 +415,12 @@ def test_trajectory_without_an_answer():
 
 
 def test_correct_letter_with_broken_format():
-    proper = Trajectory([call((290, 370)), answer("B")])
+    proper = Rollout([call((290, 370)), answer("B")])
     for broken_turn in ["<answer>B</answer>",                       # no think
                         THINK + "..<answer>B</answer>",             # stray dots
                         "<think>x<think><answer>B</answer>",        # second <think> as close
                         THINK + "The answer is <answer>B</answer>"]:  # text outside tags
-        broken = Trajectory([call((290, 370)), broken_turn])
+        broken = Rollout([call((290, 370)), broken_turn])
         assert videotemp_accuracy_reward(broken, MCQ) == 1.0, broken_turn
         assert videotemp_format_reward(broken, MCQ) == 0.0, broken_turn
         assert total_reward(reward_breakdown(broken, MCQ, reward_set="videotemp")) == pytest.approx(
@@ -428,55 +428,55 @@ def test_correct_letter_with_broken_format():
 
 
 def test_letter_outside_answer_tags_scores_nothing():
-    assert videotemp_accuracy_reward(Trajectory([THINK + "B"]), MCQ) == 0.0
+    assert videotemp_accuracy_reward(Rollout([THINK + "B"]), MCQ) == 0.0
 
 
 @pytest.mark.parametrize("text", ["B or C", "B, C", "(A) and (B)", "option B or option C"])
 def test_hedged_answers_score_nothing(text):
-    traj = Trajectory([answer(text)])
+    traj = Rollout([answer(text)])
     assert videotemp_accuracy_reward(traj, MCQ) == 0.0
     assert videotemp_format_reward(traj, MCQ) == 0.0
 
 
 def test_letter_beyond_the_options_is_no_answer():
     four = GroundTruth("mcq", "E", (Segment(1, 2),), n_options=4)
-    assert videotemp_accuracy_reward(Trajectory([answer("E")]), four) == 0.0
+    assert videotemp_accuracy_reward(Rollout([answer("E")]), four) == 0.0
 
 
 def test_spread_clips_are_scored_as_their_hull():
     # Three clips, one on target: their hull is the whole video, IoU 60/1200.
-    spread = Trajectory([call((0, 100), (300, 360), (1100, 1200)), answer("B")])
+    spread = Rollout([call((0, 100), (300, 360), (1100, 1200)), answer("B")])
     assert call_span(requested_calls(spread)[-1], 1200.0) == Segment(0, 1200)
     assert videotemp_iou_reward(spread, MCQ) == pytest.approx(60 / 1200 - 0.1)
     # Two adjacent clips that cover the evidence together count as one span: IoU 1.
-    tiled = Trajectory([call((300, 330), (330, 360)), answer("B")])
+    tiled = Rollout([call((300, 330), (330, 360)), answer("B")])
     assert videotemp_iou_reward(tiled, MCQ) == pytest.approx(1.0)
 
 
 def test_the_last_call_counts_not_the_best():
-    good_then_off = Trajectory([call((290, 370)), call((600, 700)), answer("B")])
+    good_then_off = Rollout([call((290, 370)), call((600, 700)), answer("B")])
     assert videotemp_iou_reward(good_then_off, MCQ) == pytest.approx(0.0 - 0.1)
-    off_then_good = Trajectory([call((600, 700)), call((290, 370)), answer("B")])
+    off_then_good = Rollout([call((600, 700)), call((290, 370)), answer("B")])
     assert videotemp_iou_reward(off_then_good, MCQ) == pytest.approx(60 / 80)
 
 
 def test_unreadable_or_invalid_last_call_counts_as_iou_zero():
-    garbage = Trajectory([call((290, 370)), THINK + "<tool_call>{oops</tool_call>", answer("B")])
+    garbage = Rollout([call((290, 370)), THINK + "<tool_call>{oops</tool_call>", answer("B")])
     assert videotemp_iou_reward(garbage, MCQ) == pytest.approx(0.0 - 0.1)
-    reversed_call = Trajectory([call((370, 290)), answer("B")])
+    reversed_call = Rollout([call((370, 290)), answer("B")])
     assert videotemp_iou_reward(reversed_call, MCQ) == pytest.approx(0.0 - 0.1)
     assert videotemp_format_reward(reversed_call, MCQ) == 0.0
 
 
 def test_call_is_clamped_to_the_video():
     # [-100, 400] shows [0, 400]: IoU 60/400 (unclamped it would be 60/500).
-    traj = Trajectory([call((-100, 400)), answer("B")])
+    traj = Rollout([call((-100, 400)), answer("B")])
     assert videotemp_iou_reward(traj, MCQ) == pytest.approx(60 / 400)
     assert videotemp_format_reward(traj, MCQ) == 1.0
 
 
 def test_calls_recorded_by_the_caller_override_parsing():
-    traj = Trajectory([call((0, 1200)), answer("B")], calls=[[(300, 330), (330, 360)]])
+    traj = Rollout([call((0, 1200)), answer("B")], calls=[[(300, 330), (330, 360)]])
     assert videotemp_iou_reward(traj, MCQ) == pytest.approx(1.0)
 
 
@@ -496,21 +496,21 @@ def test_total_reward_weights():
 
 
 def test_only_the_final_turn_answers():
-    traj = Trajectory([answer("B"), answer("C")])
+    traj = Rollout([answer("B"), answer("C")])
     assert videotemp_accuracy_reward(traj, MCQ) == 0.0
     assert videotemp_format_reward(traj, MCQ) == 0.0
-    assert videotemp_accuracy_reward(Trajectory([]), MCQ) == 0.0
-    assert videotemp_format_reward(Trajectory([]), MCQ) == 0.0
+    assert videotemp_accuracy_reward(Rollout([]), MCQ) == 0.0
+    assert videotemp_format_reward(Rollout([]), MCQ) == 0.0
 
 
 def test_short_form_call_is_read_but_not_canonical():
-    traj = Trajectory([THINK + "<tool_call>[290, 370]</tool_call>", answer("B")])
+    traj = Rollout([THINK + "<tool_call>[290, 370]</tool_call>", answer("B")])
     assert videotemp_iou_reward(traj, MCQ) == pytest.approx(60 / 80)
     assert videotemp_format_reward(traj, MCQ) == 0.0
 
 
 def test_answer_left_open_by_a_stop_string_is_fine():
-    traj = Trajectory([call((290, 370)), THINK + "<answer>B"])
+    traj = Rollout([call((290, 370)), THINK + "<answer>B"])
     assert videotemp_accuracy_reward(traj, MCQ) == 1.0
     assert videotemp_format_reward(traj, MCQ) == 1.0
 
@@ -519,7 +519,7 @@ def test_answer_left_open_by_a_stop_string_is_fine():
                                                   ("The red car.", "red car", 1.0),
                                                   ("13", "12", 0.0), ("blue car", "red car", 0.0)])
 def test_open_answers(given, truth, expected):
-    assert videotemp_accuracy_reward(Trajectory([answer(given)]), GroundTruth("open", truth, (Segment(1, 2),))) == expected
+    assert videotemp_accuracy_reward(Rollout([answer(given)]), GroundTruth("open", truth, (Segment(1, 2),))) == expected
 
 
 def test_core_modules_import_without_ms_swift():
@@ -605,7 +605,7 @@ def test_orms_match_the_plain_functions(reward_set):
     args = SimpleNamespace(max_turns=3)
     inputs = [{"messages": conversation(turns), "request_id": f"r{k}", **cols}
               for k, (turns, cols) in enumerate(SWIFT_CASES)]
-    expected = [reward_breakdown(Trajectory(turns), GroundTruth.from_row(cols),
+    expected = [reward_breakdown(Rollout(turns), GroundTruth.from_row(cols),
                                  reward_set=reward_set) for turns, cols in SWIFT_CASES]
     for name, key in zip(NAMES[reward_set], ("accuracy", "iou", "format")):
         got = call_like_trainer(build_like_trainer(name, args), inputs)

@@ -13,7 +13,8 @@ from videotemp_o3 import protocol
 from videotemp_o3.segments import Segment
 from videotemp_o3.synthetic import generate
 from videotemp_o3.training.rewards import GroundTruth
-from videotemp_o3.training.rl_check import (GROUNDING_FILE, QA_FILE, RLDataError, load_rl_file,
+from videotemp_o3.training.problems import DataError
+from videotemp_o3.training.rl_check import (GROUNDING_FILE, QA_FILE, load_rl_file,
                                             validate_file, validate_files)
 from videotemp_o3.training.rl_data import build_rl_data
 
@@ -146,7 +147,7 @@ def test_every_bad_record_is_reported_with_file_and_line(built, tmp_path):
     assert any(p.field == "uid" and "repeats" in p.reason and f"{path}:1" in p.reason
                for p in by_line[json_line + 1])
 
-    with pytest.raises(RLDataError) as err:
+    with pytest.raises(DataError) as err:
         load_rl_file(path)
     assert len(err.value.problems) == len(problems)
     assert f"{path}:2: field 'answer': missing" in str(err.value)

@@ -20,7 +20,7 @@ import pytest
 
 from videotemp_o3.synthetic import generate
 from videotemp_o3.training.rl_data import build_rl_data
-from videotemp_o3.training.swift_media import TRAINING_VIDEO_ENV
+from videotemp_o3.budgets import TRAINING_VIDEO_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 REWARD_FUNCS = ["acc_reward", "iou_reward", "format_reward"]  # the release's, the default
@@ -38,7 +38,7 @@ def clean_env(**extra) -> dict:
              "VIDEO_MIN_PIXELS", "FPS_MAX_FRAMES", "FPS_MIN_FRAMES", "VIDEOTEMP_CLIP_DIR",
              "ROLLOUT_HOST", "ROLLOUT_PORT", "USE_VLLM", "CUDA_VISIBLE_DEVICES",
              "NPROC_PER_NODE", "SWIFT", "EXTRA_ARGS", "DEEPSPEED", "REWARDS", "VALIDATE",
-             "LOSS_SCALE", "RL_DATA")
+             "LOSS_SCALE", "RL_DATA", "PROMPT_PROFILE")
     env = {k: v for k, v in os.environ.items() if k not in knobs and not k.startswith("VIDEOTEMP_")}
     env.update({k: str(v) for k, v in extra.items()})
     return env
@@ -63,7 +63,7 @@ def free_port() -> int:
 
 
 def test_training_frame_budget_is_the_same_as_sft(tmp_path):
-    """rl/env.sh's defaults equal the SFT path's (swift_media.TRAINING_VIDEO_ENV)."""
+    """rl/env.sh's defaults equal the SFT path's (budgets.TRAINING_VIDEO_ENV)."""
     names = sorted(TRAINING_VIDEO_ENV)
     out = subprocess.run(["bash", "-c", f"source rl/env.sh; echo {' '.join('$' + n for n in names)}"],
                          cwd=REPO, env=clean_env(), capture_output=True, text=True, check=True)
@@ -103,6 +103,22 @@ def test_rollout_script_takes_gpus_and_port_from_the_environment(tmp_path):
     assert (arg(argv, "--vllm_data_parallel_size"), arg(argv, "--vllm_tensor_parallel_size"),
             arg(argv, "--port"), arg(argv, "--max_turns")) == ("2", "2", "8123", "2")
     assert json.loads(arg(argv, "--vllm_limit_mm_per_prompt"))["video"] == 4
+
+
+def test_rollout_script_passes_a_prompt_profile_to_the_environment(tmp_path):
+    swift, out = recorder(tmp_path)
+    profile = tmp_path / "profiles" / "mine.json"
+    profile.parent.mkdir()
+    profile.write_text("{}")
+    env = dict(SWIFT=swift, MODEL="Qwen/Qwen2.5-VL-7B-Instruct", OUTPUT_DIR=tmp_path / "out")
+    run = subprocess.run(["bash", "rl/rollout.sh"], cwd=REPO, capture_output=True, text=True,
+                         env=clean_env(**env, PROMPT_PROFILE=profile))
+    assert run.returncode == 0, run.stderr
+    assert json.loads(out.read_text())["env"]["VIDEOTEMP_PROMPT_PROFILE"] == str(profile)
+    assert f"prompt profile: {profile}" in run.stderr
+    run = subprocess.run(["bash", "rl/rollout.sh"], cwd=REPO, capture_output=True, text=True,
+                         env=clean_env(**env, PROMPT_PROFILE=tmp_path / "absent.json"))
+    assert run.returncode == 2 and "prompt profile not found" in run.stderr
 
 
 class _Health(http.server.BaseHTTPRequestHandler):
@@ -150,7 +166,9 @@ def test_grpo_script_waits_for_the_rollout_server_then_trains_on_six_gpus(tmp_pa
             arg(argv, "--max_turns"), arg(argv, "--deepspeed")) == ("8", "5e-6", "3", "zero3")
     funcs = argv[argv.index("--reward_funcs") + 1:argv.index("--reward_funcs") + 4]
     assert funcs == REWARD_FUNCS
-    assert arg(argv, "--loss_scale") == "default"
+    # The release's loss: no --loss_scale in server mode, so ms-swift trains the last round only.
+    assert "--loss_scale" not in argv
+    assert "loss scale: release: no --loss_scale" in run.stderr
     assert argv[argv.index("--dataset") + 1:argv.index("--dataset") + 3] == [
         str(data / "qa.jsonl"), str(data / "grounding.jsonl")]
     assert "--multi_turn_scheduler" not in argv  # the server runs it
@@ -195,6 +213,14 @@ def test_grpo_script_chooses_the_reward_set_and_validates_the_data_first(tmp_pat
     argv = json.loads(out.read_text())["argv"]
     assert argv[argv.index("--reward_funcs") + 1:argv.index("--reward_funcs") + 4] == [
         "videotemp_accuracy", "videotemp_iou", "videotemp_format"]
+    # Colocate mode: ms-swift would train every round (the scheduler runs in the trainer), so
+    # the release's choice is passed explicitly; our former choice is one variable away.
+    assert arg(argv, "--loss_scale") == "last_round"
+    run = subprocess.run(["bash", "rl/grpo.sh"], cwd=REPO, capture_output=True, text=True,
+                         env=clean_env(**env, VALIDATE=0, LOSS_SCALE="default"))
+    assert run.returncode == 0, run.stderr
+    assert arg(json.loads(out.read_text())["argv"], "--loss_scale") == "default"
+    assert "loss scale: --loss_scale default" in run.stderr
     run = subprocess.run(["bash", "rl/grpo.sh"], cwd=REPO, capture_output=True, text=True,
                          env=clean_env(**env, VALIDATE=0, REWARDS="mine"))
     assert run.returncode == 2 and "REWARDS must be release or videotemp" in run.stderr

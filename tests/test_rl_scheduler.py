@@ -1,4 +1,5 @@
-"""The GRPO clip environment (videotemp_o3.training.rl_scheduler) on real generated videos.
+"""The GRPO clip environment (videotemp_o3.training.rl_env) and its ms-swift scheduler
+(videotemp_o3.training.swift_plugin) on real generated videos.
 
 Each frame of the test video spells its own index, so a clip file handed to ms-swift can be
 decoded and checked frame by frame against the span the call asked for. Expected frame indices
@@ -22,8 +23,8 @@ from videotemp_o3 import protocol
 from videotemp_o3.protocol import CallProblem
 from videotemp_o3.segments import Segment, iou
 from videotemp_o3.testing.videos import make_indexed_video, read_index
-from videotemp_o3.training.rl_scheduler import SCHEDULER_NAME, VideoClipScheduler
-from videotemp_o3.training.sft_data import feedback_text
+from videotemp_o3.training.rl_env import SCHEDULER_NAME
+from videotemp_o3.training.swift_plugin import VideoClipScheduler
 from videotemp_o3.training.swift_plugin import (VideoTempAccuracy, VideoTempFormat,
                                                         VideoTempIoU)
 from videotemp_o3.video import VideoReader
@@ -118,7 +119,7 @@ def test_valid_call_is_answered_with_the_clip_of_that_span(video):
     assert source_indices(request.videos[1]) == [50, 56, 61, 67, 73, 79, 84, 90]
 
     info = out["rollout_infos"]
-    # file:// URIs: ms-swift would otherwise inline each file as base64 (rl_scheduler docs).
+    # file:// URIs: ms-swift would otherwise inline each file as base64 (rl_env docs).
     assert info["videos"] == [f"file://{p}" for p in request.videos]
     assert info["clip_segments"] == [[5.0, 9.0]]
     assert info["tool_calls"] == [{"turn": 1, "requested": [[5.0, 9.0]], "clips": [[5.0, 9.0]],
@@ -234,8 +235,9 @@ def test_last_call_turn_asks_for_the_final_answer(video):
     take_turn(scheduler, request, call((5, 9)), 1)
     assert protocol.final_answer_request() not in request.messages[-1]["content"]
     take_turn(scheduler, request, call((6, 8)), 2)  # turn max_turns - 1: the next must answer
-    # The same text as the SFT trajectories' feedback after the last allowed call.
-    assert request.messages[-1]["content"] == feedback_text([Segment(6, 8)], 2, 3)
+    # The agent's text after the last allowed call (the SFT trajectories use the same tool).
+    assert request.messages[-1]["content"] == protocol.tool_feedback(
+        [Segment(6, 8)], ask_final=True, video_tag="<video>")
     assert request.messages[-1]["content"].endswith(protocol.final_answer_request())
     bad = new_request(video)
     take_turn(scheduler, bad, call((9, 5)), 2)  # a failed call there gets the request too
@@ -264,7 +266,7 @@ def test_check_finished(video, text, turn, finish_reason, finished):
 
 
 def test_max_turns_must_agree_with_the_environment():
-    from videotemp_o3.training.rl_scheduler import ClipEnvConfig, ClipEnvironment
+    from videotemp_o3.training.rl_env import ClipEnvConfig, ClipEnvironment
 
     with pytest.raises(ValueError, match="--max_turns 4"):
         VideoClipScheduler(max_turns=4, environment=ClipEnvironment(ClipEnvConfig(max_turns=3)))

@@ -14,9 +14,11 @@ from sft_helpers import SMALL_VIDEO_ENV, expected_clip_indices
 from videotemp_o3 import protocol
 from videotemp_o3.segments import Segment, iou
 from videotemp_o3.testing.videos import make_indexed_video, read_index
-from videotemp_o3.training import sft_data
+from videotemp_o3.training import sft_check
+from videotemp_o3.training.annotations import read_annotations
+from videotemp_o3.training.sft_check import validate_file
 from videotemp_o3.training.sft_data import (BuildConfig, build_file, build_record, main,
-                                            read_annotations, release_files, validate_file)
+                                            release_files)
 from videotemp_o3.training.swift_media import clip_budget
 from videotemp_o3.video import VideoReader
 
@@ -73,8 +75,10 @@ def calls_and_clips(record):
 def test_builder_clips_are_the_requested_spans(video, annotations, tmp_path, refine):
     reader = VideoReader(video)
     budget = clip_budget()
-    for lineno, ann in read_annotations(annotations):
-        record = build_record(ann, reader, random.Random(lineno), tmp_path / "clips",
+    anns, problems = read_annotations(annotations)
+    assert problems == []
+    for k, ann in enumerate(anns):
+        record = build_record(ann, reader, random.Random(k), tmp_path / "clips",
                               refine=refine)
         pairs = calls_and_clips(record)
         assert len(pairs) == (2 if refine else 1)
@@ -94,8 +98,8 @@ def test_builder_clips_are_the_requested_spans(video, annotations, tmp_path, ref
 
 def test_refinement_trajectory_shape_and_masking(video, annotations, tmp_path):
     reader = VideoReader(video)
-    (_, grounding), (_, mcq), (_, open_q) = read_annotations(annotations)
-    assert mcq.answer == "C" and open_q.kind == "open" and grounding.kind == "grounding"
+    (grounding, mcq, open_q), _ = read_annotations(annotations)
+    assert mcq.answer == "C" and open_q.task == "open" and grounding.task == "grounding"
     for ann in (grounding, mcq, open_q):
         for seed in range(4):
             rng = random.Random(seed)
@@ -114,7 +118,7 @@ def test_refinement_trajectory_shape_and_masking(video, annotations, tmp_path):
             assert msgs[5]["content"].endswith(protocol.final_answer_request())
             assert not msgs[3]["content"].endswith(protocol.final_answer_request())
             final = protocol.parse_turn(msgs[-1]["content"])
-            if ann.kind == "grounding":
+            if ann.task == "grounding":
                 assert protocol.parse_span(final.answer) == ann.span
             else:
                 assert final.answer == ann.answer
@@ -123,7 +127,7 @@ def test_refinement_trajectory_shape_and_masking(video, annotations, tmp_path):
 
 
 def test_two_turns_leave_no_room_to_refine(video, annotations, tmp_path):
-    (_, ann), *_ = read_annotations(annotations)
+    ann = read_annotations(annotations)[0][0]
     record = build_record(ann, VideoReader(video), random.Random(0), tmp_path / "clips",
                           BuildConfig(max_turns=2), refine=True)
     assert len(calls_and_clips(record)) == 1
@@ -140,7 +144,7 @@ def test_build_file_is_seeded_and_valid(video, annotations, tmp_path):
     report = build_file(annotations, out_a, tmp_path / "clips", config, progress=False)
     build_file(annotations, out_b, tmp_path / "clips", config, progress=False)
     assert out_a.read_text() == out_b.read_text()
-    assert report.records == 3 and not report.skipped
+    assert report.records == 3 and not report.problems
     assert report.clips == report.direct_calls + 2 * report.refined
     n, problems = validate_file(out_a)
     assert n == 3 and problems == []
@@ -166,12 +170,16 @@ def test_without_tool_calls(video, annotations, tmp_path):
 
 def test_bad_annotations_name_file_line_and_field(tmp_path):
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"video": "v.mp4", "query": "x", "span": [5, 2]}\n')
-    with pytest.raises(ValueError, match=r"bad\.jsonl:1: field 'span'"):
-        read_annotations(bad)
-    bad.write_text('\n{"video": "v.mp4", "question": "q", "options": ["a", "b"], "answer": "E", "span": [1, 2]}\n')
-    with pytest.raises(ValueError, match=r"bad\.jsonl:2: field 'answer' must be an option letter A–B"):
-        read_annotations(bad)
+    bad.write_text('{"video": "v.mp4", "query": "x", "span": [5, 2]}\n'
+                   '\n{"video": "v.mp4", "question": "q", "options": ["a", "b"], "answer": "E", '
+                   '"span": [1, 2]}\n{"video": "v.mp4", "question": "q", "answer": "4"}\n')
+    anns, problems = read_annotations(bad)
+    assert anns == []
+    shown = [str(p) for p in problems]
+    assert shown[0] == f"{bad}:1: field 'span': start 5.0 is not before end 2.0"
+    assert shown[1].startswith(f"{bad}:3: field 'answer': expected one of ['A', 'B']")
+    assert shown[2].startswith(f"{bad}:4: field 'timestamp': missing: a question needs its "
+                               "evidence span")
 
 
 def test_unbuildable_annotation_is_skipped_with_its_line(video, tmp_path):
@@ -180,8 +188,9 @@ def test_unbuildable_annotation_is_skipped_with_its_line(video, tmp_path):
                    + json.dumps({"video": str(tmp_path / "gone.mp4"), "query": "x", "span": [1, 2]}) + "\n")
     report = build_file(ann, tmp_path / "o.jsonl", tmp_path / "clips", progress=False)
     assert report.records == 0
-    assert report.skipped[0].startswith(f"{ann}:1: evidence [38.0, 55.0] lies outside the video")
-    assert report.skipped[1].startswith(f"{ann}:2: ") and "gone.mp4" in report.skipped[1]
+    shown = [str(p) for p in report.problems]
+    assert shown[0] == f"{ann}:1: field 'span': span [38.0, 55.0] is not inside the video [0, 40.000]"
+    assert shown[1].startswith(f"{ann}:2: field 'video': video not found") and "gone.mp4" in shown[1]
 
 
 def test_release_layout():
@@ -197,7 +206,7 @@ def test_release_layout():
 
 @pytest.fixture
 def good_record(video, annotations, tmp_path):
-    (_, ann), *_ = read_annotations(annotations)
+    ann = read_annotations(annotations)[0][0]
     return build_record(ann, VideoReader(video), random.Random(0), tmp_path / "clips",
                         refine=True)
 
@@ -248,7 +257,7 @@ def bad_variants(good: dict, tmp_path) -> list[tuple[object, str]]:
          r"message 1: 'loss' on a 'user' message has no effect"),
         (variant(lambda r: r.__setitem__("evidence", [35.0, 48.0])),
          r"evidence \[35\.0, 48\.0\] lies outside the video"),
-        ("not json", r"not valid JSON"),
+        ("not json", r"invalid JSON"),
     ]
 
 
@@ -287,7 +296,7 @@ def test_validator_accepts_good_data_and_checks_files_and_forms(good_record, tmp
     n, problems = validate_file(data)
     assert any(p.line == 2 and "pyarrow cannot load both" in p.reason for p in problems)
     assert main(["validate", str(tmp_path / "absent.jsonl")]) == 1
-    assert "absent.jsonl:0: cannot open" in capsys.readouterr().out
+    assert f"{tmp_path / 'absent.jsonl'}: no such file" in capsys.readouterr().out
 
 
 def test_validator_checks_images_too(tmp_path):
@@ -297,6 +306,6 @@ def test_validator_checks_images_too(tmp_path):
                            {"role": "assistant", "content": protocol.render_turn("t", answer="A"),
                             "loss": True}],
               "images": [str(image), str(tmp_path / "other.png")]}
-    reasons = sft_data.validate_record(record)
+    reasons = sft_check.validate_record(record)
     assert "1 <image> tag(s) but 2 images" in reasons
     assert any(r.startswith("images[1] not found") for r in reasons)

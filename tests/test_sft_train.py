@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 
 from sft_helpers import SMALL_VIDEO_ENV
-from videotemp_o3 import synthetic
-from videotemp_o3.training.sft_data import BuildConfig, build_file, validate_file
-from videotemp_o3.training.swift_media import TRAINING_VIDEO_ENV
+from videotemp_o3 import protocol, synthetic
+from videotemp_o3.training.sft_check import validate_file
+from videotemp_o3.training.sft_data import BuildConfig, build_file
+from videotemp_o3.budgets import TRAINING_VIDEO_ENV
 from videotemp_o3.video import FrameBudget, VideoReader
 
 torch = pytest.importorskip("torch")
@@ -52,7 +53,7 @@ def training_data(tmp: Path) -> Path:
     report = build_file(ann, data, tmp / "clips",
                         BuildConfig(refine_fraction=0.5, clip_max_frames=16,
                                     system_prompt_path=str(system)), progress=False)
-    assert report.records == 8 and report.refined >= 2 and not report.skipped
+    assert report.records == 8 and report.refined >= 2 and not report.problems
     assert validate_file(data)[1] == []
     return data
 
@@ -74,6 +75,78 @@ def test_deepspeed_configs_leave_sizes_to_the_script(stage):
                 "gradient_clipping"):
         assert config[key] == "auto"
     assert config["bf16"]["enabled"] == "auto"
+
+
+RECORDER = """#!{python}
+import json, os, sys
+with open({out!r}, "w") as f:
+    json.dump({{"argv": sys.argv[1:], "env": dict(os.environ)}}, f)
+"""
+
+
+def release_like_record(k: int) -> dict:
+    """A record as the release's files hold them: three assistant rounds, no loss marks."""
+    call = protocol.render_turn("look", segments=[(1.0, 5.0)])
+    refine = protocol.render_turn("closer", segments=[(2.0, 3.0)])
+    return {"messages": [{"role": "user", "content": "q" + str(k)},
+                         {"role": "assistant", "content": call},
+                         {"role": "user", "content": "clip"},
+                         {"role": "assistant", "content": refine},
+                         {"role": "user", "content": "clip"},
+                         {"role": "assistant", "content": protocol.render_turn("a", answer="B")}]}
+
+
+def test_records_without_loss_marks_get_the_releases_masking(tmp_path):
+    """sft.sh on the release's files (no per-message loss) trains what the release trains."""
+    swift = tmp_path / "swift"
+    calls = tmp_path / "call.json"
+    swift.write_text(RECORDER.format(python=sys.executable, out=str(calls)))
+    swift.chmod(0o755)
+    wi = tmp_path / "data" / "wi_tool_call" / "activitynet.jsonl"
+    wo = tmp_path / "data" / "wo_tool_call" / "activitynet.jsonl"
+    ours = tmp_path / "data" / "ours.jsonl"
+    for path in (wi, wo):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(json.dumps(release_like_record(k)) + "\n" for k in range(3)))
+    marked = release_like_record(9)
+    for m, loss in zip([m for m in marked["messages"] if m["role"] == "assistant"],
+                       (False, False, True)):
+        m["loss"] = loss
+    ours.write_text(json.dumps(marked) + "\n")
+    env = {**os.environ, "DEVICE": "cpu", "SWIFT": str(swift), "VALIDATE": "0",
+           "DATA": f"{wi} {wo} {ours}", "OUTPUT_DIR": str(tmp_path / "out")}
+
+    def run(**extra):
+        done = subprocess.run(["bash", str(SCRIPT)], env={**env, **extra}, cwd=REPO,
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        argv = json.loads(calls.read_text())["argv"]
+        k = argv.index("--dataset") + 1
+        files = argv[k:k + 3]
+        losses = [[[m.get("loss") for m in json.loads(line)["messages"]
+                    if m["role"] == "assistant"] for line in Path(f).read_text().splitlines()]
+                  for f in files]
+        return done.stdout + done.stderr, files, losses
+
+    log, files, losses = run()
+    masked = tmp_path / "out" / "masked_data"
+    assert files == [str(masked / "wi_tool_call" / "activitynet.jsonl"),
+                     str(masked / "wo_tool_call" / "activitynet.jsonl"), str(ours)]
+    assert losses[0] == losses[1] == [[False, True, True]] * 3   # the last two rounds
+    assert losses[2] == [[False, False, True]]                   # marks in the data are kept
+    assert f"{wi}: 3 of 3 records without per-message loss: applied last_two_rounds (the " \
+           "release's)" in log
+    assert f"{ours}: every assistant round marked in the data: used as it is" in log
+
+    # Unified masking needs an evidence span to judge a call; these records have none, so only
+    # the answer carries loss.
+    log, files, losses = run(MASKING="unified")
+    assert losses[0] == [[False, False, True]] * 3 and "applied unified" in log
+    log, files, losses = run(MASKING="none")
+    assert files == [str(wi), str(wo), str(ours)] and "masking: none" in log
+    done = subprocess.run(["bash", str(SCRIPT)], env={**env, "MASKING": "some"}, cwd=REPO,
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "MASKING must be" in done.stderr
 
 
 @pytest.mark.slow

@@ -13,8 +13,10 @@ One question about one video is one conversation:
    answer, and the conversation ends there with or without an answer — never more than
    ``max_turns`` assistant turns (a tool call on that turn is recorded as over the limit).
 
-Prompts, parsing and every text the model reads come from :mod:`videotemp_o3.protocol`; the
-agent only sequences them. Frames are decoded once per question: a clip reuses the frames of
+Prompts, parsing and every text the model reads come from :mod:`videotemp_o3.protocol` (in the
+wording of :attr:`AgentConfig.prompt_profile`), and a call becomes clips through
+:class:`videotemp_o3.clip_tool.ClipTool`, the step the RL environment and the SFT builder use
+too; the agent only sequences them. Frames are decoded once per question: a clip reuses the frames of
 the overview or of earlier clips that it shares (same frame, same size).
 """
 
@@ -26,54 +28,48 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
 from . import protocol
+from .budgets import release_clip_budget, release_overview_budget
+from .clip_tool import ClipTool
 from .engines.base import Engine, Generation
+from .protocol import DEFAULT_PROFILE, PromptProfile
 from .segments import Segment
 from .video import FrameBudget, Frames, VideoReader
 
 STOP = ("</answer>", "</tool_call>")
 
 
-def release_overview_budget() -> FrameBudget:
-    """The release's inference overview: up to 256 frames at 200704 pixels each."""
-    return FrameBudget(min_pixels=200704, max_pixels=200704, max_frames=256)
-
-
-def release_clip_budget() -> FrameBudget:
-    """The release's clips: 2 fps, 4–64 frames, 200704 pixels each."""
-    return FrameBudget(fps=2.0, min_frames=4, max_frames=64, min_pixels=200704, max_pixels=200704)
-
-
 @dataclass
 class Question:
-    """What is asked. ``kind``: ``mcq`` (``options`` are the 2–6 choices, letters A–F in order),
+    """What is asked. ``task``: ``mcq`` (``options`` are the choices, letters A, B, … in order),
     ``grounding`` (``text`` is the event to find; the answer is ``[start, end]`` seconds) or
     ``open``."""
 
     text: str
-    kind: Literal["mcq", "open", "grounding"] = "mcq"
+    task: protocol.Task = "mcq"
     options: Sequence[str] = ()
 
     def prompt(self, duration: float | None) -> str:
-        if self.kind == "mcq":
+        """The question as the first user turn states it (without a profile's prefix)."""
+        if self.task == "mcq":
             return protocol.mcq_prompt(self.text, self.options, duration=duration)
-        if self.kind == "grounding":
+        if self.task == "grounding":
             return protocol.grounding_prompt(self.text, duration=duration)
-        if self.kind == "open":
+        if self.task == "open":
             return protocol.open_prompt(self.text, duration=duration)
-        raise ValueError(f"unknown question kind {self.kind!r} (mcq, open or grounding)")
+        raise ValueError(f"unknown question task {self.task!r} (mcq, open or grounding)")
 
     def parse(self, answer: str | None) -> Any:
         """The prediction in the benchmark's terms: a letter, ``[start, end]`` or text."""
         if answer is None:
             return None
-        if self.kind == "mcq":
+        if self.task == "mcq":
             return protocol.parse_choice(answer, max(len(self.options), 2))
-        if self.kind == "grounding":
+        if self.task == "grounding":
             seg = protocol.parse_span(answer)
             return None if seg is None else [seg.start, seg.end]
         return answer.strip()
@@ -89,8 +85,22 @@ class AgentConfig:
     temperature: float = 0.0
     seed: Optional[int] = None
     system_prompt_path: Optional[str] = None
-    """A file with the system prompt to use verbatim (e.g. a released checkpoint's)."""
+    """A file with the system prompt to use verbatim; it takes the place of the profile's."""
     decode_threads: int = 0
+    prompt_profile: PromptProfile = DEFAULT_PROFILE
+    """The wording of every text the model reads besides the question (a released
+    checkpoint's, e.g.: ``PromptProfile.load(path)``)."""
+
+    def clip_tool(self) -> ClipTool:
+        """The clip tool of this configuration (its budget, limits and wording)."""
+        return ClipTool(self.clip_budget, max_clips=self.max_clips, max_turns=self.max_turns,
+                        profile=self.prompt_profile)
+
+    def system_text(self) -> str:
+        """The system prompt; "" when there is none (the chat template's default applies)."""
+        if self.system_prompt_path is not None:
+            return protocol.system_prompt(self.system_prompt_path)
+        return self.prompt_profile.system_text(max_clips=self.max_clips)
 
 
 @dataclass
@@ -233,7 +243,7 @@ class Agent:
         included), for live display."""
         started = time.perf_counter()
         path = video.path if isinstance(video, VideoReader) else os.fspath(video)
-        traj = Trajectory(video=path, question={"text": question.text, "kind": question.kind, "options": list(question.options)})
+        traj = Trajectory(video=path, question={"text": question.text, "task": question.task, "options": list(question.options)})
         try:
             self._run(video, question, traj, clip_dir, on_turn or (lambda _traj, _turn: None))
         except Exception as e:  # noqa: BLE001 — recorded, never raised: one bad item must not stop an evaluation
@@ -253,11 +263,13 @@ class Agent:
         traj.overview = {"frames": len(overview), "size": list(overview.frames.shape[1:3]), "fps": overview.sample_fps,
                          "seconds": time.perf_counter() - t0, "duration": duration}
         on_turn(traj, None)
-        messages: list[dict] = [
-            {"role": "system", "content": [{"type": "text", "text": protocol.system_prompt(cfg.system_prompt_path, max_clips=cfg.max_clips)}]},
-            {"role": "user", "content": [_video_part(overview), {"type": "text", "text": question.prompt(duration)}]},
-        ]
-        min_length = protocol.min_clip_length(reader.metadata.avg_fps)
+        system = cfg.system_text()
+        messages: list[dict] = [{"role": "system", "content": [{"type": "text", "text": system}]}] \
+            if system else []
+        messages.append({"role": "user", "content": [
+            _video_part(overview),
+            {"type": "text", "text": cfg.prompt_profile.first_turn(question.prompt(duration), max_clips=cfg.max_clips)}]})
+        tool = cfg.clip_tool()
         turn_no = 0
         while True:
             turn_no += 1
@@ -283,14 +295,13 @@ class Agent:
                 on_turn(traj, rec)
                 break
             if parsed.tool_call is not None:
-                outcome, clips = self._answer_call(reader, cache, parsed.tool_call, turn_no, duration, min_length, traj, rec, clip_dir)
+                outcome, clips = self._answer_call(reader, cache, tool, parsed.tool_call, turn_no, traj, rec, clip_dir)
             else:
                 outcome, clips = None, []
-            # From the turn before the limit on, the feedback asks for the final answer, as the
-            # RL environment does, whose rollouts end at the limit.
-            ask_final = turn_no >= cfg.max_turns - 1
+            # From the turn before the limit on, the feedback asks for the final answer (the
+            # clip tool decides, as in the RL environment, whose rollouts end at the limit).
             marker = "\x00clip\x00"
-            text = protocol.tool_feedback(outcome, ask_final=ask_final, video_tag=marker)
+            text = tool.observation(outcome, turn_no, video_tag=marker)
             rec.observation = text.replace(marker, "")
             pieces = text.split(marker)
             content = [{"type": "text", "text": pieces[0]}] if pieces[0] else []
@@ -311,27 +322,16 @@ class Agent:
             gen = Generation(**{**asdict(gen), "seconds": time.perf_counter() - t})
         return gen
 
-    def _answer_call(self, reader, cache, call, turn_no, duration, min_length, traj, rec, clip_dir):
-        """Checks the call and samples its clips: ``(outcome, frames per clip)`` where outcome is
-        the clip requests or the :class:`~videotemp_o3.protocol.RejectedCall`."""
-        cfg = self.config
-        checked = protocol.validate_call(call, duration, min_length, [Segment.of(s) for s in traj.segments],
-                                         cfg.max_clips, turn=turn_no, max_turns=cfg.max_turns)
+    def _answer_call(self, reader, cache, tool: ClipTool, call, turn_no, traj, rec, clip_dir):
+        """Answers the call with the clip tool and samples its clips: ``(outcome, frames per
+        clip)`` where outcome is the clip requests or the
+        :class:`~videotemp_o3.protocol.RejectedCall`."""
+        checked = tool.answer(call, reader, [Segment.of(s) for s in traj.segments], turn_no)
         if isinstance(checked, protocol.RejectedCall):
             rec.rejected = {"problem": checked.problem.value, "detail": checked.detail}
             return checked, []
         t0 = time.perf_counter()
-        sampled = []
-        for req in checked:
-            try:
-                sampled.append(cache.sample(cfg.clip_budget, req.segment.start, req.segment.end))
-            except ValueError as e:
-                # The span passed the protocol's checks but the budget cannot sample it
-                # (fewer than two frames): an observation, like any other bad call.
-                rejected = protocol.RejectedCall(protocol.CallProblem.TOO_SHORT, str(e).split(": ", 1)[-1])
-                rec.rejected = {"problem": rejected.problem.value, "detail": rejected.detail}
-                rec.video_seconds = time.perf_counter() - t0
-                return rejected, []
+        sampled = [cache.sample(tool.budget, req.segment.start, req.segment.end) for req in checked]
         for k, ((frames, reused), req) in enumerate(zip(sampled, checked)):
             clip = ClipRecord(requested=req.requested.as_list(), segment=req.segment.as_list(), frames=len(frames),
                               size=list(frames.frames.shape[1:3]), fps=frames.sample_fps, first_frame=float(frames.timestamps[0]),

@@ -161,8 +161,8 @@ def cmd_ask(a: argparse.Namespace) -> int:
     from .engines.base import EngineError
     from .engines.factory import check_engines
 
-    kind = "grounding" if a.grounding else ("mcq" if options else "open")
-    question = Question(a.question, kind, options)
+    task = "grounding" if a.grounding else ("mcq" if options else "open")
+    question = Question(a.question, task, options)
     try:
         (engine,) = make_engines_from_args(a)[:1]
         for line in check_engines([engine]):

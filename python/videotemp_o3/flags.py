@@ -3,9 +3,10 @@
 
 Every flag value is checked when the command line is read, before anything is loaded or run:
 a bad value is one line naming the flag, what it got and what it takes, and exit status 2.
-Defaults are the release's inference setting, taken from :func:`videotemp_o3.agent.
-release_overview_budget` and :func:`~videotemp_o3.agent.release_clip_budget` (defined there
-only).
+Defaults are the release's inference setting, taken from :func:`videotemp_o3.budgets.
+release_overview_budget` and :func:`~videotemp_o3.budgets.release_clip_budget` (defined there
+only); the wording is :data:`videotemp_o3.protocol.DEFAULT_PROFILE` unless ``--prompt-profile``
+names another.
 """
 
 from __future__ import annotations
@@ -59,6 +60,15 @@ def number(minimum: float, *, exclusive: bool = False, what: str = "") -> Callab
     return parse
 
 
+def prompt_profile_file(path: str) -> protocol.PromptProfile:
+    """An ``argparse`` type: the :class:`~videotemp_o3.protocol.PromptProfile` in the JSON file
+    ``path``; a file that cannot be used is refused naming it and the key."""
+    try:
+        return protocol.PromptProfile.load(path)
+    except protocol.PromptProfileError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def add_engine_args(p: argparse.ArgumentParser, *, several_servers: bool) -> None:
     """``--model --engine --base-url --device --video-format --request-timeout``.
 
@@ -84,8 +94,9 @@ def add_engine_args(p: argparse.ArgumentParser, *, several_servers: bool) -> Non
 
 
 def add_agent_args(p: argparse.ArgumentParser) -> None:
-    """The agent's budgets and generation settings (defaults: the release's inference setting)."""
-    from .agent import release_clip_budget, release_overview_budget
+    """The agent's budgets, generation settings and wording (defaults: the release's inference
+    setting, our wording)."""
+    from .budgets import release_clip_budget, release_overview_budget
 
     ov, cl = release_overview_budget(), release_clip_budget()
     g = p.add_argument_group("agent (defaults: the release's inference setting)")
@@ -103,7 +114,12 @@ def add_agent_args(p: argparse.ArgumentParser) -> None:
                    help=f"assistant turns per question; the last must answer (default {protocol.DEFAULT_MAX_TURNS})")
     g.add_argument("--max-new-tokens", type=integer(1), default=1024, help="tokens per assistant turn (default 1024)")
     g.add_argument("--temperature", type=number(0), default=0.0, help="0 = greedy (default)")
-    g.add_argument("--system-prompt", metavar="FILE", help="file whose text replaces the system prompt")
+    g.add_argument("--system-prompt", metavar="FILE",
+                   help="file whose text replaces the system prompt (the prompt profile's included)")
+    g.add_argument("--prompt-profile", metavar="FILE", type=prompt_profile_file,
+                   help="JSON prompt profile: the wording of the system prompt, the first turn's prefix "
+                        "and the tool feedback — use the one the checkpoint was trained with (default: "
+                        "ours; README: prompt profiles)")
 
 
 def check_agent_args(a: argparse.Namespace) -> Optional[str]:
@@ -125,7 +141,8 @@ def agent_config(a: argparse.Namespace):
     """The :class:`~videotemp_o3.agent.AgentConfig` the flags of :func:`add_agent_args` ask for.
     Minimum pixels and frames follow the release's budgets, lowered to the maximum when that is
     smaller. A combination the video layer refuses raises ``ValueError`` naming it."""
-    from .agent import AgentConfig, release_clip_budget, release_overview_budget
+    from .agent import AgentConfig
+    from .budgets import release_clip_budget, release_overview_budget
     from .video import FrameBudget
 
     ov, cl = release_overview_budget(), release_clip_budget()
@@ -134,7 +151,8 @@ def agent_config(a: argparse.Namespace):
     clip = FrameBudget(fps=a.clip_fps, min_frames=min(cl.min_frames, a.clip_max_frames), max_frames=a.clip_max_frames,
                        min_pixels=min(a.clip_pixels, cl.min_pixels), max_pixels=a.clip_pixels)
     return AgentConfig(overview_budget=overview, clip_budget=clip, max_turns=a.max_turns,
-                       max_new_tokens=a.max_new_tokens, temperature=a.temperature, system_prompt_path=a.system_prompt)
+                       max_new_tokens=a.max_new_tokens, temperature=a.temperature, system_prompt_path=a.system_prompt,
+                       prompt_profile=a.prompt_profile or protocol.DEFAULT_PROFILE)
 
 
 def make_engines_from_args(a: argparse.Namespace):

@@ -29,8 +29,10 @@ import re
 from dataclasses import dataclass, field
 from enum import Enum
 from itertools import accumulate
+from string import Template
 from typing import Literal, Sequence
 
+from videotemp_o3.options import DEFAULT_OPTIONS, OPTION_LETTERS, check_options, strip_label
 from videotemp_o3.segments import Segment, SpanLike
 
 TOOL_NAME = "get_video_clip_frame"
@@ -44,16 +46,16 @@ MIN_CLIP_SECONDS = 0.5
 environment and the format reward all use it, so what inference accepts is what training pays for."""
 
 
+Task = Literal["mcq", "grounding", "open"]
+"""What a question asks for: an option letter, a span ``[S, E]`` in seconds, or free text."""
+TASKS: tuple[str, ...] = ("mcq", "grounding", "open")
+
+
 def min_clip_length(video_fps: float) -> float:
     """Shortest acceptable clip in seconds for a video at ``video_fps``."""
     return max(MIN_CLIP_SECONDS, 1.0 / video_fps)
 
 
-OPTION_LETTERS = "ABCDEFGHIJ"
-"""Option letters of multiple-choice questions: most benchmarks use A–D or A–F (MLVU); Video-MMMU
-has up to ten options."""
-DEFAULT_OPTIONS = 6
-"""Options assumed when a caller does not say how many there are (letters A–F)."""
 
 # ---------------------------------------------------------------------------------------------
 # Prompts
@@ -66,11 +68,11 @@ moments and small details may be missing.
 Every reply starts with your reasoning inside <think> and </think>. After it, do exactly one of \
 two things:
 1. Answer: write the final answer inside <answer> and </answer>.
-2. Look closer: call the tool {tool} to get a part of the video again at a higher frame rate. \
+2. Look closer: call the tool ${tool} to get a part of the video again at a higher frame rate. \
 Write the call as JSON inside <tool_call> and </tool_call>:
-<tool_call>{{"name": "{tool}", "arguments": [{{"start_time": <seconds>, "end_time": <seconds>}}]}}</tool_call>
+<tool_call>{"name": "${tool}", "arguments": [{"start_time": <seconds>, "end_time": <seconds>}]}</tool_call>
 Times are in seconds from the start of the original video, start before end. One call may \
-list up to {max_clips} segments. Each clip comes back with its time span, so you can narrow \
+list up to ${max_clips} segments. Each clip comes back with its time span, so you can narrow \
 down or move your search before you answer. The number of calls is limited; when you are \
 asked for the final answer, give it without calling the tool again."""
 
@@ -86,29 +88,20 @@ def system_prompt(path: str | os.PathLike[str] | None = None, *,
     if path is not None:
         with open(path, encoding="utf-8") as f:
             return f.read().rstrip("\n")
-    return _SYSTEM_PROMPT.format(tool=TOOL_NAME, max_clips=max_clips)
+    return DEFAULT_PROFILE.system_text(max_clips=max_clips)
 
 
 def _duration_line(duration: float | None) -> str:
     return "" if duration is None else f"The video is {format_seconds(duration)} seconds long.\n"
 
 
-# An option may arrive already labelled ("A. text", "(A) text", "A) text"); drop the label so
-# it is not printed twice. Only the label of its own position is dropped.
-def _strip_option_label(option: str, letter: str) -> str:
-    m = re.match(rf"\s*\(?{letter}\s*[.):]\s*", option)
-    return option[m.end():] if m else option.strip()
-
-
 def mcq_prompt(question: str, options: Sequence[str], *, duration: float | None = None) -> str:
-    """User text of turn 1 for a multiple-choice question with 2–6 options (letters A–F).
+    """User text of turn 1 for a multiple-choice question with 2–10 options (letters A, B, …).
 
     The caller places the overview video (e.g. a ``<video>`` tag) in front of this text.
     """
-    if not 2 <= len(options) <= len(OPTION_LETTERS):
-        raise ValueError(f"a multiple-choice question needs 2–{len(OPTION_LETTERS)} options, "
-                         f"got {len(options)}")
-    lines = [f"({letter}) {_strip_option_label(opt, letter)}"
+    check_options(options)
+    lines = [f"({letter}) {strip_label(opt, letter)}"
              for letter, opt in zip(OPTION_LETTERS, options)]
     last = OPTION_LETTERS[len(options) - 1]
     return (f"{_duration_line(duration)}Question: {question.strip()}\n" + "\n".join(lines)
@@ -740,23 +733,13 @@ def render_turn(think: str, *, answer: str | SpanLike | None = None,
 
 
 def clip_feedback(clips: Sequence[ClipRequest | SpanLike], *, video_tag: str = "") -> str:
-    """Observation after a successful call: what each returned clip covers.
+    """Observation after a successful call: what each returned clip covers (our wording; see
+    :meth:`PromptProfile.clip_success`).
 
-    ``video_tag``: put in front of each clip's line where the clip's frames go (e.g.
-    ``"<video>"`` for ms-swift); leave empty when the media are passed separately.
+    ``video_tag``: put where each clip's frames go (e.g. ``"<video>"`` for ms-swift); leave
+    empty when the media are passed separately.
     """
-    segs = [c.segment if isinstance(c, ClipRequest) else Segment.of(c) for c in clips]
-    if len(segs) == 1:
-        return (f"{video_tag}This clip is {_span_text(segs[0])} of the original video. "
-                "Its frames are denser than in the overview.")
-    lines = [f"Here are the {len(segs)} clips you asked for."]
-    lines += [f"{video_tag}Clip {k}: {_span_text(s)} of the original video."
-              for k, s in enumerate(segs, 1)]
-    return "\n".join(lines)
-
-
-def _span_text(seg: Segment) -> str:
-    return f"{format_seconds(seg.start)} s – {format_seconds(seg.end)} s"
+    return DEFAULT_PROFILE.clip_success(clips, video_tag=video_tag)
 
 
 _PROBLEM_TEXT = {
@@ -777,45 +760,225 @@ _PROBLEM_TEXT = {
 
 def call_error_feedback(rejected: RejectedCall) -> str:
     """Observation after a rejected call: what was wrong, and to continue without the clip.
-
-    At the turn limit the observation is the request for the final answer instead.
-    """
-    if rejected.problem is CallProblem.TURN_LIMIT:
-        return final_answer_request()
-    what = _PROBLEM_TEXT[rejected.problem]
-    detail = f" ({rejected.detail})" if rejected.detail else ""
-    return (f"The tool call was not carried out: {what}{detail}. No clip was extracted. "
-            "Continue without it: answer from what you have seen, or make a corrected call.")
+    At the turn limit the observation is the request for the final answer instead."""
+    return DEFAULT_PROFILE.call_failure(rejected)
 
 
 def final_answer_request() -> str:
     """The one request for the final answer when no more tool calls are allowed."""
-    return ("No more clips can be requested. Give your final answer now, reasoning inside "
-            "<think> and </think> and then answering inside <answer> and </answer>.")
+    return DEFAULT_PROFILE.final_answer
 
 
 def missing_action_feedback() -> str:
     """Observation after a reply with neither an answer nor a tool call."""
-    return ("Your reply has neither an answer inside <answer> and </answer> nor a tool call inside "
-            "<tool_call> and </tool_call>. Reason inside <think> and </think>, then do one of the two.")
+    return DEFAULT_PROFILE.no_action
 
 
 def tool_feedback(outcome: "Sequence[ClipRequest] | RejectedCall | None", *, ask_final: bool = False,
                   video_tag: str = "") -> str:
-    """The whole user turn that answers an assistant turn — the one place it is composed, so the
-    agent, the SFT data builder and the RL environment show the model the same text.
+    """The whole user turn that answers an assistant turn, in our wording
+    (:meth:`PromptProfile.tool_feedback` says how it is composed)."""
+    return DEFAULT_PROFILE.tool_feedback(outcome, ask_final=ask_final, video_tag=video_tag)
 
-    ``outcome``: the clips of a carried-out call (``video_tag`` marks where each clip's frames
-    go), a :class:`RejectedCall`, or ``None`` for a reply with neither answer nor call.
-    ``ask_final``: append the request for the final answer as its own paragraph (a rejection
-    for the turn limit already is that request).
+
+# ---------------------------------------------------------------------------------------------
+# Prompt profiles: every text the model reads besides the question, as data
+# ---------------------------------------------------------------------------------------------
+
+class PromptProfileError(ValueError):
+    """A prompt profile file that cannot be used; the message names the file and the key."""
+
+
+# key -> (placeholders it may use, what it is)
+_PROFILE_KEYS: dict[str, tuple[frozenset[str], str]] = {
+    "system": (frozenset({"tool", "max_clips"}),
+               "the system prompt; empty: no system message (the chat template's default)"),
+    "first_turn_prefix": (frozenset({"tool", "max_clips"}),
+                          "text put before the question in the first user turn"),
+    "clip_success_one": (frozenset({"video", "start", "end"}),
+                         "the observation after a call answered with one clip"),
+    "clip_success_many": (frozenset({"count", "clips"}),
+                          "the observation after a call answered with several clips"),
+    "clip_item": (frozenset({"video", "index", "start", "end"}),
+                  "one clip of clip_success_many's ${clips}"),
+    "clip_separator": (frozenset(), "what joins the clip items in ${clips}"),
+    "clip_failure": (frozenset({"problem", "detail"}),
+                     "the observation after a call that was not carried out"),
+    "no_action": (frozenset(), "the observation after a reply with neither answer nor call"),
+    "final_answer": (frozenset(),
+                     "the request for the final answer (appended from turn max_turns - 1 on); "
+                     "empty: never asked"),
+}
+
+
+def _placeholders(template: str) -> tuple[set[str], bool]:
+    """The ``$name``/``${name}`` placeholders of a :class:`string.Template`, and whether it holds
+    a ``$`` that is none of them (nor ``$$``)."""
+    names, invalid = set(), False
+    for m in Template.pattern.finditer(template):
+        if m.group("invalid") is not None:
+            invalid = True
+        elif m.group("named") or m.group("braced"):
+            names.add(m.group("named") or m.group("braced"))
+    return names, invalid
+
+
+@dataclass(frozen=True)
+class PromptProfile:
+    """Every text the model reads besides the question itself: the system prompt, a prefix of
+    the first user turn, and the tool feedback (clip success, failure, no action, the request
+    for the final answer).
+
+    Texts are :class:`string.Template` strings: ``${name}`` is a placeholder (each key allows
+    the ones listed in ``_PROFILE_KEYS``: the system prompt and the first turn's prefix
+    ``${tool}`` and ``${max_clips}``;
+    clips ``${video}`` — where the clip's frames go —, ``${start}``, ``${end}`` (seconds),
+    ``${index}``, ``${count}``, ``${clips}``; failures ``${problem}`` and ``${detail}``, the
+    latter `` (…)`` or empty), ``$$`` a literal ``$``; JSON braces need no escaping.
+
+    :data:`DEFAULT_PROFILE` holds our wording. :meth:`load` reads a profile from a JSON file
+    with every key (a released checkpoint's wording, e.g.; the README says how to write the
+    release's).
     """
-    if outcome is None:
-        text = missing_action_feedback()
-    elif isinstance(outcome, RejectedCall):
-        text = outcome.feedback()
-        if outcome.problem is CallProblem.TURN_LIMIT:
+
+    system: str
+    first_turn_prefix: str
+    clip_success_one: str
+    clip_success_many: str
+    clip_item: str
+    clip_separator: str
+    clip_failure: str
+    no_action: str
+    final_answer: str
+    name: str = "videotemp"
+
+    def __post_init__(self) -> None:
+        for key, (allowed, _) in _PROFILE_KEYS.items():
+            value = getattr(self, key)
+            if not isinstance(value, str):
+                raise PromptProfileError(f"key {key!r}: expected a string, got "
+                                         f"{type(value).__name__}")
+            names, invalid = _placeholders(value)
+            if invalid:
+                raise PromptProfileError(f"key {key!r}: a '$' that starts no placeholder "
+                                         "(write $$ for a literal $)")
+            unknown = sorted(names - allowed)
+            if unknown:
+                known = ", ".join(f"${{{n}}}" for n in sorted(allowed)) or "none"
+                raise PromptProfileError(f"key {key!r}: unknown placeholder "
+                                         f"${{{unknown[0]}}} (allowed: {known})")
+
+    # -- files -----------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> "PromptProfile":
+        """A profile from a UTF-8 JSON object holding every key of :data:`PROFILE_KEYS` (and
+        optionally ``name``, default: the file's stem). Raises :class:`PromptProfileError`
+        naming the file and the key."""
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+        except OSError as e:
+            raise PromptProfileError(f"{path}: cannot read the prompt profile: "
+                                     f"{e.strerror}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise PromptProfileError(f"{path}: not a JSON prompt profile: {e}") from None
+        if not isinstance(data, dict):
+            raise PromptProfileError(f"{path}: expected a JSON object, got "
+                                     f"{type(data).__name__}")
+        unknown = sorted(set(data) - set(PROFILE_KEYS) - {"name"})
+        missing = [k for k in PROFILE_KEYS if k not in data]
+        if unknown:
+            raise PromptProfileError(f"{path}: unknown key {unknown[0]!r} (keys: "
+                                     f"{', '.join(PROFILE_KEYS)}, name)")
+        if missing:
+            raise PromptProfileError(f"{path}: missing key(s) {', '.join(missing)}; a profile "
+                                     "gives every text (an empty string is a valid text)")
+        try:
+            return cls(**{"name": os.path.splitext(os.path.basename(path))[0], **data})
+        except PromptProfileError as e:
+            raise PromptProfileError(f"{path}: {e}") from None
+
+    def to_json(self) -> str:
+        """The profile as the JSON :meth:`load` reads (a starting point for a new one)."""
+        return json.dumps({"name": self.name, **{k: getattr(self, k) for k in PROFILE_KEYS}},
+                          ensure_ascii=False, indent=2) + "\n"
+
+    # -- texts -----------------------------------------------------------------------------
+
+    def system_text(self, *, max_clips: int = MAX_CLIPS_PER_CALL) -> str:
+        """The system prompt; "" when the profile sends none."""
+        return Template(self.system).substitute(tool=TOOL_NAME, max_clips=max_clips)
+
+    def first_turn(self, question_text: str, *, max_clips: int = MAX_CLIPS_PER_CALL) -> str:
+        """The text of the first user turn (the caller puts the overview video before it): the
+        prefix, then the question as given (which is not a template)."""
+        prefix = Template(self.first_turn_prefix).substitute(tool=TOOL_NAME, max_clips=max_clips)
+        return prefix + question_text
+
+    def clip_success(self, clips: Sequence[ClipRequest | SpanLike], *, video_tag: str = "") -> str:
+        """Observation after a carried-out call; ``video_tag`` goes where each clip's frames go."""
+        segs = [c.segment if isinstance(c, ClipRequest) else Segment.of(c) for c in clips]
+        if len(segs) == 1:
+            return Template(self.clip_success_one).substitute(
+                video=video_tag, start=format_seconds(segs[0].start),
+                end=format_seconds(segs[0].end))
+        items = [Template(self.clip_item).substitute(
+            video=video_tag, index=k, start=format_seconds(seg.start),
+            end=format_seconds(seg.end)) for k, seg in enumerate(segs, 1)]
+        return Template(self.clip_success_many).substitute(
+            count=len(segs), clips=self.clip_separator.join(items))
+
+    def call_failure(self, rejected: RejectedCall) -> str:
+        """Observation after a rejected call; at the turn limit, the final-answer request
+        (when the profile has one)."""
+        if rejected.problem is CallProblem.TURN_LIMIT and self.final_answer:
+            return self.final_answer
+        detail = f" ({rejected.detail})" if rejected.detail else ""
+        return Template(self.clip_failure).substitute(
+            problem=_PROBLEM_TEXT.get(rejected.problem, rejected.problem.value), detail=detail)
+
+    def tool_feedback(self, outcome: "Sequence[ClipRequest] | RejectedCall | None", *,
+                      ask_final: bool = False, video_tag: str = "") -> str:
+        """The whole user turn that answers an assistant turn — the one place it is composed, so
+        the agent, the SFT data builder and the RL environment show the model the same text.
+
+        ``outcome``: the clips of a carried-out call, a :class:`RejectedCall`, or ``None`` for a
+        reply with neither answer nor call. ``ask_final``: append the request for the final
+        answer as its own paragraph (a rejection for the turn limit already is that request).
+        """
+        if outcome is None:
+            text = self.no_action
+        elif isinstance(outcome, RejectedCall):
+            text = self.call_failure(outcome)
+            if outcome.problem is CallProblem.TURN_LIMIT and self.final_answer:
+                return text
+        else:
+            text = self.clip_success(outcome, video_tag=video_tag)
+        if not (ask_final and self.final_answer):
             return text
-    else:
-        text = clip_feedback(outcome, video_tag=video_tag)
-    return f"{text}\n\n{final_answer_request()}" if ask_final else text
+        return f"{text}\n\n{self.final_answer}" if text else self.final_answer
+
+
+PROFILE_KEYS: tuple[str, ...] = tuple(_PROFILE_KEYS)
+"""The keys of a prompt profile file (plus an optional ``name``)."""
+
+DEFAULT_PROFILE = PromptProfile(
+    name="videotemp",
+    system=_SYSTEM_PROMPT,
+    first_turn_prefix="",
+    clip_success_one="${video}This clip is ${start} s – ${end} s of the original video. Its "
+                     "frames are denser than in the overview.",
+    clip_success_many="Here are the ${count} clips you asked for.\n${clips}",
+    clip_item="${video}Clip ${index}: ${start} s – ${end} s of the original video.",
+    clip_separator="\n",
+    clip_failure="The tool call was not carried out: ${problem}${detail}. No clip was "
+                 "extracted. Continue without it: answer from what you have seen, or make a "
+                 "corrected call.",
+    no_action="Your reply has neither an answer inside <answer> and </answer> nor a tool call "
+              "inside <tool_call> and </tool_call>. Reason inside <think> and </think>, then do "
+              "one of the two.",
+    final_answer="No more clips can be requested. Give your final answer now, reasoning inside "
+                 "<think> and </think> and then answering inside <answer> and </answer>.",
+)
+"""Our wording (the project's default)."""

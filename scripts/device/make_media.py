@@ -99,7 +99,8 @@ def reference(root: Path, videos: list[Path]) -> dict:
 
 def make_sft(root: Path) -> dict:
     from videotemp_o3 import synthetic
-    from videotemp_o3.training.sft_data import BuildConfig, build_file, validate_file
+    from videotemp_o3.training.sft_check import validate_file
+    from videotemp_o3.training.sft_data import BuildConfig, build_file
 
     sft = root / "sft"
     bench = synthetic.generate(sft / "bench", durations=(20, 24, 28, 32), progress=False)

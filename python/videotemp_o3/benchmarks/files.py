@@ -15,12 +15,12 @@ import csv
 import json
 import math
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator, Mapping, NoReturn, Optional, Sequence
+from typing import Any, Iterator, Mapping, NoReturn, Sequence
 
 from ..jsonl import JsonlError, iter_jsonl
+from ..options import split_inline_options as _split_options
 from .base import BenchmarkDataError, BenchmarkError
 
 
@@ -107,45 +107,18 @@ def checked_span(start: float, end: float, fail) -> tuple[float, float]:
     return start, end
 
 
-_OPTION_LINE = {
-    "paren": re.compile(r"^\s*\(([A-Z])\)\s?(.*)$"),  # LVBench: "(A) text"
-    "dot": re.compile(r"^\s*([A-Z])[.:]\s?(.*)$"),     # VideoTemp-Bench: "A. text"
-}
-
-
-def split_inline_options(text: str, style: str, rec: Optional[Record] = None, name: str = "question",
+def split_inline_options(text: str, style: str, rec: Record, name: str,
                          required: bool = True) -> tuple[str, list[str]]:
-    """Split a question whose options are written inside it, one per line, into the stem and
-    the option texts. The options are the last run of lines lettered A, B, C, … in order;
-    only blank lines may follow them (anything else is reported, not guessed at). With
-    ``required=False`` a question without options comes back whole, with no options.
-    ``rec``/``name``: the record and field problems are reported against (a
-    :class:`BenchmarkDataError` naming ``text`` alone without a record)."""
-    rec = rec if rec is not None else Record({}, "question text")
-    pattern = _OPTION_LINE[style]
-    lines = text.split("\n")
-    start = None
-    for i in range(len(lines) - 1, -1, -1):
-        m = pattern.match(lines[i])
-        if m and m.group(1) == "A":
-            start = i
-            break
-    if start is None and not required:
-        return text.strip(), []
-    if start is None:
+    """:func:`videotemp_o3.options.split_inline_options` for a benchmark record: a problem, or no
+    options where they are ``required``, is reported as ``rec``'s field ``name``. Callers without
+    a record use :func:`videotemp_o3.options.split_inline_options` itself (problems as values)."""
+    stem, options, problem = _split_options(text, style)  # type: ignore[arg-type]
+    if not options and required:
         example = "(A) …" if style == "paren" else "A. …"
         rec.fail(name, f"no inline options found (expected lines like {example!r}): {text!r:.120}")
-    options = []
-    end = start
-    for i in range(start, len(lines)):
-        m = pattern.match(lines[i])
-        if not m or m.group(1) != chr(ord("A") + len(options)):
-            break
-        options.append(m.group(2).strip())
-        end = i + 1
-    if any(line.strip() for line in lines[end:]):
-        rec.fail(name, f"text after the options: {chr(10).join(lines[end:])!r:.80}")
-    return "\n".join(lines[:start]).strip(), options
+    if problem is not None:
+        rec.fail(name, problem)
+    return (stem, options) if options else (text.strip(), [])
 
 
 def lettered(texts: Sequence[str]) -> tuple[str, ...]:

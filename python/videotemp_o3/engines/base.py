@@ -44,7 +44,7 @@ Message = dict[str, Any]
 ROLES = ("system", "user", "assistant")
 # The spatial unit of Qwen2/2.5/3-VL: patch 14 × spatial merge 2. Frames must already be
 # sized to it; resizing here would hide a budget bug in the video layer.
-FRAME_FACTOR = 28
+IMAGE_FACTOR = 28
 
 
 class EngineError(RuntimeError):
@@ -153,9 +153,9 @@ def _validate_video(part: dict, where: str) -> None:
     t, h, w, c = frames.shape
     if t < 1 or c != 3:
         raise ValueError(f"{where}: frames shape {frames.shape} is not [T>=1, H, W, 3]")
-    if h % FRAME_FACTOR or w % FRAME_FACTOR or h == 0 or w == 0:
+    if h % IMAGE_FACTOR or w % IMAGE_FACTOR or h == 0 or w == 0:
         raise ValueError(
-            f"{where}: frame size {h}x{w} is not a multiple of {FRAME_FACTOR}; resize "
+            f"{where}: frame size {h}x{w} is not a multiple of {IMAGE_FACTOR}; resize "
             "frames with the video layer's budget (smart_resize) before the engine"
         )
     fps = part.get("fps")

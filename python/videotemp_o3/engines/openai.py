@@ -70,7 +70,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 
 from .base import (
-    FRAME_FACTOR,
+    IMAGE_FACTOR,
     Engine,
     EngineError,
     Generation,
@@ -92,7 +92,7 @@ _RETRY_STATUS = {429, 500, 502, 503, 504}
 def expected_visual_tokens(frames: np.ndarray) -> int:
     """Visual tokens Qwen2/2.5-VL spends on ``frames`` [T, H, W, 3] (T padded to even)."""
     t, h, w = frames.shape[:3]
-    return ((t + 1) // 2) * (h // FRAME_FACTOR) * (w // FRAME_FACTOR)
+    return ((t + 1) // 2) * (h // IMAGE_FACTOR) * (w // IMAGE_FACTOR)
 
 
 def _jpeg_frames_url(frames: np.ndarray, quality: int) -> str:

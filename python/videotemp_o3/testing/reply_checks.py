@@ -102,16 +102,13 @@ def check_trajectory(turns: Sequence[str]) -> None:
     and a grounding row: each returns a number in its range, whatever the turns say."""
     from videotemp_o3.training import rewards
 
-    traj = rewards.Trajectory(list(turns))
+    traj = rewards.Rollout(list(turns))
     penalty = rewards.DEFAULT_CONFIG.iou_penalty
-    # The release's set (the public accuracy_reward, iou_reward, format_reward) and, where the
-    # module has it, every other set by name.
-    sets = getattr(rewards, "REWARD_SETS", None) or {
-        "release": {"accuracy": rewards.accuracy_reward, "iou": rewards.iou_reward,
-                    "format": rewards.format_reward}}
+    # Every set by name: the release's (accuracy_reward, iou_reward, format_reward) and ours.
+    assert set(rewards.REWARD_SETS) == {"release", "videotemp"}
     for row in _ROWS:
         gt = rewards.GroundTruth.from_row(row)
-        for name, functions in sets.items():
+        for name, functions in rewards.REWARD_SETS.items():
             accuracy = functions["accuracy"](traj, gt)
             assert 0.0 <= accuracy <= 1.0, (name, accuracy)
             value = functions["iou"](traj, gt)

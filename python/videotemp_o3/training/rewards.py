@@ -47,15 +47,14 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Literal, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from videotemp_o3.protocol import (DEFAULT_MAX_TURNS, DEFAULT_OPTIONS, MAX_CLIPS_PER_CALL,
-                                   MIN_CLIP_SECONDS, OPTION_LETTERS, TOOL_NAME, RejectedCall,
+                                   MIN_CLIP_SECONDS, OPTION_LETTERS, TASKS, TOOL_NAME, RejectedCall,
+                                   Task,
                                    Turn, parse_choice, parse_span, parse_turn, validate_call)
 from videotemp_o3.segments import Segment, SpanLike, best_iou, iou, matched_mean_iou
 
-Task = Literal["mcq", "grounding", "open"]
-TASKS: tuple[str, ...] = ("mcq", "grounding", "open")
 DATA_TYPES = {"qa": "mcq", "grounding": "grounding"}
 """The release's ``data_type`` column and the task each value names."""
 
@@ -216,7 +215,7 @@ def _span_list(value: Any) -> tuple[Segment, ...]:
 
 
 @dataclass(frozen=True)
-class Trajectory:
+class Rollout:
     """The assistant turns of one conversation, in order, as the model wrote them.
 
     ``calls``: the spans each tool call asked for, in seconds, one tuple per call, when the
@@ -278,7 +277,7 @@ def _first_letter(text: str) -> str:
     return next((ch for ch in text.strip() if ch.isalpha()), "")
 
 
-def release_final_answer(traj: Trajectory) -> str:
+def release_final_answer(traj: Rollout) -> str:
     """The release's reading of the answer: the text of the first ``<answer>…</answer>`` of the
     last turn, stripped — "" when the turn has none, or also holds a complete
     ``<tool_call>…</tool_call>`` block (an answer next to a call is no answer)."""
@@ -325,7 +324,7 @@ def release_call_spans(turn: str) -> list[Segment]:
     return spans
 
 
-def release_last_call_spans(traj: Trajectory) -> list[Segment]:
+def release_last_call_spans(traj: Rollout) -> list[Segment]:
     """The clips of the last call before the answer: the spans written in the turn before the
     last one (the release's ``messages[-3]``); none when there is a single turn."""
     return release_call_spans(traj.turns[-2]) if len(traj.turns) >= 2 else []
@@ -336,7 +335,7 @@ def _require(gt: GroundTruth, rule: str) -> None:
         raise UnscorableRow(f"the release's {rule} scores qa and grounding rows, not {gt.task!r}")
 
 
-def accuracy_reward(traj: Trajectory, gt: GroundTruth,
+def accuracy_reward(traj: Rollout, gt: GroundTruth,
                     cfg: RewardConfig = DEFAULT_CONFIG) -> float:
     """The release's accuracy, in [0, 1] (module docstring). MCQ: the first letters compare
     as written (case-sensitive, "" never matches). Grounding: an odd count of numbers, or none,
@@ -352,7 +351,7 @@ def accuracy_reward(traj: Trajectory, gt: GroundTruth,
     return normalised_iou(matched_mean_iou(spans, gt.spans), cfg)
 
 
-def release_call_score(traj: Trajectory, gt: GroundTruth,
+def release_call_score(traj: Rollout, gt: GroundTruth,
                        cfg: RewardConfig = DEFAULT_CONFIG) -> float:
     """``v`` of :func:`iou_reward`: the normalised matched IoU of the last call's clips (mcq
     rows), 0 for grounding rows and for a trajectory without such a call."""
@@ -361,7 +360,7 @@ def release_call_score(traj: Trajectory, gt: GroundTruth,
     return normalised_iou(matched_mean_iou(release_last_call_spans(traj), gt.spans), cfg)
 
 
-def iou_reward(traj: Trajectory, gt: GroundTruth, cfg: RewardConfig = DEFAULT_CONFIG) -> float:
+def iou_reward(traj: Rollout, gt: GroundTruth, cfg: RewardConfig = DEFAULT_CONFIG) -> float:
     """The release's penalty-aware IoU, in [−λ, 1] (module docstring): right answer (accuracy
     exactly 1) → ``v`` if ``v ≥ σ`` else ``v − λ``; otherwise 0."""
     _require(gt, "IoU reward")
@@ -384,7 +383,7 @@ def release_format_problem(turn: str) -> str | None:
     return None
 
 
-def format_reward(traj: Trajectory, gt: GroundTruth | None = None,
+def format_reward(traj: Rollout, gt: GroundTruth | None = None,
                   cfg: RewardConfig = DEFAULT_CONFIG) -> float:
     """The release's format: 1.0 if every turn passes :func:`release_format_problem`. The
     sequence of turns is not judged (the environment ends the conversation), so a trajectory
@@ -396,7 +395,7 @@ def format_reward(traj: Trajectory, gt: GroundTruth | None = None,
 # The videotemp set: accuracy
 # ---------------------------------------------------------------------------------------------
 
-def final_answer(traj: Trajectory) -> str | None:
+def final_answer(traj: Rollout) -> str | None:
     """The text inside the last turn's ``<answer>`` as the protocol reads it; None when the last
     turn does not answer. Earlier turns are ignored: an answer followed by more turns was not
     the final one."""
@@ -411,7 +410,7 @@ def _clamp(seg: Segment, duration: float | None) -> Segment:
     return Segment(max(seg.start, 0.0), min(seg.end, duration))
 
 
-def answer_iou(traj: Trajectory, gt: GroundTruth) -> float:
+def answer_iou(traj: Rollout, gt: GroundTruth) -> float:
     """Grounding only: IoU of the final answer span (clamped to the video) with the best
     ground-truth span."""
     span = parse_span(final_answer(traj))
@@ -420,7 +419,7 @@ def answer_iou(traj: Trajectory, gt: GroundTruth) -> float:
     return best_iou(_clamp(span, gt.duration), gt.spans)
 
 
-def videotemp_accuracy_reward(traj: Trajectory, gt: GroundTruth,
+def videotemp_accuracy_reward(traj: Rollout, gt: GroundTruth,
                               cfg: RewardConfig = DEFAULT_CONFIG) -> float:
     """Accuracy of the final answer as the protocol reads it, in [0, 1].
 
@@ -459,7 +458,7 @@ def _normalise(text: str) -> str:
     return " ".join(w for w in words if w not in ("a", "an", "the"))
 
 
-def answer_is_correct(traj: Trajectory, gt: GroundTruth,
+def answer_is_correct(traj: Rollout, gt: GroundTruth,
                       cfg: RewardConfig = DEFAULT_CONFIG) -> bool:
     """videotemp set: MCQ/open accuracy 1; grounding IoU ≥ ``cfg.grounding_correct_iou``."""
     if gt.task == "grounding":
@@ -471,7 +470,7 @@ def answer_is_correct(traj: Trajectory, gt: GroundTruth,
 # The videotemp set: penalty-aware IoU
 # ---------------------------------------------------------------------------------------------
 
-def requested_calls(traj: Trajectory) -> list[tuple[Segment, ...]]:
+def requested_calls(traj: Rollout) -> list[tuple[Segment, ...]]:
     """The spans of every tool call, one tuple per call, in order, as written (seconds).
 
     A call that could not be read contributes an empty tuple: it still *is* the model's last
@@ -497,7 +496,7 @@ def call_span(spans: Sequence[SpanLike], duration: float | None) -> Segment | No
     return Segment(min(s.start for s in segs), max(s.end for s in segs))
 
 
-def last_call_iou(traj: Trajectory, evidence: Sequence[SpanLike],
+def last_call_iou(traj: Rollout, evidence: Sequence[SpanLike],
                   duration: float | None = None) -> float | None:
     """IoU of the last call's span with the best of the ``evidence`` spans; None when the
     trajectory has no call. The last call, not the best: the reward is for where the model
@@ -509,7 +508,7 @@ def last_call_iou(traj: Trajectory, evidence: Sequence[SpanLike],
     return 0.0 if span is None else best_iou(span, evidence)
 
 
-def videotemp_iou_reward(traj: Trajectory, gt: GroundTruth,
+def videotemp_iou_reward(traj: Rollout, gt: GroundTruth,
                          cfg: RewardConfig = DEFAULT_CONFIG) -> float:
     """Penalty-aware raw IoU, in [−λ, 1].
 
@@ -532,7 +531,7 @@ def videotemp_iou_reward(traj: Trajectory, gt: GroundTruth,
 # The videotemp set: format
 # ---------------------------------------------------------------------------------------------
 
-def format_violations(traj: Trajectory, gt: GroundTruth | None = None,
+def format_violations(traj: Rollout, gt: GroundTruth | None = None,
                       cfg: RewardConfig = DEFAULT_CONFIG) -> list[str]:
     """Every reason the trajectory is not in the canonical format; empty when it is.
 
@@ -581,7 +580,7 @@ def _answer_readable(turn: Turn, gt: GroundTruth) -> bool:
     return bool(turn.answer)
 
 
-def videotemp_format_reward(traj: Trajectory, gt: GroundTruth | None = None,
+def videotemp_format_reward(traj: Rollout, gt: GroundTruth | None = None,
                             cfg: RewardConfig = DEFAULT_CONFIG) -> float:
     """1.0 if :func:`format_violations` finds nothing, else 0.0."""
     return 0.0 if format_violations(traj, gt, cfg) else 1.0
@@ -591,7 +590,7 @@ def videotemp_format_reward(traj: Trajectory, gt: GroundTruth | None = None,
 # The sets
 # ---------------------------------------------------------------------------------------------
 
-RewardFn = Callable[[Trajectory, GroundTruth, RewardConfig], float]
+RewardFn = Callable[[Rollout, GroundTruth, RewardConfig], float]
 REWARD_NAMES = ("accuracy", "iou", "format")
 REWARD_SETS: dict[str, dict[str, RewardFn]] = {
     "release": {"accuracy": accuracy_reward, "iou": iou_reward, "format": format_reward},
@@ -601,7 +600,7 @@ REWARD_SETS: dict[str, dict[str, RewardFn]] = {
 DEFAULT_REWARD_SET = "release"
 
 
-def reward_breakdown(traj: Trajectory, gt: GroundTruth, cfg: RewardConfig = DEFAULT_CONFIG,
+def reward_breakdown(traj: Rollout, gt: GroundTruth, cfg: RewardConfig = DEFAULT_CONFIG,
                      reward_set: str = DEFAULT_REWARD_SET) -> dict[str, float]:
     """All rewards of one set for one trajectory, by name."""
     if reward_set not in REWARD_SETS:

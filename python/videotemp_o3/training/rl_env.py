@@ -1,7 +1,48 @@
-"""The GRPO environment without ms-swift: what the trainer's calls mean, in plain Python.
+"""The GRPO environment without ms-swift: the multi-turn clip environment and what the
+trainer's reward calls mean, in plain Python.
 
 :mod:`videotemp_o3.training.swift_plugin` adapts this module to ms-swift's plug-in classes and is
 the only module that imports them; everything here runs (and is tested) without ms-swift.
+
+The clip environment
+--------------------
+A rollout is one conversation of the agent protocol (docs/design.md §1). After each assistant
+turn ms-swift asks the scheduler two things, answered here:
+
+* :meth:`ClipEnvironment.is_final` — is the conversation over? Yes when the turn answers (and,
+  in the adapter, when generation hit the length limit or ``max_turns``).
+* :meth:`ClipEnvironment.step` — what does the model see next? The turn's tool call goes
+  through :class:`videotemp_o3.clip_tool.ClipTool` — the agent's own step — and a call carried
+  out is answered with the real clip(s), cut by our video layer and written for ms-swift by
+  :mod:`videotemp_o3.training.swift_media`; the observation text is the agent's.
+
+Where it runs: inside ``swift rollout`` (server mode, the release's layout; needs
+``--vllm_use_async_engine true``, which ms-swift sets when a scheduler is given) and inside the
+GRPO trainer's colocate loop (``--use_vllm false`` on CPU, or colocated vLLM). Both call the
+scheduler once per turn with the live request.
+
+What a rollout records in ``rollout_infos`` (a copy of the cumulative state after each step:
+ms-swift *overwrites* rollout_infos keys at every step, so every value is the whole history):
+
+``videos``
+    The overview followed by every clip, in ``<video>`` tag order, as ``file://`` URIs (see
+    :func:`rollout_video_ref`). ms-swift replaces the data row's ``videos`` with this list
+    before the training forward pass; without it the clip tags of the rollout would have no
+    media. The trainer reads these files: it must see the rollout server's paths (one node, or
+    a shared file system — as for the data set's videos).
+``clip_segments``
+    ``[[S, E], …]`` seconds of every clip shown, clamped to the video, in order.
+``tool_calls``
+    One entry per tool-call turn: ``turn``, ``requested`` (the spans as written, or ``[]`` for
+    an unreadable call), ``clips`` (what was shown) and ``rejected`` (the protocol's problem
+    name, or None).
+``video_duration``
+    Seconds, as the clips were clamped (``VideoReader.duration_seconds``).
+
+A rollout that answers at turn 1 never reaches ``step`` and has none of these keys (ms-swift
+adds only ``num_turns``): read a missing ``clip_segments`` as "no clip was asked for". The
+rewards do not depend on these records — they re-read the turns — so a reward can never be
+fooled by bookkeeping that disagrees with the text.
 
 Rewards as ms-swift calls them
 ------------------------------
@@ -26,10 +67,299 @@ such rows, with ``file:line``, before training starts.
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from videotemp_o3 import budgets, protocol
+from videotemp_o3.clip_tool import ClipTool
+from videotemp_o3.protocol import ClipRequest, PromptProfile, RejectedCall
+from videotemp_o3.segments import Segment
+from videotemp_o3.training import swift_media
 from videotemp_o3.training.rewards import (DEFAULT_CONFIG, REWARD_SETS, GroundTruth,
-                                           RewardConfig, Trajectory, UnscorableRow)
+                                           RewardConfig, Rollout, UnscorableRow)
+from videotemp_o3.training.swift_media import VIDEO_TAG, resolve_media_path
+from videotemp_o3.video import FrameBudget, VideoReader
+
+SCHEDULER_NAME = "videotemp_clips"
+"""The name to pass as ``--multi_turn_scheduler`` (registered by the ms-swift adapter)."""
+
+STATE_KEY = "videotemp_clip_state"
+"""Key of the per-rollout state inside the request's ``data_dict``. The request object lives
+for the whole rollout in both server and colocate mode, so the state travels with it."""
+
+PROFILE_ENV = "VIDEOTEMP_PROMPT_PROFILE"
+"""Environment variable naming a prompt profile file (``--prompt-profile`` of the scripts):
+the wording of the observations. The data rows' system prompt and first turn are written by
+``rl_data build --prompt-profile`` with the same file."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration: defaults here, environment variables mapped onto them
+# ---------------------------------------------------------------------------------------------
+
+def clip_budget_from_env() -> FrameBudget:
+    """The budget of a clip: :func:`videotemp_o3.training.swift_media.clip_budget` — the
+    release's 2 fps, 4–64 frames at the pixel limits of ms-swift's environment, so that clip
+    and overview frames are equally sharp and ms-swift does not rescale the clip.
+
+    Overrides (small CPU runs): ``VIDEOTEMP_CLIP_FPS``, ``VIDEOTEMP_CLIP_MIN_FRAMES``,
+    ``VIDEOTEMP_CLIP_MAX_FRAMES``.
+    """
+    return swift_media.clip_budget(
+        fps=float(os.environ.get("VIDEOTEMP_CLIP_FPS", budgets.CLIP_FPS)),
+        min_frames=int(os.environ.get("VIDEOTEMP_CLIP_MIN_FRAMES", budgets.CLIP_MIN_FRAMES)),
+        max_frames=int(os.environ.get("VIDEOTEMP_CLIP_MAX_FRAMES", budgets.CLIP_MAX_FRAMES)))
+
+
+def profile_from_env() -> PromptProfile:
+    """The prompt profile named by ``VIDEOTEMP_PROMPT_PROFILE``, else our wording."""
+    path = os.environ.get(PROFILE_ENV)
+    return PromptProfile.load(path) if path else protocol.DEFAULT_PROFILE
+
+
+@dataclass
+class ClipEnvConfig:
+    """How the environment answers tool calls."""
+
+    max_turns: int = protocol.DEFAULT_MAX_TURNS
+    max_clips: int = protocol.MAX_CLIPS_PER_CALL
+    """Clips per call; our format reward's ``max_clips`` must be the same."""
+    clip_budget: FrameBudget = field(default_factory=clip_budget_from_env)
+    min_clip_seconds: float = DEFAULT_CONFIG.min_clip_seconds
+    """Shortest clip carried out: our format reward's own minimum, so that the environment
+    carries out exactly the calls that reward accepts. One frame interval of the video, when
+    longer, is the floor as well."""
+    prompt_profile: PromptProfile = field(default_factory=profile_from_env)
+    media_dir: Path = field(default_factory=lambda: Path(
+        os.environ.get("VIDEOTEMP_CLIP_DIR") or Path(tempfile.gettempdir()) / "videotemp_clips"))
+    """Where clip files for ms-swift are written. In the release's layout the rollout server
+    writes them and the trainer reads them: it must be a folder both machines see."""
+    codec: str = field(default_factory=lambda: os.environ.get("VIDEOTEMP_CLIP_CODEC", "ffv1"))
+    """``ffv1`` (lossless, 6–10 MB per 64-frame clip at the training budget) or ``mjpeg``
+    (about 4× smaller, not bit-exact); see :mod:`videotemp_o3.training.swift_media`."""
+    media_ttl_s: float = field(
+        default_factory=lambda: float(os.environ.get("VIDEOTEMP_CLIP_TTL_S", 1800)))
+    """Clip files unused for this long are deleted. The trainer encodes a rollout's clips right
+    after the rollout returns (GRPO buffers the encoded batch, not the files), so minutes
+    suffice; the default leaves room for slow steps."""
+    reader_cache: int = 16
+    """Open videos kept (a rollout batch is ``num_generations`` rollouts of a few videos)."""
+
+    @classmethod
+    def from_env(cls, max_turns: int | None = None) -> "ClipEnvConfig":
+        cfg = cls()
+        if max_turns:
+            cfg.max_turns = max_turns
+        return cfg
+
+    def clip_tool(self) -> ClipTool:
+        return ClipTool(self.clip_budget, max_clips=self.max_clips, max_turns=self.max_turns,
+                        min_clip_seconds=self.min_clip_seconds, profile=self.prompt_profile)
+
+
+# ---------------------------------------------------------------------------------------------
+# The environment: a turn in, an observation out
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Observation:
+    """What the model sees after a turn that did not answer.
+
+    ``text``: the user turn, with one ``<video>`` tag per clip at the clip's place.
+    ``media``: one ms-swift video (a file path) per clip, in tag order. ``clips``: what was
+    carried out. ``rejected``: why nothing was carried out (None on success or when the turn
+    made no call). ``requested``: the spans as the model wrote them (empty for an unreadable
+    call). ``made_call``: whether the turn held a tool call at all.
+    """
+
+    text: str
+    media: list[Any] = field(default_factory=list)
+    clips: list[ClipRequest] = field(default_factory=list)
+    rejected: RejectedCall | None = None
+    requested: list[Segment] = field(default_factory=list)
+    made_call: bool = False
+
+
+@dataclass
+class RolloutState:
+    """What one rollout has done so far (kept in the request's ``data_dict``)."""
+
+    clip_segments: list[list[float]] = field(default_factory=list)
+    tool_calls: list[dict] = field(default_factory=list)
+    video_duration: float | None = None
+
+    @classmethod
+    def of(cls, data_dict: dict) -> "RolloutState":
+        raw = data_dict.get(STATE_KEY)
+        return cls(**raw) if isinstance(raw, dict) else cls()
+
+    def save(self, data_dict: dict) -> None:
+        data_dict[STATE_KEY] = dataclasses.asdict(self)
+
+    def record(self, turn: int, obs: Observation, duration: float) -> None:
+        self.video_duration = duration
+        if obs.made_call:
+            clips = [c.segment.as_list() for c in obs.clips]
+            self.tool_calls.append({
+                "turn": turn,
+                "requested": [s.as_list() for s in obs.requested],
+                "clips": clips,
+                "rejected": obs.rejected.problem.value if obs.rejected else None,
+            })
+            self.clip_segments.extend(clips)
+
+
+class ClipEnvironment:
+    """Answers the turns of many rollouts: opens each video once, answers each call with the
+    clip tool and writes the clips for ms-swift through
+    :func:`~videotemp_o3.training.swift_media.clip_for_swift`.
+
+    Costs: a clip is decoded once and stored losslessly (swift_media's docstring has the
+    numbers); clip files are named by source, span and budget, so the ``num_generations``
+    rollouts of one prompt that ask for the same span share one file. The step runs inside the
+    rollout's event loop (ms-swift calls ``step`` synchronously); decoding releases the GIL
+    but still delays the other rollouts of that process by the clip's decode time.
+    """
+
+    def __init__(self, config: ClipEnvConfig | None = None):
+        self.config = config or ClipEnvConfig.from_env()
+        self.tool = self.config.clip_tool()
+        self._readers: OrderedDict[Path, VideoReader] = OrderedDict()
+        self._lock = threading.Lock()
+        self._last_sweep = 0.0
+
+    def reader(self, video: str | os.PathLike) -> VideoReader:
+        """The open reader of ``video`` (path resolved as ms-swift resolves it)."""
+        path = resolve_media_path(os.fspath(video))
+        with self._lock:
+            if path in self._readers:
+                self._readers.move_to_end(path)
+                return self._readers[path]
+        reader = VideoReader(path)
+        with self._lock:
+            self._readers[path] = reader
+            while len(self._readers) > self.config.reader_cache:
+                self._readers.popitem(last=False)
+        return reader
+
+    @staticmethod
+    def is_final(turn_text: str) -> bool:
+        """Whether an assistant turn ends the conversation by answering."""
+        return protocol.parse_turn(turn_text).action == "answer"
+
+    def observe(self, video: str | os.PathLike, turn_text: str, turn: int,
+                previous: Sequence[Segment] = ()) -> Observation:
+        """The observation after assistant turn number ``turn`` (1-based) that did not answer.
+
+        ``previous``: the clips already shown in this conversation (a repeat is refused). One
+        difference from the agent, forced by training: the agent lets a model that is still
+        calling at the limit have one extra turn to answer, but a rollout ends at ``max_turns``
+        (ms-swift stops it there, and our format reward fails longer trajectories). The
+        observation to turn ``max_turns − 1`` asks for the final answer in both.
+        """
+        call = protocol.parse_turn(turn_text).tool_call
+        if call is None:
+            return Observation(self.tool.observation(None, turn))
+        requested = list(call.spans) if call.error is None else []
+        reader = self.reader(video)
+        outcome = self.tool.answer(call, reader, previous, turn)
+        text = self.tool.observation(outcome, turn, video_tag=VIDEO_TAG)
+        if isinstance(outcome, RejectedCall):
+            return Observation(text, rejected=outcome, requested=requested, made_call=True)
+        # Any error while writing the clips is a setup error (e.g. a budget that differs from
+        # ms-swift's environment) and must stop the run, not turn into an observation.
+        media = [self._clip_file(reader, clip.segment) for clip in outcome]
+        return Observation(text, media=media, clips=list(outcome), requested=requested,
+                           made_call=True)
+
+    def step(self, messages: list[dict], videos: list[str], data_dict: dict, turn: int,
+             reply: str = "") -> dict:
+        """One environment step on a live rollout: appends the observation to ``messages`` and
+        its clips to ``videos`` (both in place) and returns the ``rollout_infos`` to record.
+
+        The turn is read from the last message when it is the assistant's (after a
+        continuation it holds more than ``reply``, the engine's latest output), else from
+        ``reply``.
+        """
+        last = messages[-1] if messages else {}
+        turn_text = message_text(last.get("content")) if last.get("role") == "assistant" \
+            else reply
+        if not videos:
+            raise ValueError(f"{SCHEDULER_NAME}: the request has no video; every RL row needs "
+                             "its overview video in 'videos' (see training/rl_data.py)")
+        video = videos[0]
+        state = RolloutState.of(data_dict)
+        obs = self.observe(video, turn_text, turn, [Segment.of(s) for s in state.clip_segments])
+        messages.append({"role": "user", "content": obs.text})
+        videos.extend(obs.media)
+        state.record(turn, obs, self.reader(video).duration_seconds)
+        state.save(data_dict)
+        return {"videos": [rollout_video_ref(v) for v in videos], **dataclasses.asdict(state)}
+
+    # -- clip files ------------------------------------------------------------------------
+
+    def _clip_file(self, reader: VideoReader, segment: Segment) -> str:
+        """The clip as an ms-swift video: the path of the file swift_media wrote (or found)."""
+        root = self.config.media_dir
+        now = time.time()
+        if now - self._last_sweep > 60:
+            self._last_sweep = now
+            self._sweep(root, now)
+        clip = swift_media.clip_for_swift(reader, segment.start, segment.end,
+                                          self.config.clip_budget, root,
+                                          codec=self.config.codec)  # type: ignore[arg-type]
+        # A file found again is in use again: refresh its age so the sweep keeps it.
+        for path in (Path(clip.path), Path(clip.path).with_suffix(".json")):
+            try:
+                os.utime(path, (now, now))
+            except FileNotFoundError:
+                pass
+        return clip.path
+
+    def _sweep(self, root: Path, now: float) -> None:
+        """Delete clip files (and their sidecars) unused for longer than the TTL. Only the
+        files swift_media writes are touched: ``*.mkv``/``*.avi`` clips and ``*.json`` sidecars
+        directly in ``root``."""
+        if not root.is_dir():
+            return
+        for entry in root.iterdir():
+            if entry.suffix not in (".mkv", ".avi", ".json") or not entry.is_file():
+                continue
+            try:
+                if now - entry.stat().st_mtime > self.config.media_ttl_s:
+                    entry.unlink()
+            except FileNotFoundError:  # another process swept it first
+                pass
+
+
+def rollout_video_ref(video: str) -> str:
+    """A video as ``rollout_infos['videos']`` must carry it: ``file://`` + absolute path.
+
+    ms-swift 3.10.3 (``RolloutOutput.mminfo_to_serializable``) replaces every entry of
+    ``rollout_infos['videos']`` that is an existing local file by the base64 of the whole file.
+    That is meant for images; for videos it would copy each source video (hundreds of MB)
+    into every rollout output, and the Qwen2.5-VL template cannot read it back (qwen-vl-utils
+    opens a video string as a path: "File name too long"). A ``file://`` URI is no file path
+    to that check, so it passes unchanged, and all three qwen-vl-utils readers (decord,
+    torchcodec, torchvision) open it. The path is not percent-encoded: FFmpeg's ``file:``
+    protocol takes it verbatim. URLs and data strings are returned as they are.
+    """
+    if video.startswith(("file://", "http://", "https://", "data:")):
+        return video
+    path = resolve_media_path(video)
+    return f"file://{path}" if path.is_file() else video
+
+
+# ---------------------------------------------------------------------------------------------
+# Rewards as the trainer calls them
+# ---------------------------------------------------------------------------------------------
 
 
 def message_text(content: Any) -> str:
@@ -84,5 +414,5 @@ def score_batch(reward_set: str, name: str, completions: Sequence[str], *,
         row = {k: v[i] for k, v in batched.items()}
         turns = trajectory_turns(completions[i], messages[i] if messages else None,
                                  row.get("request_id"), trajectory_inputs)
-        out.append(fn(Trajectory(turns), row_truth(row), config))
+        out.append(fn(Rollout(turns), row_truth(row), config))
     return out

@@ -1,4 +1,5 @@
-"""Cold-start SFT data in ms-swift's format: the release's layout, a builder and a validator.
+"""Cold-start SFT data in ms-swift's format: the release's layout and the trajectory builder
+(the validator is :mod:`videotemp_o3.training.sft_check`).
 
 A record is one line of jsonl::
 
@@ -10,15 +11,16 @@ A record is one line of jsonl::
                   {"role": "user", "content": "<video>This clip is … No more clips can be requested. …"},
                   {"role": "assistant", "content": "<think>…</think>\\n<answer>B</answer>", "loss": true}],
      "videos": ["/data/v.mp4", "/data/clips/v_40.00-100.00_….mkv", "/data/clips/v_52.30-61.80_….mkv"],
-     "evidence": [52.5, 61.0], "duration": 312.0, "kind": "mcq", "id": "…"}
+     "evidence": [52.5, 61.0], "duration": 312.0, "task": "mcq", "id": "…"}
 
 One ``<video>`` tag per entry of ``videos``, in order: the whole video first (ms-swift samples
 it under its environment's budget), then each clip a tool call asked for, written by
 :mod:`videotemp_o3.training.swift_media`. Tool feedback is a *user* turn, exactly the text the
-agent sends at inference; every text comes from :mod:`videotemp_o3.protocol`. ``loss`` on the
-assistant messages is the unified masking of :mod:`videotemp_o3.training.masking`;
-``evidence`` (seconds) lets that masking be recomputed and the RL rewards reuse the rows;
-ms-swift ignores the extra fields.
+agent sends at inference: each call is answered by the agent's own clip tool
+(:class:`videotemp_o3.clip_tool.ClipTool`), and every text comes from the prompt profile
+(:class:`videotemp_o3.protocol.PromptProfile`; ours by default). ``loss`` on the assistant
+messages is the masking of :mod:`videotemp_o3.training.masking`; ``evidence`` (seconds) lets
+that masking be recomputed; ms-swift ignores the extra fields.
 
 The release's files (the real data is not downloadable here; scripts take these paths)::
 
@@ -30,38 +32,40 @@ Command line::
     python -m videotemp_o3.training.sft_data validate FILE...      # every bad record, file:line
     python -m videotemp_o3.training.sft_data build ANNOTATIONS.jsonl -o OUT.jsonl [options]
 
-Annotations for ``build`` are jsonl too, one per line: grounding ``{"video", "query", "span"}``
-or grounded QA ``{"video", "question", "options", "answer", "span"}`` (``options`` omitted for
-an open question), ``span`` being the evidence ``[start, end]`` in seconds; ``id`` optional.
+Annotations for ``build`` are the training annotations of
+:mod:`videotemp_o3.training.annotations` (the RL builder reads the same): grounding
+``{"video", "query", "span"}`` or grounded QA ``{"video", "question", "options", "answer",
+"span"}`` (``options`` omitted for an open question), the span being the evidence
+``[start, end]`` in seconds; ``id`` optional.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
-import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Literal, Optional, Sequence
+from typing import Optional
 
 from videotemp_o3 import protocol
-from videotemp_o3.protocol import (ClipRequest, Issue, RejectedCall, format_seconds, parse_turn,
-                                   validate_call)
+from videotemp_o3.clip_tool import ClipTool
+from videotemp_o3.jsonl import dumps_line
+from videotemp_o3.protocol import (DEFAULT_PROFILE, PromptProfile, PromptProfileError,
+                                   RejectedCall, format_seconds, parse_turn)
 from videotemp_o3.segments import Segment, iou
-from videotemp_o3.training.masking import DEFAULT_TAU, POLICIES, Policy, apply_masking
-from videotemp_o3.training.swift_media import (CLIP_MAX_FRAMES, TRAINING_VIDEO_ENV, Codec,
-                                               clip_budget, clip_for_swift, resolve_media_path,
-                                               video_for_swift)
+from videotemp_o3.training.annotations import Annotation, measured_duration, read_annotations
+from videotemp_o3.training.masking import DEFAULT_TAU, POLICIES, MaskingPolicy, apply_masking
+from videotemp_o3.training.problems import DataProblem
+from videotemp_o3.training.sft_check import validate_files
+from videotemp_o3.budgets import CLIP_MAX_FRAMES, TRAINING_VIDEO_ENV
+from videotemp_o3.training.swift_media import (VIDEO_TAG, Codec, MediaFiles, clip_budget,
+                                               clip_for_swift, video_for_swift)
 from videotemp_o3.video import VideoError, VideoReader
 
-__all__ = [
-    "WO_TOOL_CALL", "WI_TOOL_CALL", "release_files",
-    "Annotation", "read_annotations", "BuildConfig", "BuildReport", "build_record", "build_file",
-    "Problem", "validate_record", "validate_file", "validate_files",
-]
+__all__ = ["WO_TOOL_CALL", "WI_TOOL_CALL", "release_files", "BuildConfig", "SftBuildReport",
+           "build_record", "build_file", "main"]
 
 WO_TOOL_CALL = ("activitynet", "charades", "vidchapters", "video_r1_image_mc", "video_r1_video")
 WI_TOOL_CALL = ("activitynet", "longvila", "qvhighlight")
@@ -74,109 +78,11 @@ def release_files(root: os.PathLike | str = "sft/data") -> list[Path]:
             + [root / "wi_tool_call" / f"{n}.jsonl" for n in WI_TOOL_CALL])
 
 
-# =============================================================================================
-# Annotations
-# =============================================================================================
-
-@dataclass(frozen=True)
-class Annotation:
-    """What the builder starts from. ``span``: the evidence, seconds of the original video.
-
-    Grounding has ``query``; grounded QA has ``question`` and ``answer`` (an option letter when
-    ``options`` are given, else free text)."""
-
-    video: str
-    span: Segment
-    query: Optional[str] = None
-    question: Optional[str] = None
-    options: tuple[str, ...] = ()
-    answer: Optional[str] = None
-    id: Optional[str] = None
-
-    @property
-    def kind(self) -> Literal["grounding", "mcq", "open"]:
-        if self.query is not None:
-            return "grounding"
-        return "mcq" if self.options else "open"
-
-    def prompt(self, duration: float) -> str:
-        if self.kind == "grounding":
-            return protocol.grounding_prompt(self.query or "", duration=duration)
-        if self.kind == "mcq":
-            return protocol.mcq_prompt(self.question or "", self.options, duration=duration)
-        return protocol.open_prompt(self.question or "", duration=duration)
-
-    def target(self) -> str:
-        """How the reasoning refers to what is sought."""
-        if self.kind == "grounding":
-            return f'the moment "{(self.query or "").strip().rstrip(".")}"'
-        return "the part of the video the question is about"
-
-
-def read_annotations(path: os.PathLike | str, *,
-                     video_root: os.PathLike | str | None = None) -> list[tuple[int, Annotation]]:
-    """``(line number, annotation)`` pairs from a jsonl file.
-
-    Relative video paths are resolved against ``video_root`` (default: the file's folder).
-    Raises ``ValueError`` naming ``file:line`` and the field for the first bad line.
-    """
-    path = Path(path)
-    root = Path(video_root) if video_root is not None else path.parent
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{where}: not valid JSON ({e.msg})") from None
-            out.append((lineno, _annotation(d, root, where)))
-    return out
-
-
-def _annotation(d: object, root: Path, where: str) -> Annotation:
-    if not isinstance(d, dict):
-        raise ValueError(f"{where}: an annotation must be a JSON object")
-
-    def text(key: str) -> Optional[str]:
-        v = d.get(key)
-        if v is not None and (not isinstance(v, str) or not v.strip()):
-            raise ValueError(f"{where}: field {key!r} must be a non-empty string")
-        return v
-
-    video = text("video")
-    if video is None:
-        raise ValueError(f"{where}: field 'video' is missing")
-    span = d.get("span")
-    if (not isinstance(span, (list, tuple)) or len(span) != 2
-            or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in span)
-            or not Segment.of(span).is_valid()):
-        raise ValueError(f"{where}: field 'span' must be [start, end] in seconds with start < end, "
-                         f"got {span!r}")
-    query, question, answer = text("query"), text("question"), text("answer")
-    options = d.get("options") or ()
-    if not isinstance(options, (list, tuple)) or not all(isinstance(o, str) for o in options):
-        raise ValueError(f"{where}: field 'options' must be a list of strings")
-    if (query is None) == (question is None):
-        raise ValueError(f"{where}: give either 'query' (grounding) or 'question' (QA)")
-    if question is not None:
-        if answer is None:
-            raise ValueError(f"{where}: field 'answer' is missing")
-        if options:
-            if not 2 <= len(options) <= len(protocol.OPTION_LETTERS):
-                raise ValueError(f"{where}: field 'options' needs 2–6 entries, got {len(options)}")
-            letter = protocol.parse_choice(answer, len(options))
-            if letter is None:
-                raise ValueError(f"{where}: field 'answer' must be an option letter "
-                                 f"A–{protocol.OPTION_LETTERS[len(options) - 1]}, got {answer!r}")
-            answer = letter
-    ident = d.get("id")
-    return Annotation(video=str((root / video).resolve()) if not os.path.isabs(video) else video,
-                      span=Segment.of(span), query=query, question=question,
-                      options=tuple(options), answer=answer,
-                      id=None if ident is None else str(ident))
+def target(ann: Annotation) -> str:
+    """How the reasoning refers to what is sought."""
+    if ann.task == "grounding":
+        return f'the moment "{ann.text.strip().rstrip(".")}"'
+    return "the part of the video the question is about"
 
 
 # =============================================================================================
@@ -193,7 +99,7 @@ class BuildConfig:
     """Share of tool-call trajectories that start from a deliberately imprecise clip and
     refine it (three assistant turns); the rest call the evidence directly (two turns)."""
     seed: int = 0
-    policy: Policy = "unified"
+    policy: MaskingPolicy = "unified"
     tau: float = DEFAULT_TAU
     """The masking threshold; also the bound the imprecise first call stays below."""
     max_turns: int = protocol.DEFAULT_MAX_TURNS
@@ -201,17 +107,31 @@ class BuildConfig:
     """Frames per clip at most (2 fps, at least 4: the release's clip budget)."""
     codec: Codec = "ffv1"
     system_prompt_path: Optional[str] = None
-    """A file whose text replaces our system prompt (e.g. a released checkpoint's)."""
+    """A file whose text replaces the profile's system prompt."""
+    prompt_profile: PromptProfile = DEFAULT_PROFILE
+    """The wording of the system prompt, the first turn's prefix and the tool feedback."""
+
+    def clip_tool(self) -> ClipTool:
+        """The agent's clip tool with this data's clip budget and limits."""
+        return ClipTool(clip_budget(max_frames=self.clip_max_frames), max_turns=self.max_turns,
+                        profile=self.prompt_profile)
+
+    def system_text(self) -> str:
+        if self.system_prompt_path is not None:
+            return protocol.system_prompt(self.system_prompt_path)
+        return self.prompt_profile.system_text()
 
 
 @dataclass
-class BuildReport:
+class SftBuildReport:
+    """What :func:`build_file` wrote, and every annotation it left out (with the reason)."""
+
     records: int = 0
     refined: int = 0
     direct_calls: int = 0
     no_tool: int = 0
     clips: int = 0
-    skipped: list[str] = field(default_factory=list)
+    problems: list[DataProblem] = field(default_factory=list)
 
 
 # Wording of the reasoning. Several phrasings per step so the model does not learn one string;
@@ -255,31 +175,35 @@ def build_record(ann: Annotation, reader: VideoReader, rng: random.Random,
     """One ms-swift record for ``ann``. ``refine`` forces the refinement trajectory (True) or
     the direct call (False); None draws it with ``config.refine_fraction``.
 
-    Raises ``ValueError`` when the evidence lies outside the video or no valid clip can be
-    made from it.
+    Raises ``ValueError`` when the annotation has several spans, the evidence lies outside the
+    video, or no valid clip can be made from it.
     """
     duration = reader.duration_seconds
+    if len(ann.spans) != 1:
+        raise ValueError(f"{len(ann.spans)} evidence spans; a trajectory is built for one")
     ev = ann.span
     if ev.start < 0 or ev.end > duration + 1e-6:
         raise ValueError(f"evidence [{format_seconds(ev.start)}, {format_seconds(ev.end)}] lies "
                          f"outside the video (0 – {format_seconds(duration)} s)")
-    system = protocol.system_prompt(config.system_prompt_path)
-    messages: list[dict] = [{"role": "system", "content": system},
-                            {"role": "user", "content": "<video>" + ann.prompt(duration)}]
+    system = config.system_text()
+    messages: list[dict] = [{"role": "system", "content": system}] if system else []
+    messages.append({"role": "user",
+                     "content": VIDEO_TAG + config.prompt_profile.first_turn(ann.prompt(duration))})
     videos = [video_for_swift(reader.path)]
-    target = ann.target()
-    answer = ev if ann.kind == "grounding" else ann.answer
-    fmt = {"target": target, "answer": ann.answer, "s": format_seconds(ev.start),
+    sought = target(ann)
+    answer = ev if ann.task == "grounding" else ann.answer
+    fmt = {"target": sought, "answer": ann.answer, "s": format_seconds(ev.start),
            "e": format_seconds(ev.end)}
 
     if not config.with_tool_calls:
         messages.append({"role": "assistant", "content": protocol.render_turn(
-            _sentence(_THINK_DIRECT[ann.kind].format(**fmt)), answer=answer)})
+            _sentence(_THINK_DIRECT[ann.task].format(**fmt)), answer=answer)})
         return _finish(ann, messages, videos, duration, config)
 
     if config.max_turns < 2:
         raise ValueError(f"max_turns {config.max_turns} leaves no turn for a tool call")
-    min_length = 1.0 / reader.metadata.avg_fps
+    tool = config.clip_tool()
+    min_length = tool.min_length(reader)
     if refine is None:
         refine = rng.random() < config.refine_fraction
     refine = refine and config.max_turns >= 3  # two calls and the answer
@@ -299,40 +223,32 @@ def build_record(ann: Annotation, reader: VideoReader, rng: random.Random,
     shown: list[Segment] = []
     previous: Optional[Segment] = None
     for turn, (span, wording) in enumerate(plan, 1):
-        think = wording.format(target=target, a=format_seconds(span.start), b=format_seconds(span.end),
+        think = wording.format(target=sought, a=format_seconds(span.start), b=format_seconds(span.end),
                                p=format_seconds(previous.start) if previous else "",
                                q=format_seconds(previous.end) if previous else "")
         text = protocol.render_turn(_sentence(think), segments=[span])
-        # The call as the model would read it back: parsing and the protocol's checks must
-        # accept it, or the trajectory would teach a call the agent rejects.
-        call = parse_turn(text).tool_call
-        checked = validate_call(call, duration, min_length, shown, turn=turn,
-                                max_turns=config.max_turns)
+        # The call as the model would read it back, answered by the agent's clip tool: it must
+        # be carried out, or the trajectory would teach a call the agent rejects.
+        checked = tool.answer(parse_turn(text).tool_call, reader, shown, turn)
         if isinstance(checked, RejectedCall):
             raise ValueError(f"built call {span} rejected: {checked.problem.value} ({checked.detail})")
         messages.append({"role": "assistant", "content": text})
-        budget = clip_budget(max_frames=config.clip_max_frames)
-        clips = [clip_for_swift(reader, c.segment.start, c.segment.end, budget, clips_dir,
+        clips = [clip_for_swift(reader, c.segment.start, c.segment.end, tool.budget, clips_dir,
                                 codec=config.codec) for c in checked]
         videos += [c.path for c in clips]
-        messages.append({"role": "user", "content": feedback_text(checked, turn, config.max_turns)})
+        messages.append({"role": "user",
+                         "content": tool.observation(checked, turn, video_tag=VIDEO_TAG)})
         shown += [c.segment for c in checked]
         previous = span
     messages.append({"role": "assistant", "content": protocol.render_turn(
-        _sentence(_THINK_ANSWER[ann.kind].format(**fmt)), answer=answer)})
+        _sentence(_THINK_ANSWER[ann.task].format(**fmt)), answer=answer)})
     return _finish(ann, messages, videos, duration, config)
-
-
-def feedback_text(clips: Sequence[ClipRequest], turn: int, max_turns: int) -> str:
-    """The user turn after a carried-out call on assistant turn ``turn``, exactly as the agent
-    sends it (:func:`videotemp_o3.protocol.tool_feedback`), one ``<video>`` tag per clip."""
-    return protocol.tool_feedback(clips, ask_final=turn == max_turns - 1, video_tag="<video>")
 
 
 def _finish(ann: Annotation, messages: list[dict], videos: list[str], duration: float,
             config: BuildConfig) -> dict:
     record = {"messages": messages, "videos": videos, "evidence": ann.span.as_list(),
-              "duration": duration, "kind": ann.kind, "id": ann.id}
+              "duration": duration, "task": ann.task, "id": ann.uid}
     masked, _ = apply_masking(record, policy=config.policy, tau=config.tau)
     return masked
 
@@ -354,7 +270,7 @@ def _accurate_span(ev: Segment, duration: float, rng: random.Random, tau: float,
         s = _round(max(0.0, ev.start - rng.uniform(-0.1, 0.2) * length))
         e = _round(min(duration, ev.end + rng.uniform(-0.1, 0.2) * length))
         span = Segment(s, e)
-        if span.length >= 2 * min_length and iou(span, ev) >= max(tau, 0.7):
+        if span.length >= min_length and iou(span, ev) >= max(tau, 0.7):
             return span
     return ev
 
@@ -375,36 +291,41 @@ def _imprecise_span(ev: Segment, duration: float, rng: random.Random, tau: float
             start = rng.uniform(lo, hi)
         span = Segment(_round(max(0.0, start)), _round(min(duration, start + width)))
         overlap = iou(span, ev)
-        if 0.0 < overlap < min(tau, 0.45) and span.length >= 2 * min_length:
+        if 0.0 < overlap < min(tau, 0.45) and span.length >= min_length:
             return span
     return None
 
 
 def build_file(annotations: os.PathLike | str, out: os.PathLike | str,
                clips_dir: os.PathLike | str | None = None, config: BuildConfig = BuildConfig(),
-               *, video_root: os.PathLike | str | None = None, progress: bool = True) -> BuildReport:
+               *, video_root: os.PathLike | str | None = None,
+               progress: bool = True) -> SftBuildReport:
     """Build ``out`` (jsonl) from the annotations file; clips go to ``clips_dir`` (default: a
     ``clips`` folder next to ``out``). Each record's randomness is seeded from ``config.seed``
     and its line number, so a record does not change when others are added or removed. An
-    annotation that cannot be built is skipped and reported (``file:line: reason``)."""
+    annotation that cannot be built is left out and reported (``file:line: reason``)."""
     from tqdm import tqdm
 
     out = Path(out)
     clips_dir = Path(clips_dir) if clips_dir is not None else out.parent / "clips"
-    report = BuildReport()
-    readers: dict[str, VideoReader] = {}
+    anns, problems = read_annotations(annotations, video_root)
+    report = SftBuildReport(problems=problems)
+    media = MediaFiles()
+    readers: dict[Path, VideoReader] = {}
     lines = []
-    items = read_annotations(annotations, video_root=video_root)
-    for lineno, ann in tqdm(items, desc=f"building {out.name}", disable=not progress):
-        where = f"{annotations}:{lineno}"
+    for ann in tqdm(anns, desc=f"building {out.name}", disable=not progress):
+        checked = measured_duration(ann, media)
+        if isinstance(checked, DataProblem):
+            report.problems.append(checked)
+            continue
         try:
             reader = readers.get(ann.video)
             if reader is None:
                 reader = readers[ann.video] = VideoReader(ann.video)
-            rng = random.Random(f"{config.seed}:{lineno}")
+            rng = random.Random(f"{config.seed}:{ann.where.rsplit(':', 1)[-1]}")
             record = build_record(ann, reader, rng, clips_dir, config)
         except (ValueError, OSError, VideoError) as e:
-            report.skipped.append(f"{where}: {e}")
+            report.problems.append(DataProblem(ann.where, None, str(e)))
             continue
         calls = sum(1 for m in record["messages"] if m["role"] == "assistant") - 1
         report.records += 1
@@ -412,16 +333,14 @@ def build_file(annotations: os.PathLike | str, out: os.PathLike | str,
         report.no_tool += calls == 0
         report.direct_calls += calls == 1
         report.refined += calls >= 2
-        lines.append(json.dumps(record, ensure_ascii=False))
+        lines.append(dumps_line(record))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    tmp.write_text("".join(lines), encoding="utf-8")
     tmp.replace(out)
     return report
 
 
-# =============================================================================================
-# Validator
 # =============================================================================================
 
 @dataclass(frozen=True)
@@ -694,6 +613,7 @@ def validate_files(paths: Iterable[os.PathLike | str], **kwargs) -> Iterator[tup
 
 
 # =============================================================================================
+=======
 # Command line
 # =============================================================================================
 
@@ -722,7 +642,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     b.add_argument("--max-turns", type=int, default=BuildConfig.max_turns)
     b.add_argument("--clip-max-frames", type=int, default=BuildConfig.clip_max_frames)
     b.add_argument("--codec", choices=("ffv1", "mjpeg"), default=BuildConfig.codec)
-    b.add_argument("--system-prompt", help="file whose text replaces our system prompt")
+    b.add_argument("--prompt-profile", metavar="FILE",
+                   help="JSON prompt profile: the wording of the system prompt, the first turn's "
+                        "prefix and the tool feedback (default: ours; README: prompt profiles)")
+    b.add_argument("--system-prompt", help="file whose text replaces the profile's system prompt")
     a = p.parse_args(argv)
 
     if a.command == "validate":
@@ -730,7 +653,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         for name, n, problems in validate_files(a.files, max_turns=a.max_turns, max_clips=a.max_clips):
             for problem in problems:
                 print(problem)
-            lines = len({pr.line for pr in problems})
+            lines = len({pr.where for pr in problems})
             bad += lines
             total += n
             print(f"{name}: {n} records, {lines} bad", file=sys.stderr)
@@ -741,21 +664,27 @@ def main(argv: Optional[list[str]] = None) -> int:
             os.environ[key] = value
             print(f"{key} not set: using the training default {value} (set it as for sft/sft.sh)",
                   file=sys.stderr)
+    try:
+        profile = PromptProfile.load(a.prompt_profile) if a.prompt_profile else DEFAULT_PROFILE
+    except PromptProfileError as e:
+        print(f"error: --prompt-profile: {e}", file=sys.stderr)
+        return 2
     config = BuildConfig(with_tool_calls=not a.no_tool_calls, refine_fraction=a.refine_fraction,
                          seed=a.seed, policy=a.policy, tau=a.tau, max_turns=a.max_turns,
                          clip_max_frames=a.clip_max_frames, codec=a.codec,
-                         system_prompt_path=a.system_prompt)
+                         system_prompt_path=a.system_prompt, prompt_profile=profile)
+    print(f"prompt profile: {profile.name}", file=sys.stderr)
     print(f"clip budget: {clip_budget(max_frames=config.clip_max_frames)}", file=sys.stderr)
     try:
         report = build_file(a.annotations, a.output, a.clips_dir, config, video_root=a.video_root)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    for line in report.skipped:
-        print(f"skipped {line}", file=sys.stderr)
+    for problem in report.problems:
+        print(f"skipped {problem}", file=sys.stderr)
     print(f"wrote {a.output}: {report.records} records ({report.no_tool} without tool call, "
           f"{report.direct_calls} with one call, {report.refined} refined), {report.clips} clips, "
-          f"{len(report.skipped)} skipped")
+          f"{len(report.problems)} skipped")
     return 0
 
 

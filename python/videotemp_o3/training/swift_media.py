@@ -89,13 +89,11 @@ from typing import Literal, Optional, Tuple
 
 import numpy as np
 
+from videotemp_o3.budgets import CLIP_FPS, CLIP_MAX_FRAMES, CLIP_MIN_FRAMES
 from videotemp_o3.video import FrameBudget, VideoReader, smart_resize
 
 __all__ = [
-    "CLIP_FPS",
-    "CLIP_MAX_FRAMES",
-    "CLIP_MIN_FRAMES",
-    "TRAINING_VIDEO_ENV",
+    "VIDEO_TAG",
     "SwiftClip",
     "clip_budget",
     "clip_for_swift",
@@ -103,14 +101,8 @@ __all__ = [
     "video_for_swift",
 ]
 
-CLIP_FPS = 2.0
-CLIP_MIN_FRAMES = 4
-CLIP_MAX_FRAMES = 64
-"""The release's clip sampling: 2 fps, 4–64 frames."""
-
-TRAINING_VIDEO_ENV = {"VIDEO_MAX_PIXELS": "50176", "FPS_MAX_FRAMES": "512"}
-"""The release's training budget (SFT and RL), as ms-swift environment variables. ``sft/sft.sh``
-sets the same defaults (a test keeps the two in step)."""
+VIDEO_TAG = "<video>"
+"""ms-swift's placeholder for one entry of a record's ``videos``, in order."""
 
 Codec = Literal["ffv1", "mjpeg"]
 
@@ -317,3 +309,41 @@ def resolve_media_path(path: str) -> Path:
     if root and not p.exists():
         p = Path(root) / p
     return p.absolute()
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the data builders and validators need of a video: its length as our video layer
+    measures it (``VideoReader.duration_seconds``, the length the agent and the RL environment clamp
+    clips to) and its frame rate."""
+
+    duration: float
+    fps: float
+
+
+class MediaFiles:
+    """Media files as ms-swift will read them (:func:`resolve_media_path`), each looked up once:
+    whether it exists, and its :class:`VideoInfo`. One cache for every builder and validator."""
+
+    def __init__(self) -> None:
+        self._info: dict[Path, VideoInfo | str] = {}
+
+    def resolve(self, path: os.PathLike | str) -> Path:
+        return resolve_media_path(os.fspath(path))
+
+    def exists(self, path: os.PathLike | str) -> bool:
+        return self.resolve(path).is_file()
+
+    def info(self, path: os.PathLike | str) -> VideoInfo | str:
+        """The video's :class:`VideoInfo`, or why it cannot be read (missing, not a video)."""
+        resolved = self.resolve(path)
+        if resolved not in self._info:
+            if not resolved.is_file():
+                self._info[resolved] = f"video not found: {resolved}"
+            else:
+                try:
+                    reader = VideoReader(resolved, num_threads=1)
+                    self._info[resolved] = VideoInfo(reader.duration_seconds, reader.metadata.avg_fps)
+                except Exception as e:  # noqa: BLE001 — any unreadable video is a data problem
+                    self._info[resolved] = f"unreadable video {resolved}: {e}"
+        return self._info[resolved]
