@@ -72,6 +72,22 @@ if [ -z "$dsc" ]; then
   say "apt-get source --download-only $spec -> $SRC_CACHE"
   (cd "$SRC_CACHE" && apt-get source --download-only "$spec" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
   dsc="$(cd "$SRC_CACHE" && ls $dsc_glob 2>/dev/null | sort -V | tail -1 || true)"
+  if [ -z "$dsc" ]; then
+    # No deb-src line on this machine: the same archives as deb-src, in a private apt state
+    # under target/ (the system's sources and lists are left as they are).
+    apt_dir="$ROOT/target/apt-src"
+    rm -rf "$apt_dir" && mkdir -p "$apt_dir/parts" "$apt_dir/lists/partial"
+    for f in /etc/apt/sources.list.d/*.sources; do
+      [ -f "$f" ] && sed 's/^Types:.*$/Types: deb-src/' "$f" > "$apt_dir/parts/$(basename "$f")"
+    done
+    sed -n 's/^deb /deb-src /p' /etc/apt/sources.list 2>/dev/null > "$apt_dir/sources.list" || true
+    apt_opts=(-o Dir::Etc::SourceParts="$apt_dir/parts" -o Dir::Etc::SourceList="$apt_dir/sources.list"
+              -o Dir::State::Lists="$apt_dir/lists")
+    say "no deb-src configured: fetching the source through a private deb-src list ($apt_dir)"
+    apt-get "${apt_opts[@]}" update -qq >/dev/null 2>&1 || true
+    (cd "$SRC_CACHE" && apt-get "${apt_opts[@]}" source --download-only "$spec" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
+    dsc="$(cd "$SRC_CACHE" && ls $dsc_glob 2>/dev/null | sort -V | tail -1 || true)"
+  fi
   [ -n "$dsc" ] || die "apt-get source ffmpeg gave no .dsc (is a deb-src line configured?)"
 fi
 deb_version="${dsc#ffmpeg_}"; deb_version="${deb_version%.dsc}"
