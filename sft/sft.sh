@@ -145,9 +145,11 @@ if [[ "$VALIDATE" == "1" ]]; then
   fi
 fi
 
+# ms-swift 4 renamed --train_type to --tuner_type (videotemp_o3.training.swift_cli).
+TUNER_FLAG="$("$PYTHON" -m videotemp_o3.training.swift_cli flag tuner_type)"
 args=(
   --model "$MODEL"
-  --train_type full
+  "$TUNER_FLAG" full
   --dataset "${files[@]}"
   --split_dataset_ratio 0
   --torch_dtype "$DTYPE"
