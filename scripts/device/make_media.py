@@ -157,7 +157,7 @@ def make_rl(root: Path) -> dict:
             "sft_seed": str(root / "rl" / "sft_seed.jsonl"), "sft_seed_records": seed.records}
 
 
-SERVE_DURATIONS = (120, 300, 600, 900, 1200, 1800)
+SERVE_DURATIONS = (120, 300, 600, 1800)
 """Seconds of each serving-benchmark video: the frame count (and so the decoding work) of real
 30 fps footage of 2 to 30 minutes; the picture is simple, so each is a few MB."""
 

@@ -18,12 +18,12 @@
 # Both servers run vLLM's Triton attention for the language model and torch SDPA for the vision
 # tower (the repacked vLLM wheel has no FlashAttention build: scripts/device/repack_vllm.py), and
 # take every frame sent (vLLM's video/jpeg loader keeps only 32 unless told num_frames -1).
-# Knobs: CKPT (/tmp/qwen7b), WORKERS (6), NEW_TOKENS (64), LIMIT (questions; all), SWIFT_DEPLOY (1),
+# Knobs: CKPT (/tmp/qwen7b), WORKERS (4), NEW_TOKENS (64), LIMIT (questions; all), SWIFT_DEPLOY (1),
 # START_TIMEOUT (420 s per server), EMBEDDED (1).
 NAME=serve_7b
 source "$(dirname "$0")/common.sh"
 CKPT="${CKPT:-/tmp/qwen7b}"
-WORKERS="${WORKERS:-6}"
+WORKERS="${WORKERS:-4}"
 NEW_TOKENS="${NEW_TOKENS:-64}"
 LIMIT="${LIMIT:-}"
 SWIFT_DEPLOY="${SWIFT_DEPLOY:-1}"
