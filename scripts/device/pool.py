@@ -142,6 +142,11 @@ def status(man: dict | None = None) -> int:
         lack = missing(man, stack)
         log(f"stack {stack}: " + ("complete" if not lack else f"{len(lack)} files to come: "
                                   + describe_missing(man, lack)))
+    extra = man.get("extra") or []
+    if extra:
+        lack = [n for n in extra if not (POOL / n).is_file()]
+        log(f"other files ({', '.join(extra)}): " + ("all here, in " + str(POOL) if not lack
+                                                       else "to come: " + describe_missing(man, lack)))
     return 0
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Stage everything the GPU machine needs as numbered chunks, each small enough for one call.
 
-    python3 scripts/device/stage.py [--out DIR] [--stacks train,latest,bench] [--chunk-mib 52]
+    python3 scripts/device/stage.py [--out DIR] [--stacks train,latest,bench] [--extra FILE ...]
 
 The GPU machine has no network and takes at most 64 MiB per call (the working tree included),
 so wheels and test media travel as a *pool* of files split over chunks ``DIR/c1``, ``DIR/c2``,
@@ -345,6 +345,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stacks", default="train,latest,bench", help="comma-separated stacks to stage")
     ap.add_argument("--no-media", action="store_true", help="leave media.tar out")
     ap.add_argument("--refresh-media", action="store_true", help="remake the media")
+    ap.add_argument("--extra", action="append", default=[], metavar="FILE",
+                    help="another file for the pool (e.g. a tarball of benchmark inputs): carried in the "
+                         "chunks like the wheels, found on the machine as /tmp/pool/<its name>")
     ap.add_argument("--chunk-mib", type=float, default=52.0,
                     help="largest chunk (MiB); with the working tree it must stay under 64 MiB")
     a = ap.parse_args(argv)
@@ -365,11 +368,19 @@ def main(argv: list[str] | None = None) -> int:
     files = sorted({f for fs in per_stack.values() for f in fs}, key=lambda p: p.name)
     if not a.no_media:
         files.append(make_media(cache, a.refresh_media))
+    extras = [Path(x).resolve() for x in a.extra]
+    for x in extras:
+        if not x.is_file():
+            die(f"--extra: no such file: {x}")
+        if any(f.name == x.name for f in files):
+            die(f"--extra: {x.name} is already in the pool (rename it)")
+    files += extras
 
     manifest = {
         "stacks": {st: sorted(f.name for f in fs) for st, fs in per_stack.items()},
         "files": {f.name: {"sha256": sha256(f), "size": f.stat().st_size} for f in files},
         "media": None if a.no_media else MEDIA_NAME,
+        "extra": [x.name for x in extras],
     }
     chunks = pack(files, int(a.chunk_mib * 2**20))
     describe_pieces(manifest, chunks)
