@@ -116,10 +116,12 @@ PY
   rl_log "rollout server is up after $((SECONDS - start))s"
 }
 
+# ms-swift 4 renamed --train_type to --tuner_type (videotemp_o3.training.swift_cli).
+TUNER_FLAG="$("$PYTHON" -m videotemp_o3.training.swift_cli flag tuner_type)"
 args=(
   --rlhf_type grpo
   --model "$MODEL"
-  --train_type full
+  "$TUNER_FLAG" full
   --freeze_vit true                       # the release trains with the vision encoder frozen
   --torch_dtype "$TORCH_DTYPE"
   --attn_impl "$ATTN_IMPL"

@@ -54,4 +54,14 @@ if [ ! -f .tf5/.complete ] && [[ "$EXTRAS" == *test* ]]; then
   "${PIP[@]}" install -q --no-deps --target .tf5 "transformers==5.17.0" "huggingface-hub==1.33.0" "tokenizers==0.23.2"
   touch .tf5/.complete
 fi
+# Training must work under ms-swift 3.10 (the release's, in .venv) and 4.x (today's): a second
+# overlay, pinned in requirements/swift4-overlay.txt, on the same torch (no second torch download),
+# lets tests/test_swift4.py rerun the CPU SFT and GRPO runs under ms-swift 4.
+overlay_pins="$(grep -v '^#' requirements/swift4-overlay.txt | sha256sum | cut -c1-16)"
+if [[ "$EXTRAS" == *test* ]] && [[ "$EXTRAS" == *train* ]] && [ "$(cat .swift4/.complete 2>/dev/null)" != "$overlay_pins" ]; then
+  say "installing the ms-swift 4 overlay (.swift4) for the training tests"
+  rm -rf .swift4
+  "${PIP[@]}" install -q --no-deps --target .swift4 -r requirements/swift4-overlay.txt
+  echo "$overlay_pins" > .swift4/.complete
+fi
 .venv/bin/python -c "import videotemp_o3.video as v; print('[setup] videotemp_o3 ready:', v.FrameBudget())"

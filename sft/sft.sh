@@ -172,9 +172,12 @@ case "$MASKING" in
   none) echo "masking: none: rounds without a per-message loss mark all carry loss (--loss_scale default)" ;;
 esac
 
+
+# ms-swift 4 renamed --train_type to --tuner_type (videotemp_o3.training.swift_cli).
+TUNER_FLAG="$("$PYTHON" -m videotemp_o3.training.swift_cli flag tuner_type)"
 args=(
   --model "$MODEL"
-  --train_type full
+  "$TUNER_FLAG" full
   --dataset "${files[@]}"
   --split_dataset_ratio 0
   --torch_dtype "$DTYPE"

@@ -197,3 +197,31 @@ def test_ensure_builds_once_and_redoes_an_interrupted_build(tmp_path):
     stamp = (out / "model.safetensors").stat().st_mtime_ns
     assert ensure_tiny_model(tmp_path) == out  # finished: reused, not rebuilt
     assert (out / "model.safetensors").stat().st_mtime_ns == stamp
+
+
+def test_head_size_32_variant_for_vllm(tmp_path, processor):
+    """The variant vLLM serves (its Triton attention needs head sizes >= 32): 4 heads of 32,
+    M-RoPE sections covering 16 frequency pairs, the same tokenizer, and a video forward pass
+    whose logits depend on the pixels."""
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    out = build_tiny_model(tmp_path / "h32", head_dim=32)
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(out, dtype=torch.float32).eval()
+    text = model.config.get_text_config()
+    assert (text.hidden_size, text.num_attention_heads) == (128, 4)
+    assert text.hidden_size // text.num_attention_heads == 32
+    assert sum(text.rope_scaling["mrope_section"]) * 2 == 32
+    assert model.config.vision_config.out_hidden_size == 128
+    assert (out / "tokenizer.json").read_bytes() == (Path(processor.tokenizer.name_or_path) / "tokenizer.json").read_bytes()
+    frames = np.random.default_rng(1).integers(0, 256, (4, 56, 56, 3), dtype=np.uint8)
+    prompt = processor.apply_chat_template(
+        [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "Hi"}]}],
+        tokenize=False, add_generation_prompt=True)
+    logits = []
+    for pixels in (frames, 255 - frames):
+        inputs = processor(text=[prompt], videos=[pixels], fps=2.0, do_resize=False, return_tensors="pt")
+        with torch.inference_mode():
+            logits.append(model(**inputs).logits[0, -1])
+    assert torch.isfinite(logits[0]).all() and not torch.allclose(*logits)
+    with pytest.raises(ValueError, match="head_dim must be one of"):
+        build_tiny_model(tmp_path / "bad", head_dim=16)

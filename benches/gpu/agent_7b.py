@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,22 +32,8 @@ from videotemp_o3.engines.base import Engine, Generation
 from videotemp_o3.engines.local import LocalEngine
 from videotemp_o3.video import FrameBudget, VideoReader
 
-# Qwen2.5-VL-7B-Instruct's published config.json (architecture only).
-QWEN25_VL_7B = {
-    "architectures": ["Qwen2_5_VLForConditionalGeneration"], "model_type": "qwen2_5_vl",
-    "attention_dropout": 0.0, "bos_token_id": 151643, "eos_token_id": 151645,
-    "vision_start_token_id": 151652, "vision_end_token_id": 151653, "vision_token_id": 151654,
-    "image_token_id": 151655, "video_token_id": 151656, "hidden_act": "silu", "hidden_size": 3584,
-    "initializer_range": 0.02, "intermediate_size": 18944, "max_position_embeddings": 128000,
-    "max_window_layers": 28, "num_attention_heads": 28, "num_hidden_layers": 28, "num_key_value_heads": 4,
-    "rms_norm_eps": 1e-06, "rope_theta": 1000000.0, "sliding_window": 32768, "tie_word_embeddings": False,
-    "torch_dtype": "bfloat16", "use_cache": True, "use_sliding_window": False, "vocab_size": 152064,
-    "rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 24]},
-    "vision_config": {"depth": 32, "hidden_act": "silu", "hidden_size": 1280, "intermediate_size": 3420,
-                      "num_heads": 16, "in_chans": 3, "out_hidden_size": 3584, "patch_size": 14,
-                      "spatial_merge_size": 2, "spatial_patch_size": 14, "window_size": 112,
-                      "fullatt_block_indexes": [7, 15, 23, 31], "tokens_per_second": 2, "temporal_patch_size": 2},
-}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from qwen7b import build_model  # noqa: E402  (the 7B architecture, shared with serve_7b.py)
 
 
 class Measured(Engine):
@@ -66,27 +51,6 @@ class Measured(Engine):
         self.peaks.append(torch.cuda.max_memory_allocated() / 2**30)
         return Generation(self.replies.pop(0), real.prompt_tokens, real.completion_tokens, real.visual_tokens,
                           real.prefill_seconds, real.decode_seconds, real.finish_reason, real.seconds)
-
-
-def build_model(attn: str):
-    import transformers
-    from transformers import AutoProcessor, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
-
-    from videotemp_o3.testing.tiny_model import build_tiny_model
-
-    # The tiny model's tokenizer/processor carry Qwen's real special-token ids and vocabulary size.
-    proc_dir = build_tiny_model(Path(tempfile.mkdtemp()) / "proc")
-    processor = AutoProcessor.from_pretrained(proc_dir)
-    config = Qwen2_5_VLConfig.from_dict(dict(QWEN25_VL_7B))
-    config._attn_implementation = attn
-    torch.manual_seed(0)
-    t = time.perf_counter()
-    dtype_kw = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
-    with torch.device("cuda"):
-        model = Qwen2_5_VLForConditionalGeneration._from_config(config, **{dtype_kw: torch.bfloat16})
-    torch.cuda.synchronize()
-    params = sum(p.numel() for p in model.parameters())
-    return LocalEngine.from_model(model, processor), params, time.perf_counter() - t
 
 
 def run_once(engine, video: str, new_tokens: int, clip_start: float):

@@ -66,10 +66,13 @@ def render_video(path: Path, duration: float, event: Event, *, size=(320, 180), 
 
 
 def generate(out_dir: os.PathLike | str, *, durations: Sequence[float] = DEFAULT_DURATIONS, seed: int = 0,
-             event_seconds: tuple[float, float] = (6.0, 14.0), progress: bool = True) -> Path:
+             event_seconds: tuple[float, float] = (6.0, 14.0), progress: bool = True,
+             size: tuple[int, int] = (320, 180), fps: int = 5) -> Path:
     """Generates the benchmark under ``out_dir``; returns the path of ``data.jsonl``.
 
-    Deterministic for a given seed. Videos already present with the right duration are kept."""
+    ``size`` (width, height) and ``fps`` are the videos' (default: small and light; a serving
+    benchmark wants e.g. 1280x720 at 30 fps, the decoding load of real footage's frame count).
+    Deterministic for a given seed. Videos already present are kept."""
     out = Path(out_dir)
     (out / "videos").mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
@@ -86,7 +89,7 @@ def generate(out_dir: os.PathLike | str, *, durations: Sequence[float] = DEFAULT
         video = out / "videos" / f"{name}.mp4"
         if not video.exists():
             tmp = video.with_suffix(".tmp.mp4")
-            render_video(tmp, duration, event)
+            render_video(tmp, duration, event, size=size, fps=fps)
             tmp.replace(video)  # a half-written file never looks finished
         options = "\n".join(f"{l}. {c}" for l, c in zip("ABCD", colours))
         records.append({

@@ -1,10 +1,10 @@
 """Test media for the GPU machine, made here (it has no FFmpeg CLI), with reference decodes.
 
-    .venv/bin/python scripts/device/make_media.py OUT_DIR      (scripts/device/fetch_wheels.sh runs it)
+    .venv/bin/python scripts/device/make_media.py OUT_DIR      (scripts/device/stage.py runs it)
 
 Everything is built under the fixed absolute path ``/tmp/videotemp-media`` (the SFT jsonl holds
-absolute paths; on the device ``scripts/device/install.sh`` links that path to the carried copy)
-and then copied to ``OUT_DIR`` (``.whl/media``):
+absolute paths; on the device ``scripts/device/install.sh`` unpacks the carried copy there)
+and then copied to ``OUT_DIR`` (stage.py packs it as ``media.tar``, unpacked there by pool.py):
 
 * ``videos/``: indexed test videos (each frame spells its number): H.264 with B-frames in mp4,
   HEVC in mkv, VP9 in webm, AV1 in mkv (when the FFmpeg CLI has an AV1 encoder);
@@ -15,7 +15,10 @@ and then copied to ``OUT_DIR`` (``.whl/media``):
 * ``sft/``: a small SFT set as ``tests/test_sft_train.py`` builds it (four synthetic videos, eight
   trajectories, their FFV1 clips, ``sft.jsonl``), for a real ``sft/sft.sh`` run on the GPU;
 * ``rl/data/``: GRPO data as ``tests/test_rl_grpo.py`` builds it (``qa.jsonl``, ``grounding.jsonl``
-  over two synthetic videos), for a real ``rl/grpo.sh`` run (colocate, no vLLM);
+  over two synthetic videos), for real ``rl/grpo.sh`` runs (colocate, and with the rollout server);
+* ``serve/``: the serving benchmark's long videos — the synthetic benchmark (``data.jsonl`` +
+  ``videos/``, read by ``eval/run.py --bench videotemp --data-dir``) at 1280x720, 30 fps, 2 to
+  30 minutes (``SERVE_DURATIONS``), for scripts/device/serve_7b.sh;
 * ``manifest.json``: versions and contents.
 """
 
@@ -97,6 +100,19 @@ def reference(root: Path, videos: list[Path]) -> dict:
     return ref
 
 
+def sft_annotations(bench: Path, root: Path) -> list[dict]:
+    """The SFT builder's annotations (one grounding and one MCQ per video) of a synthetic
+    benchmark file whose videos sit under ``root``."""
+    annotations = []
+    for row in map(json.loads, bench.read_text().splitlines()):
+        question, *options = row["question"].split("\n")
+        video = str(root / row["videos"][0])
+        annotations.append({"video": video, "query": row["query"], "span": row["timestamp"]})
+        annotations.append({"video": video, "question": question, "options": [o[3:] for o in options],
+                            "answer": row["answer"], "span": row["timestamp"]})
+    return annotations
+
+
 def make_sft(root: Path) -> dict:
     from videotemp_o3 import synthetic
     from videotemp_o3.training.sft_check import validate_file
@@ -104,13 +120,7 @@ def make_sft(root: Path) -> dict:
 
     sft = root / "sft"
     bench = synthetic.generate(sft / "bench", durations=(20, 24, 28, 32), progress=False)
-    annotations = []
-    for row in map(json.loads, bench.read_text().splitlines()):
-        question, *options = row["question"].split("\n")
-        video = str(sft / "bench" / row["videos"][0])
-        annotations.append({"video": video, "query": row["query"], "span": row["timestamp"]})
-        annotations.append({"video": video, "question": question, "options": [o[3:] for o in options],
-                            "answer": row["answer"], "span": row["timestamp"]})
+    annotations = sft_annotations(bench, sft / "bench")
     ann = sft / "annotations.jsonl"
     ann.write_text("".join(json.dumps(a) + "\n" for a in annotations))
     system = sft / "system.txt"
@@ -126,13 +136,44 @@ def make_sft(root: Path) -> dict:
 
 
 def make_rl(root: Path) -> dict:
-    """GRPO data as tests/test_rl_grpo.py builds it: two synthetic videos, QA and grounding."""
+    """GRPO data as tests/test_rl_grpo.py builds it: two synthetic videos, QA and grounding; and
+    ``rl/sft_seed.jsonl``, tool-call trajectories on the same videos with the RL rows' own
+    prompts (the builder's default system prompt, every trajectory calling the clip tool once),
+    to fit a policy that writes tool calls before GRPO (a random model never does, so the
+    rollout server's clip environment would have nothing to answer)."""
     from videotemp_o3.synthetic import generate
     from videotemp_o3.training.rl_data import build_rl_data
+    from videotemp_o3.training.sft_data import BuildConfig, build_file, validate_file
 
     annotations = generate(root / "rl", durations=(20.0, 30.0), event_seconds=(3.0, 5.0), progress=False)
     report = build_rl_data([annotations], root / "rl" / "data")
-    return {"qa": report.n_qa, "grounding": report.n_grounding, "rl_data": str(report.qa.parent)}
+    seed_ann = root / "rl" / "sft_seed_annotations.jsonl"
+    seed_ann.write_text("".join(json.dumps(a) + "\n" for a in sft_annotations(annotations, root / "rl")))
+    seed = build_file(seed_ann, root / "rl" / "sft_seed.jsonl", root / "rl" / "sft_seed_clips",
+                      BuildConfig(refine_fraction=0.0, clip_max_frames=16), progress=False)
+    problems = validate_file(root / "rl" / "sft_seed.jsonl")[1]
+    if problems:
+        raise SystemExit(f"the RL seed SFT data has problems: {problems[:3]}")
+    return {"qa": report.n_qa, "grounding": report.n_grounding, "rl_data": str(report.qa.parent),
+            "sft_seed": str(root / "rl" / "sft_seed.jsonl"), "sft_seed_records": seed.records}
+
+
+SERVE_DURATIONS = (120, 300, 600, 1800)
+"""Seconds of each serving-benchmark video: the frame count (and so the decoding work) of real
+30 fps footage of 2 to 30 minutes; the picture is simple, so each is a few MB."""
+
+
+SERVE_CACHE = Path(__file__).resolve().parents[2] / "target" / "serve-videos"
+"""Rendered once (minutes of CPU) and reused: generate() keeps the videos it finds."""
+
+
+def make_serve(root: Path) -> dict:
+    from videotemp_o3.synthetic import generate
+
+    generate(SERVE_CACHE, durations=SERVE_DURATIONS, size=(1280, 720), fps=30, progress=True)
+    shutil.copytree(SERVE_CACHE, root / "serve")  # data.jsonl names the videos relatively
+    return {"data": str(root / "serve" / "data.jsonl"), "durations": list(SERVE_DURATIONS),
+            "size": [1280, 720], "fps": 30}
 
 
 def main() -> None:
@@ -146,6 +187,7 @@ def main() -> None:
     np.savez_compressed(FIXED / "ref.npz", **ref)
     sft = make_sft(FIXED)
     rl = make_rl(FIXED)
+    serve = make_serve(FIXED)
     import videotemp_o3
 
     manifest = {
@@ -154,6 +196,7 @@ def main() -> None:
         "reference": sorted(ref),
         "sft": sft,
         "rl": rl,
+        "serve": serve,
         "made_with": {"python": sys.version.split()[0], "videotemp_o3": str(Path(videotemp_o3.__file__).parent),
                       "ffmpeg_cli": subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.split("\n")[0]},
     }

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Real ms-swift training steps on the carried media (after `source scripts/device/install.sh train`
 # and `python3 scripts/device/smoke.py --train --gpu-step`, which builds the tiny model):
-#   1. SFT: sft/sft.sh on .whl/media/sft (8 trajectories with FFV1 clips), SFT_STEPS steps;
-#   2. GRPO: rl/grpo.sh in colocate mode without vLLM on .whl/media/rl/data, 2 steps.
-# No DeepSpeed (not carried: no wheel), no vLLM. Logs and ms-swift's logging.jsonl go to $OUT
-# when set (the device tool's output folder). DEVICE=cpu runs the same on a machine without GPU.
+#   1. SFT: sft/sft.sh on $MEDIA/sft (8 trajectories with FFV1 clips), SFT_STEPS steps;
+#   2. GRPO: rl/grpo.sh in colocate mode without vLLM on $MEDIA/rl/data, 2 steps.
+# No DeepSpeed, no vLLM (scripts/device/deepspeed_2gpu.sh and rl_2gpu.sh run those). Logs and
+# ms-swift's logging.jsonl go to $OUT when set (the device tool's output folder). DEVICE=cpu runs
+# the same on a machine without GPU.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 MEDIA="${MEDIA:-/tmp/videotemp-media}"
@@ -17,22 +18,9 @@ export PYTHON="${PYTHON:-python3}" HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
 mkdir -p "$OUTDIR"
 rm -rf "$WORK"
 [ -f "$MODEL/config.json" ] || { echo "no tiny model at $MODEL (run smoke.py --gpu-step first)" >&2; exit 2; }
-[ -f "$MEDIA/sft/sft.jsonl" ] || { echo "no SFT media at $MEDIA (carry .whl/media)" >&2; exit 2; }
+[ -f "$MEDIA/sft/sft.jsonl" ] || { echo "no SFT media at $MEDIA (install a stack: source scripts/device/install.sh train)" >&2; exit 2; }
 
-step_summary() {  # logging.jsonl -> one line per logged step
-  "$PYTHON" - "$1" <<'PY'
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
-steps = [r for r in rows if "loss" in r]
-for r in steps:
-    keys = [k for k in r if k.startswith("rewards/") and k.endswith("/mean")]
-    print(f"  step {r.get('global_step/max_steps')}: loss {r['loss']:.4f}"
-          + "".join(f", {k.split('/')[1]} {r[k]:.2f}" for k in keys)
-          + (f", {r['train_speed(s/it)']} s/it" if 'train_speed(s/it)' in r else ""))
-print(f"  {len(steps)} steps logged")
-sys.exit(0 if steps else 1)
-PY
-}
+step_summary() { "$PYTHON" scripts/device/summarize.py steps "$1"; }  # logging.jsonl -> one line per step
 
 echo "== SFT: $SFT_STEPS steps on $DEVICE (tiny model, $MEDIA/sft/sft.jsonl)"
 t0=$SECONDS

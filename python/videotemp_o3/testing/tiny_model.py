@@ -238,13 +238,18 @@ def _build_processor(tokenizer_file: Path):
     )
 
 
-def _build_config():
+# M-RoPE sections per text head size: Qwen2.5-VL's [16, 24, 24] (head size 128) scaled down.
+_MROPE_SECTIONS = {8: [2, 1, 1], 32: [4, 6, 6]}
+
+
+def _build_config(head_dim: int = 8):
     from transformers import Qwen2_5_VLConfig
 
-    hidden = 32
+    if head_dim not in _MROPE_SECTIONS:
+        raise ValueError(f"head_dim must be one of {sorted(_MROPE_SECTIONS)}, got {head_dim}")
     heads = 4
-    head_dim = hidden // heads
-    mrope_section = [2, 1, 1]
+    hidden = heads * head_dim
+    mrope_section = _MROPE_SECTIONS[head_dim]
     # M-RoPE rotates head_dim/2 frequency pairs split over (t, h, w): the sections must
     # cover them exactly, or the rotary embedding silently misaligns.
     if sum(mrope_section) * 2 != head_dim:
@@ -252,7 +257,7 @@ def _build_config():
     text_config = dict(
         vocab_size=VOCAB_SIZE,
         hidden_size=hidden,
-        intermediate_size=64,
+        intermediate_size=2 * hidden,
         num_hidden_layers=2,
         num_attention_heads=heads,
         num_key_value_heads=2,
@@ -303,12 +308,17 @@ def _build_config():
     )
 
 
-def build_tiny_model(out_dir: str | Path, *, seed: int = 0) -> Path:
+def build_tiny_model(out_dir: str | Path, *, seed: int = 0, head_dim: int = 8) -> Path:
     """Write the tiny checkpoint (weights, config, tokenizer, processor) into ``out_dir``.
 
     Creates ``out_dir`` if needed and overwrites the files it writes. Returns the directory
     as an absolute ``Path``. Takes a few seconds on one CPU core; deterministic for a given
     ``seed`` (the global torch RNG is used under ``torch.random.fork_rng`` and restored).
+
+    ``head_dim``: the language model's attention head size, 8 (the default, the sizes in the
+    module docstring) or 32 — for vLLM, whose kept decoder attention kernels need head
+    sizes of at least 32 (Triton; FlexAttention needs 16): 4 heads of 32 make the text
+    hidden size 128 (M-RoPE sections [4, 6, 6]); the vision tower is the same in both.
     """
     import torch
     from transformers import GenerationConfig, Qwen2_5_VLForConditionalGeneration
@@ -320,7 +330,7 @@ def build_tiny_model(out_dir: str | Path, *, seed: int = 0) -> Path:
     tokenizer_file.write_text(_build_tokenizer_json(), encoding="utf-8")
     processor = _build_processor(tokenizer_file)
 
-    config = _build_config()
+    config = _build_config(head_dim)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = Qwen2_5_VLForConditionalGeneration(config)
@@ -372,9 +382,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("out_dir", help="directory to write the checkpoint into")
     parser.add_argument("--seed", type=int, default=0, help="weight-init seed (default 0)")
+    parser.add_argument("--head-dim", type=int, default=8, choices=sorted(_MROPE_SECTIONS),
+                        help="text attention head size: 8 (default) or 32 (what vLLM's Triton "
+                             "attention serves)")
     args = parser.parse_args(argv)
-    print(f"building tiny Qwen2.5-VL into {args.out_dir} (seed {args.seed}) ...", flush=True)
-    out = build_tiny_model(args.out_dir, seed=args.seed)
+    print(f"building tiny Qwen2.5-VL into {args.out_dir} (seed {args.seed}, head size "
+          f"{args.head_dim}) ...", flush=True)
+    out = build_tiny_model(args.out_dir, seed=args.seed, head_dim=args.head_dim)
     size = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
     print(f"done: {out} ({size / 2**20:.1f} MiB)")
     return 0
