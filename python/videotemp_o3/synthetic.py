@@ -2,7 +2,8 @@
 only a clip says *what*.
 
 Every video (1–30 minutes, 112×224 pixels, 2 fps, H.264) shows a dark scene under a burned-in
-clock — the elapsed whole seconds as four large digits across the top half of the frame. Once
+clock — the elapsed whole seconds as four large digits across the top half of the frame, each
+digit in its own colour (:data:`DIGIT_COLOURS`). Once
 in the video, for a stretch of 1–2 overview intervals, a coloured card is on screen in one of
 four slots of the bottom half, printed with one of four fine patterns (:data:`PATTERNS`:
 1-pixel vertical stripes, 1-pixel horizontal stripes, a 1-pixel checkerboard — each a ±50 luma
@@ -64,7 +65,12 @@ CLOCK_SCALE = 6
 """Clock digits are the 5×7 font scaled by this (30×42 pixels)."""
 CARD_INSET = 2
 BACKGROUND = (32, 36, 40)
-CLOCK_GREY = 200
+DIGIT_COLOURS = ((240, 240, 240), (230, 60, 60), (60, 200, 60), (70, 110, 250), (240, 220, 50),
+                 (60, 220, 230), (230, 80, 220), (250, 150, 40), (150, 150, 150), (150, 95, 45))
+"""Each clock digit is drawn in its own colour (0 white, 1 red, 2 green, 3 blue, 4 yellow,
+5 cyan, 6 magenta, 7 orange, 8 grey, 9 brown): the shape is what a person reads, the colour a
+cue that a small vision tower picks up from a patch's mean — the clock is what teaches the
+model time, so it is made easy to read."""
 COLOURS = {"red": (200, 70, 70), "green": (70, 180, 80), "blue": (80, 110, 200),
            "yellow": (200, 190, 60), "purple": (170, 90, 200), "orange": (200, 130, 55)}
 PATTERN_CONTRAST = 50
@@ -131,13 +137,14 @@ class VideoSpec:
 # ---------------------------------------------------------------------------------------------
 
 def _clock_cells() -> np.ndarray:
-    """[10, CELL, CELL] uint8: each digit's clock cell (grey)."""
-    cells = np.full((10, CELL, CELL), BACKGROUND[1], dtype=np.uint8)
+    """[10, CELL, CELL, 3] uint8: each digit's clock cell."""
+    cells = np.empty((10, CELL, CELL, 3), dtype=np.uint8)
+    cells[:] = BACKGROUND
     gh, gw = 7 * CLOCK_SCALE, 5 * CLOCK_SCALE
     y0, x0 = (CELL - gh) // 2, (CELL - gw) // 2
     for d in range(10):
         big = np.kron(GLYPHS[str(d)], np.ones((CLOCK_SCALE, CLOCK_SCALE), dtype=bool))
-        cells[d, y0:y0 + gh, x0:x0 + gw][big] = CLOCK_GREY
+        cells[d, y0:y0 + gh, x0:x0 + gw][big] = DIGIT_COLOURS[d]
     return cells
 
 
@@ -192,7 +199,7 @@ def _draw_into(frame: np.ndarray, spec: VideoSpec, index: int, card: np.ndarray)
     t = index / FPS
     seconds = min(int(t), 9999)
     for k, ch in enumerate(f"{seconds:04d}"):
-        frame[:CELL, k * CELL:(k + 1) * CELL] = _CELLS[int(ch)][:, :, None]
+        frame[:CELL, k * CELL:(k + 1) * CELL] = _CELLS[int(ch)]
     if spec.start <= t < spec.end:
         x0 = spec.slot * CELL
         frame[CELL:2 * CELL, x0:x0 + CELL] = card
@@ -412,13 +419,13 @@ class Oracle:
     def clock(self, frame: np.ndarray) -> int:
         """The seconds the clock shows."""
         h, w = frame.shape[:2]
-        grey = frame.astype(np.float32).mean(axis=2)
+        pixels = frame.astype(np.float32)
         templates = self._clock_templates(h, w)
         digits = []
         for k in range(4):
             x0, x1 = round(k * w / 4), round((k + 1) * w / 4)
-            crop = grey[:h // 2, x0:x1]
-            dist = ((templates[:, :h // 2, x0:x1] - crop) ** 2).sum(axis=(1, 2))
+            crop = pixels[:h // 2, x0:x1]
+            dist = ((templates[:, :h // 2, x0:x1] - crop) ** 2).sum(axis=(1, 2, 3))
             digits.append(int(np.argmin(dist)))
         return int("".join(map(str, digits)))
 
@@ -427,7 +434,7 @@ class Oracle:
         if key not in self._cache:
             out = []
             for d in range(10):
-                full = np.full((FRAME_HEIGHT, FRAME_WIDTH), BACKGROUND[1], dtype=np.uint8)
+                full = _background()
                 for k in range(4):
                     full[:CELL, k * CELL:(k + 1) * CELL] = _CELLS[d]
                 out.append(_resize(full, h, w))
@@ -595,11 +602,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--oracle", action="store_true",
                    help="measure the oracle on OUT_DIR's data (overview alone vs the right clip)")
     p.add_argument("--limit", type=int, help="--oracle: only the first N records")
+    p.add_argument("--output", help="--oracle: also write the report (JSON) to this file")
     a = p.parse_args(argv)
     if a.oracle:
         if not (Path(a.out_dir) / "data.jsonl").is_file():
             p.error(f"--oracle: no data.jsonl in {a.out_dir}; generate the split first")
-        print(json.dumps(oracle_report(a.out_dir, limit=a.limit), indent=1))
+        text = json.dumps(oracle_report(a.out_dir, limit=a.limit), indent=1)
+        print(text)
+        if a.output:
+            Path(a.output).write_text(text + "\n")
         return 0
     if a.split:
         print(f"wrote {make_split(a.out_dir, a.split, a.count, seed=a.seed, workers=a.workers)}")
