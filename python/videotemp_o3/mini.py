@@ -30,7 +30,7 @@ The test split is read by nothing but the evaluation of the final table.
 
 Everything the run writes lives under ``--work`` (data, checkpoints, logs); what comes back
 from a GPU machine is ``--results`` (at most 8 files: ``table.md``, ``results.json``,
-``plot.png``, ``logs.tar.gz``, ``best.tar.xz`` — split into parts below 15 MB when larger).
+``plot.png``, ``logs.tar.gz``, ``best.tar.gz`` — split into parts below 15 MB when larger).
 
 Time: the model has to learn *when* from its frames. The family burns a clock into every frame
 (the elapsed seconds in large digits), so the overview's frames say what time they show and
@@ -233,6 +233,40 @@ def sft_annotations(data_jsonl: Path) -> list[dict]:
     return out
 
 
+def _overview_file(args: tuple[str, str]) -> tuple[str, str]:
+    """(source, the lossless file of its overview): see :func:`presample_overviews`."""
+    source, out_dir = args
+    from videotemp_o3.training.swift_media import clip_for_swift
+    from videotemp_o3.video import FrameBudget, VideoReader
+
+    reader = VideoReader(source, num_threads=1)
+    # ms-swift's own sampling of a whole video under its environment (qwen-vl-utils): the
+    # environment's budget over [0, duration].
+    clip = clip_for_swift(reader, 0.0, reader.duration, FrameBudget.from_env(), out_dir)
+    return source, clip.path
+
+
+def presample_overviews(records: list[dict], out_dir: Path, workers: int) -> dict[str, str]:
+    """Each distinct overview video (``videos[0]``) of the SFT records, written once as the
+    frames ms-swift would sample from it — a small lossless file at their true rate (the clip
+    files' format, :func:`videotemp_o3.training.swift_media.clip_for_swift`), so that ms-swift's
+    reader gets the same frames, at the same temporal positions, without seeking through a long
+    H.264 file for every sample of every epoch (measured: decord's 32-frame seek is most of
+    the cost of encoding one trajectory). Returns source → file."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    sources = sorted({r["videos"][0] for r in records})
+    jobs = [(src, str(out_dir)) for src in sources]
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            return dict(pool.map(_overview_file, jobs, chunksize=4))
+    return dict(map(_overview_file, jobs))
+
+
+def with_overview(record: dict, overviews: dict[str, str]) -> dict:
+    return dict(record, videos=[overviews[record["videos"][0]], *record["videos"][1:]])
+
+
 def all_rounds(record: dict) -> dict:
     """The record with every assistant round trained (ms-swift's per-message ``loss``)."""
     messages = [dict(m, loss=True) if m.get("role") == "assistant" else m
@@ -288,14 +322,23 @@ def stage_data(work: Path, scale: Scale, seed: int, runner: Runner, device: str,
                                 str(data / "train" / "data.jsonl"), "--out", str(rl)],
                     env, runner.log_dir / "data" / "rl_data.log"))
     runner.run(jobs, label="data")
+    parts = [sft / kind / f"part{k:02d}.jsonl" for kind in ("tool", "direct") for k in range(shards)]
+    runner.run([Job("sft-validate", [python, "-m", "videotemp_o3.training.sft_data", "validate",
+                                     *map(str, parts)], env, runner.log_dir / "data" / "sft_validate.log")],
+               label="validate the SFT data as built")
 
     unified = [r for k in range(shards) for r in _read_jsonl(sft / "tool" / f"part{k:02d}.jsonl")]
     direct = [r for k in range(shards) for r in _read_jsonl(sft / "direct" / f"part{k:02d}.jsonl")]
+    os.environ.update(synthetic.SWIFT_ENV)  # the budget the overview files are sampled under
+    overviews = presample_overviews(unified + direct, sft / "overviews", workers)
+    unified = [with_overview(r, overviews) for r in unified]
+    direct = [with_overview(r, overviews) for r in direct]
     sizes = {
         "sft_unified": _write_jsonl(sft / "sft_unified.jsonl", unified),
         "sft_all_rounds": _write_jsonl(sft / "sft_all_rounds.jsonl", map(all_rounds, unified)),
         "single_pass": _write_jsonl(sft / "single_pass.jsonl", direct),
         "rl_rows": sum(len(_read_jsonl(p)) for p in sorted(rl.glob("*.jsonl"))),
+        "overview_files": len(overviews),
     }
     masked = sum(1 for r in unified for m in r["messages"]
                  if m.get("role") == "assistant" and m.get("loss") is False)
@@ -323,22 +366,31 @@ def sft_job(arm: str, data: Path, model: Path, out: Path, scale: Scale, seed: in
     env = _env_base(device)
     env.update({
         "DEVICE": device, "MODEL": str(model), "MODEL_TYPE": "qwen2_5_vl", "DATA": str(data),
+        # float32 weights (bf16 autocast on the GPU, below): a model this small trained at this
+        # learning rate loses its late, small updates in pure bfloat16.
+        "DTYPE": "float32",
         "OUTPUT_DIR": str(out), "EPOCHS": str(scale.sft_epochs), "LR": str(scale.sft_lr),
         "GRAD_ACC": "1", "BATCH_SIZE": str(scale.sft_batch), "MAX_LENGTH": "2048",
         "MAX_STEPS": str(scale.sft_max_steps), "WARMUP_RATIO": "0.05", "SAVE_STEPS": "100000",
         "SAVE_TOTAL_LIMIT": "1", "SAVE_ONLY_MODEL": "true", "LOGGING_STEPS": "5",
         "SEED": str(seed), "GRADIENT_CHECKPOINTING": "false", "FREEZE_VIT": "false",
         "FREEZE_ALIGNER": "false", "DATASET_NUM_PROC": "1",
+        # Validated as built (stage_data); after the overview was swapped for its pre-sampled
+        # file the validator would take that file's frame rate for the video's.
+        "VALIDATE": "0",
         "DATALOADER_NUM_WORKERS": str(scale.sft_workers), "REPORT_TO": "none", "DEEPSPEED": "none",
         "VIDEOTEMP_MINI_TIME_LIMIT_S": str(scale.sft_time_limit_s),
     })
-    extra = ["--check_model", "false", "--external_plugins", str(PLUGIN), "--weight_decay", "0.0",
-             "--save_strategy", "steps"]
+    plugins = [str(PLUGIN)]
     if device == "cpu":
         # sft.sh adds its own CPU shim as a plug-in; ms-swift keeps only the last
         # --external_plugins, so name both.
-        extra = ["--check_model", "false", "--external_plugins", str(REPO / "sft" / "cpu_compat.py"),
-                 str(PLUGIN), "--weight_decay", "0.0", "--save_strategy", "steps"]
+        plugins.insert(0, str(REPO / "sft" / "cpu_compat.py"))
+    extra = ["--check_model", "false", "--external_plugins", *plugins, "--weight_decay", "0.0",
+             "--save_strategy", "steps", "--lazy_tokenize", "true"]
+    if device == "cuda":
+        # ms-swift defaults a float32 model to fp16 autocast; bf16 needs no loss scaling.
+        extra += ["--bf16", "true", "--fp16", "false"]
     return Job(f"sft:{arm}", ["bash", str(REPO / "sft" / "sft.sh"), *extra], env, log)
 
 
@@ -360,13 +412,14 @@ def grpo_job(arm: str, rl_dir: Path, model: Path, out: Path, scale: Scale, seed:
         "LEARNING_RATE": str(scale.grpo_lr), "MAX_COMPLETION_LENGTH": str(scale.max_completion),
         "MAX_LENGTH": "2048", "TEMPERATURE": "1.0", "SAVE_STEPS": str(scale.grpo_steps),
         "LOGGING_STEPS": "1", "REPORT_TO": "none", "DEEPSPEED": "",
-        "TORCH_DTYPE": "bfloat16" if device == "cuda" else "float32",
+        "TORCH_DTYPE": "float32",
         "VIDEOTEMP_CLIP_DIR": str(out / "clips"),
         "VIDEOTEMP_MINI_TIME_LIMIT_S": str(scale.grpo_time_limit_s),
     })
     env["EXTRA_ARGS"] = " ".join([
         "--check_model", "false", "--seed", str(seed), "--save_only_model", "true",
         "--external_plugins", str(REPO / "rl" / "plugin.py"), str(PLUGIN),
+        *(["--bf16", "true", "--fp16", "false"] if device == "cuda" else []),
         "--reward_funcs", *GRPO_REWARDS[arm]])
     return Job(f"grpo:{arm}", ["bash", str(REPO / "rl" / "grpo.sh")], env, log)
 
@@ -607,17 +660,32 @@ CHECKPOINT_FILES = ("model.safetensors", "config.json", "generation_config.json"
 
 
 def copy_checkpoint(src: Path, dst: Path) -> Path:
-    """The files a checkpoint needs to load and serve (no optimizer state, no trainer files)."""
+    """The files a checkpoint needs to load and serve (no optimizer state, no trainer files),
+    with float32 weights stored as bfloat16 (the dtype the GPU engine runs them in; the shipped
+    weights must stay under 25 MB)."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
     dst.mkdir(parents=True, exist_ok=True)
     for name in CHECKPOINT_FILES:
         if (src / name).is_file():
             shutil.copy2(src / name, dst / name)
+    weights = load_file(str(src / "model.safetensors"))
+    if any(t.dtype == torch.float32 for t in weights.values()):
+        weights = {k: t.to(torch.bfloat16) if t.dtype == torch.float32 else t for k, t in weights.items()}
+        save_file(weights, str(dst / "model.safetensors"), metadata={"format": "pt"})
+        config = json.loads((dst / "config.json").read_text())
+        for section in (config, config.get("text_config") or {}, config.get("vision_config") or {}):
+            for key in ("torch_dtype", "dtype"):
+                if key in section:
+                    section[key] = "bfloat16"
+        (dst / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     return dst
 
 
 def pack(results: Path, work: Path, best_dir: Path) -> list[Path]:
-    """``logs.tar.gz`` (logs and trajectories) and ``best.tar.xz`` (the chosen checkpoint),
-    each cut into parts below 15 MB when larger (``cat best.tar.xz.part* > best.tar.xz``)."""
+    """``logs.tar.gz`` (logs and trajectories) and ``best.tar.gz`` (the chosen checkpoint),
+    each cut into parts below 15 MB when larger (``cat best.tar.gz.part* > best.tar.gz``)."""
     out = []
     logs = results / "logs.tar.gz"
     with tarfile.open(logs, "w:gz") as tar:
@@ -627,8 +695,8 @@ def pack(results: Path, work: Path, best_dir: Path) -> list[Path]:
         for f in sorted(work.glob("**/logging.jsonl")):
             tar.add(f, arcname=str(f.relative_to(work)))
     out += _split_if_large(logs)
-    best = results / "best.tar.xz"
-    with tarfile.open(best, "w:xz") as tar:
+    best = results / "best.tar.gz"
+    with tarfile.open(best, "w:gz") as tar:
         tar.add(best_dir, arcname=best_dir.name)
     out += _split_if_large(best)
     return out
