@@ -2,7 +2,7 @@
 # Gathers what a GPU-machine call carries (README of the device tool, Notes: wheels for cp312
 # manylinux x86_64, installed there with `pip install --no-index --no-deps --target /tmp/site`).
 #
-#   bash scripts/device/fetch_wheels.sh [infer|train|media|all]     (default: all)
+#   bash scripts/device/fetch_wheels.sh [infer|train|media|av|all]     (default: all)
 #
 # Sets, each to be carried on its own (a call carries at most 64 MiB with the working tree):
 #   .whl/infer  our wheel alone (dist/, from scripts/build_wheel.sh). numpy, tqdm and pillow,
@@ -12,6 +12,10 @@
 #               (KINDS.md, "Python packages already there"). See TRAIN below for the why of each.
 #   .whl/media  test videos, reference decodes and a small SFT set (scripts/device/make_media.py:
 #               made here, the GPU machine has no FFmpeg CLI).
+#   .whl/av     PyAV alone (36 MB; its wheel bundles FFmpeg with libx264): what writes clip files
+#               in GRPO rollouts and renders the synthetic videos of scripts/reproduce_mini.sh on
+#               the device. Too big to travel with .whl/train: carry it in a second call while
+#               the machine is still warm (install.sh adds it to the same /tmp/site).
 # A call names the set(s) it needs in `carry`, e.g. [".whl/train", ".whl/media"], and begins
 # with `source scripts/device/install.sh train`.
 set -euo pipefail
@@ -111,6 +115,16 @@ fetch_train() {
   check_one_version .whl/train
 }
 
+fetch_av() {
+  mkdir -p .whl/av
+  local spec
+  spec="$(grep -E '^av==' requirements/lock.txt | head -1)"
+  [ -n "$spec" ] || die "requirements/lock.txt pins no av"
+  say "pip download $spec (cp312, manylinux x86_64) -> .whl/av"
+  rm -f .whl/av/*.whl
+  "${PIP_DOWNLOAD[@]}" -d .whl/av "$spec"
+}
+
 fetch_media() {
   [ -x "$DEV_PY" ] || die "making the media needs the developer install ($DEV_PY)"
   command -v ffmpeg >/dev/null || die "making the media needs the ffmpeg CLI"
@@ -134,20 +148,21 @@ case "$WHAT" in
   infer) fetch_infer ;;
   train) fetch_train ;;
   media) fetch_media ;;
-  all) fetch_infer; fetch_train; fetch_media ;;
-  *) die "usage: $0 [infer|train|media|all]" ;;
+  av) fetch_av ;;
+  all) fetch_infer; fetch_train; fetch_media; fetch_av ;;
+  *) die "usage: $0 [infer|train|media|av|all]" ;;
 esac
 refresh_our_wheel
 
 tree="$(tree_size)"
 say "working tree that travels with every call: $(mib "$tree")"
 status=0
-for s in infer train media; do
+for s in infer train media av; do
   [ -d ".whl/$s" ] || continue
   n="$(set_size ".whl/$s")"
   say ".whl/$s: $(mib "$n") in $(ls ".whl/$s" | wc -l) entries"
 done
-for combo in "infer media" "train media"; do
+for combo in "infer media" "train media" "av"; do
   total="$tree"; names=()
   for s in $combo; do [ -d ".whl/$s" ] || continue; total=$((total + $(set_size ".whl/$s"))); names+=("\".whl/$s\""); done
   ((${#names[@]})) || continue

@@ -1,6 +1,6 @@
 # On the GPU machine: install the carried wheels and make them importable. SOURCE it:
 #
-#   source scripts/device/install.sh [infer|train]      (default: train if carried, else infer)
+#   source scripts/device/install.sh [infer|train|av]   (default: train if carried, else infer)
 #
 # Installs .whl/<set>/*.whl with `pip install --no-index --no-deps --target /tmp/site` (the
 # device README's recipe), puts /tmp/site first on PYTHONPATH and /tmp/site/bin (the `swift`
