@@ -89,19 +89,21 @@ class Scale:
     max_new_tokens: int
     eval_shards: int
     """Processes per (stage, split, task) evaluation on the test split."""
+    budget_s: Optional[float]
+    """Evaluations still running this long after the start are stopped (None: no limit)."""
 
 
 SCALES = {
     "full": Scale(name="full", train=512, val=32, test=64,
-                  sft_epochs=4, sft_lr=1e-3, sft_batch=8, sft_max_steps=-1, sft_workers=3,
-                  sft_time_limit_s=170, grpo_steps=30, grpo_generations=8, grpo_batch=16,
-                  grpo_lr=5e-5, grpo_time_limit_s=150, max_completion=160, max_new_tokens=160,
-                  eval_shards=2),
+                  sft_epochs=5, sft_lr=1e-3, sft_batch=8, sft_max_steps=-1, sft_workers=4,
+                  sft_time_limit_s=140, grpo_steps=30, grpo_generations=8, grpo_batch=16,
+                  grpo_lr=1e-4, grpo_time_limit_s=100, max_completion=160, max_new_tokens=160,
+                  eval_shards=3, budget_s=540),
     "smoke": Scale(name="smoke", train=4, val=4, test=4,
                    sft_epochs=1, sft_lr=1e-3, sft_batch=2, sft_max_steps=3, sft_workers=0,
                    sft_time_limit_s=600, grpo_steps=1, grpo_generations=2, grpo_batch=2,
                    grpo_lr=5e-5, grpo_time_limit_s=600, max_completion=48, max_new_tokens=48,
-                   eval_shards=1),
+                   eval_shards=1, budget_s=None),
 }
 
 STAGES = ("random_init", "single_pass", "sft_all_rounds", "sft_unified", "grpo_no_penalty",
@@ -153,6 +155,8 @@ class Job:
     env: dict[str, str]
     log: Path
     cwd: Path = REPO
+    stoppable: bool = False
+    """The runner's deadline may stop it (evaluations; training keeps its own time limit)."""
     started: float = math.nan
     ended: float = math.nan
     returncode: Optional[int] = None
@@ -163,16 +167,23 @@ class Job:
 
 
 class Runner:
-    """Runs jobs as child processes, all at once or in waves, and keeps their timings."""
+    """Runs jobs as child processes, all at once or in waves, and keeps their timings.
 
-    def __init__(self, log_dir: Path):
+    ``deadline`` (a ``time.time()`` value): jobs still running then are stopped (SIGTERM, then
+    SIGKILL) and recorded as ``stopped``; what they wrote stays (``eval/run.py`` appends each
+    answered question at once), so the report scores what was answered and says how many."""
+
+    def __init__(self, log_dir: Path, deadline: Optional[float] = None):
         self.log_dir = log_dir
+        self.deadline = deadline
         self.done: list[Job] = []
+        self.stopped: list[str] = []
         log_dir.mkdir(parents=True, exist_ok=True)
 
     def run(self, jobs: Sequence[Job], *, label: str) -> None:
         """Starts every job, waits for all; raises naming the first that failed (with the end
-        of its log) after the others have finished, so that their work is not lost."""
+        of its log) after the others have finished, so that their work is not lost. The
+        deadline stops only jobs marked ``stoppable``."""
         running = []
         for job in jobs:
             job.log.parent.mkdir(parents=True, exist_ok=True)
@@ -184,6 +195,23 @@ class Runner:
         _say(f"{label}: {len(jobs)} process(es): {', '.join(j.name for j in jobs)}")
         failed = []
         while running:
+            if self.deadline is not None and time.time() > self.deadline:
+                late = [item for item in running if item[0].stoppable]
+                for job, proc, f in late:
+                    proc.terminate()
+                for item in late:
+                    job, proc, f = item
+                    try:
+                        proc.wait(timeout=10)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait()
+                    job.ended, job.returncode = time.time(), 0
+                    f.close()
+                    running.remove(item)
+                    self.done.append(job)
+                    self.stopped.append(job.name)
+                    _say(f"  {job.name}: stopped at the deadline after {job.seconds:.0f} s")
             for item in list(running):
                 job, proc, f = item
                 rc = proc.poll()
@@ -475,7 +503,7 @@ def eval_jobs(stage: str, model: Path, work: Path, split: str, scale: Scale, dev
                    "--model", str(model), "--device", device, "--output", str(out), "--no-score",
                    *eval_flags(scale, stage)]
             jobs.append(Job(f"eval:{stage}:{split}:{task}:{k}", cmd, env,
-                            log_dir / "eval" / f"{stage}_{split}_{task}_{k}.log"))
+                            log_dir / "eval" / f"{stage}_{split}_{task}_{k}.log", stoppable=True))
     return jobs
 
 
@@ -530,8 +558,11 @@ def score_stage(stage: str, work: Path, split: str, python: str) -> dict:
     out: dict[str, Any] = {}
     for task in TASKS:
         merged = _merge_parts(stage_dir, task)
+        # --skip-missing: a question left unanswered at the deadline is not scored as wrong;
+        # the sample sizes in the table say how many were answered.
         run = subprocess.run([python, str(REPO / "eval" / "score.py"), task, "--data-dir", str(split_dir),
-                              "--input_file", str(merged), "--json"], capture_output=True, text=True,
+                              "--input_file", str(merged), "--json", "--skip-missing"],
+                             capture_output=True, text=True,
                              cwd=REPO, env=_env_base("cpu"))
         if run.returncode != 0:
             raise RuntimeError(f"eval/score.py {task} on {merged} failed:\n{run.stderr[-2000:]}")
@@ -722,6 +753,42 @@ def _split_if_large(path: Path, limit: int = 15 * 2**20) -> list[Path]:
 # ---------------------------------------------------------------------------------------------
 
 
+def preflight(device: str) -> None:
+    """Fails at once, naming what is missing, rather than minutes into the run."""
+    missing = []
+    for module, why in (("swift", "ms-swift 3.10.3 (training)"), ("av", "PyAV (videos, clip files)"),
+                        ("decord", "decord (ms-swift's video reader)"),
+                        ("qwen_vl_utils", "qwen-vl-utils 0.0.11"), ("matplotlib", "matplotlib (the plot)")):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(why)
+    if not missing:
+        import av
+
+        if "libx264" not in av.codecs_available:
+            missing.append("libx264 in PyAV (its wheel bundles it)")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            missing.append("a CUDA device (or run with DEVICE=cpu)")
+    if missing:
+        raise RuntimeError("missing: " + "; ".join(missing) + ". On a GPU machine: source "
+                           "scripts/device/install.sh train, then av (scripts/device/fetch_wheels.sh)")
+
+
+def _device_name(device: str) -> str:
+    if device == "cuda":
+        try:
+            import torch
+
+            return torch.cuda.get_device_name(0)
+        except Exception:  # noqa: BLE001 — reported as unknown
+            return "cuda (unknown)"
+    return f"cpu ({os.cpu_count()} cores)"
+
+
 def _git_commit() -> Optional[str]:
     try:
         return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
@@ -740,22 +807,25 @@ def _has_checkpoint(out: Path) -> bool:
 
 def run(work: Path, results: Path, scale: Scale, *, seed: int = 0, device: str = "cuda",
         workers: Optional[int] = None, python: str = sys.executable, command: str = "",
-        resume: bool = False) -> dict:
+        resume: bool = False, budget_s: Optional[float] = None) -> dict:
     """The whole reproduction; returns what ``results.json`` holds.
 
     ``resume``: keep what an earlier run in ``work`` finished (the data, the initial model,
     every trained checkpoint; ``eval/run.py`` skips the questions it has answered) and do the
-    rest. Timings then cover only what ran."""
+    rest. Timings then cover only what ran. ``budget_s``: evaluations still running this many
+    seconds after the start are stopped, so that the report is written inside the budget."""
     from videotemp_o3.testing.tiny_model import build_tiny_model
 
+    preflight(device)
     t_start = time.time()
     workers = workers or os.cpu_count() or 2
     work.mkdir(parents=True, exist_ok=True)
     results.mkdir(parents=True, exist_ok=True)
-    runner = Runner(work / "logs")
+    runner = Runner(work / "logs", deadline=t_start + budget_s if budget_s else None)
     stages: dict[str, float] = {}
     info: dict[str, Any] = {"scale": asdict(scale), "seed": seed, "device": device,
-                            "command": command, "git_commit": _git_commit(), "workers": workers}
+                            "command": command, "git_commit": _git_commit(), "workers": workers,
+                            "device_name": _device_name(device), "budget_s": budget_s}
 
     t = time.time()
     sizes_file = work / "data_sizes.json"
@@ -780,12 +850,10 @@ def run(work: Path, results: Path, scale: Scale, *, seed: int = 0, device: str =
     jobs = [sft_job(arm, data, init, work / "train" / arm, scale, seed, device,
                     runner.log_dir / "train" / f"{arm}.log") for arm, data in sft_arms.items()
             if not (resume and _has_checkpoint(work / "train" / arm))]
-    jobs += eval_jobs("random_init", init, work, "test", scale, device, python, runner.log_dir,
-                      scale.eval_shards)
     if not (resume and (work / "oracle.json").is_file()):
         jobs.append(oracle_job(work, python, runner.log_dir))
-    runner.run(jobs, label="SFT (3 arms) + evaluation of the random init + the oracle")
-    stages["SFT: 3 arms side by side (+ random-init eval, oracle)"] = time.time() - t
+    runner.run(jobs, label="SFT (3 arms) + the oracle")
+    stages["SFT: 3 arms side by side (+ the oracle)"] = time.time() - t
     info["oracle"] = o = json.loads((work / "oracle.json").read_text())
     _say(f"oracle on val: MCQ {o['overview']['mcq_accuracy']:.2f} from the overview vs "
          f"{o['clip']['mcq_accuracy']:.2f} with the right clip; mIoU {o['overview']['grounding_miou']:.2f} "
@@ -797,12 +865,15 @@ def run(work: Path, results: Path, scale: Scale, *, seed: int = 0, device: str =
     jobs = [grpo_job(arm, work / "rl", ckpt["sft_unified"], work / "train" / arm, scale, seed, device,
                      runner.log_dir / "train" / f"{arm}.log") for arm in GRPO_REWARDS
             if not (resume and _has_checkpoint(work / "train" / arm))]
+    # The random init writes until max_new_tokens on every turn: the slowest to evaluate.
+    jobs += eval_jobs("random_init", init, work, "test", scale, device, python, runner.log_dir,
+                      scale.eval_shards + 1)
     for stage in ("single_pass", "sft_all_rounds", "sft_unified"):
         jobs += eval_jobs(stage, ckpt[stage], work, "test", scale, device, python, runner.log_dir,
                           scale.eval_shards)
         if stage in TOOL_STAGES:
             jobs += eval_jobs(stage, ckpt[stage], work, "val", scale, device, python, runner.log_dir)
-    runner.run(jobs, label="GRPO (2 arms) + evaluation of the SFT stages")
+    runner.run(jobs, label="GRPO (2 arms) + evaluation of the SFT stages and the random init")
     stages["GRPO: 2 arms side by side (+ SFT-stage evals)"] = time.time() - t
     for arm in GRPO_REWARDS:
         ckpt[arm] = latest_checkpoint(work / "train" / arm)
@@ -832,6 +903,7 @@ def run(work: Path, results: Path, scale: Scale, *, seed: int = 0, device: str =
         "scores": scores,
         "jobs": [{"name": j.name, "seconds": round(j.seconds, 1), "returncode": j.returncode}
                  for j in runner.done],
+        "stopped_at_deadline": runner.stopped,
     })
     manifest = {"made_by": command or "bash scripts/reproduce_mini.sh", "seed": seed,
                 "scale": scale.name, "stage": best, "title": STAGE_TITLES[best],
@@ -907,6 +979,56 @@ def show(results: Path, data_dir: Path, uid: Optional[str] = None) -> str:
     return describe_trajectory(trajs[uid], records[uid])
 
 
+def ship(results: Path, dest: Path = REPO / "models" / "videotemp-mini") -> Path:
+    """Unpacks the chosen checkpoint of a run's results (``best.tar.gz`` or its parts) into
+    ``dest`` and writes its README from the manifest and the run's table."""
+    parts = sorted(results.glob("best.tar.gz.part*"), key=lambda p: int(p.name.rsplit("part", 1)[1]))
+    whole = results / "best.tar.gz"
+    if not whole.is_file():
+        if not parts:
+            raise RuntimeError(f"no best.tar.gz (or parts) in {results}")
+        whole = dest.parent / "best.tar.gz"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with open(whole, "wb") as out:
+            for part in parts:
+                out.write(part.read_bytes())
+    if dest.exists():
+        shutil.rmtree(dest)
+    with tarfile.open(whole) as tar:
+        members = [m for m in tar.getmembers() if m.isfile() and "/" in m.name
+                   and ".." not in Path(m.name).parts and not m.name.startswith("/")]
+        dest.mkdir(parents=True)
+        for m in members:
+            m.name = Path(m.name).name       # flat: the checkpoint's files only
+            tar.extract(m, dest)
+    if whole.parent == dest.parent:
+        whole.unlink()
+    manifest = json.loads((dest / "MANIFEST.json").read_text())
+    info = json.loads((results / "results.json").read_text()) if (results / "results.json").is_file() else {}
+    lines = [
+        "# videotemp-mini: the miniature's trained agent",
+        "",
+        f"A {manifest.get('title', manifest.get('stage'))} checkpoint of a small Qwen2.5-VL-architecture "
+        "model (10.3 M parameters, random init) trained from scratch on the synthetic task family "
+        "(python/videotemp_o3/synthetic.py) by the project's own SFT and GRPO scripts. It is the "
+        "default model of `bash scripts/demo.sh`; it knows nothing but this task.",
+        "",
+        f"- made by: `{manifest.get('made_by')}` (seed {manifest.get('seed')}, scale "
+        f"{manifest.get('scale')}, commit {manifest.get('git_commit')}, device {info.get('device_name', manifest.get('device'))})",
+        f"- chosen by: {manifest.get('chosen_by')}; validation scores {manifest.get('val_scores')}",
+        f"- budgets it was trained and is evaluated with: overview {synthetic.OVERVIEW_FRAMES} frames of "
+        f"{synthetic.OVERVIEW_PIXELS} px, clips at 2 fps of at most {synthetic.CLIP_MAX_FRAMES} frames of "
+        f"{synthetic.CLIP_PIXELS} px",
+        "",
+        "Test split of the run (the full table: README, \"A miniature reproduction\"):",
+        "",
+    ]
+    if info.get("table"):
+        lines.append(format_table(info["table"]))
+    (dest / "README.md").write_text("\n".join(lines) + "\n")
+    return dest
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m videotemp_o3.mini",
                                 description="The miniature reproduction (see the module docstring).")
@@ -918,13 +1040,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     r.add_argument("--device", choices=("cuda", "cpu"), default=os.environ.get("DEVICE", "cuda"))
     r.add_argument("--seed", type=int, default=int(os.environ.get("SEED", "0")))
     r.add_argument("--workers", type=int, default=None, help="CPU processes for data (default: all cores)")
+    r.add_argument("--budget-s", type=float, default=float(os.environ["MINI_BUDGET_S"]) if os.environ.get("MINI_BUDGET_S") else None,
+                   help="stop evaluations still running this many seconds after the start and "
+                        "report what was answered (default: the scale's)")
     r.add_argument("--resume", action="store_true",
                    help="keep what an earlier run in --work finished and do the rest")
     sh = sub.add_parser("show", help="print one question's trajectory from eval/run.py's results")
     sh.add_argument("results", help="the results JSONL of eval/run.py")
     sh.add_argument("--data-dir", required=True, help="the benchmark folder (data.jsonl)")
     sh.add_argument("--uid", help="the question (default: the first that called the tool)")
+    sp = sub.add_parser("ship", help="unpack a run's best checkpoint into models/videotemp-mini")
+    sp.add_argument("results", help="the --results folder of a run (best.tar.gz or its parts)")
+    sp.add_argument("--dest", default=str(REPO / "models" / "videotemp-mini"))
     a = p.parse_args(argv)
+    if a.cmd == "ship":
+        try:
+            print(f"shipped: {ship(Path(a.results), Path(a.dest))}")
+        except (RuntimeError, OSError, tarfile.TarError, json.JSONDecodeError) as e:
+            print(f"[mini] ship: {e}", file=sys.stderr)
+            return 1
+        return 0
     if a.cmd == "show":
         try:
             print(show(Path(a.results), Path(a.data_dir), a.uid))
@@ -938,7 +1073,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    f"bash scripts/reproduce_mini.sh")
         try:
             run(Path(a.work).resolve(), Path(a.results).resolve(), scale, seed=a.seed,
-                device=a.device, workers=a.workers, command=command, resume=a.resume)
+                device=a.device, workers=a.workers, command=command, resume=a.resume,
+                budget_s=a.budget_s if a.budget_s is not None else scale.budget_s)
         except RuntimeError as e:
             print(f"[mini] error: {e}", file=sys.stderr)
             return 1
