@@ -27,7 +27,11 @@
 #                        GPU, none on CPU)
 #   TORCH_DTYPE          bfloat16 on GPU, float32 on CPU
 #   ATTN_IMPL            flash_attn when installed, else sdpa
+#   REWARDS              release (default): the release's acc_reward iou_reward format_reward;
+#                        videotemp: our variant videotemp_accuracy videotemp_iou videotemp_format
+#                        (python/videotemp_o3/training/rewards.py defines both)
 #   REWARD_WEIGHTS       e.g. "1 1 1" for accuracy, IoU, format (default: all 1)
+#   VALIDATE             1 (default): check DATASETS with the RL data validator first (0 skips)
 #   SAVE_STEPS (100) LOGGING_STEPS (1) REPORT_TO (tensorboard on GPU, none on CPU)
 #   EXTRA_ARGS           more `swift rlhf` arguments, appended as given
 set -euo pipefail
@@ -45,7 +49,9 @@ source "$(dirname "$0")/env.sh"
 : "${MAX_COMPLETION_LENGTH:=2048}"
 : "${MAX_LENGTH:=40960}"
 : "${TEMPERATURE:=1.0}"
+: "${REWARDS:=release}"
 : "${REWARD_WEIGHTS:=}"
+: "${VALIDATE:=1}"
 : "${SAVE_STEPS:=100}"
 : "${LOGGING_STEPS:=1}"
 : "${EXTRA_ARGS:=}"
@@ -58,10 +64,26 @@ else
   : "${DEEPSPEED:=}" "${TORCH_DTYPE:=float32}" "${REPORT_TO:=none}" "${ATTN_IMPL:=sdpa}"
 fi
 
+case "$REWARDS" in
+  release)   REWARD_FUNCS="acc_reward iou_reward format_reward" ;;
+  videotemp) REWARD_FUNCS="videotemp_accuracy videotemp_iou videotemp_format" ;;
+  *) rl_log "REWARDS must be release or videotemp, got '$REWARDS'"; exit 2 ;;
+esac
+
 rl_check_model
 for f in $DATASETS; do
   [ -f "$f" ] || { rl_log "dataset not found: $f (build it: python -m videotemp_o3.training.rl_data build ...)"; exit 2; }
 done
+if [ "$VALIDATE" = 1 ]; then
+  # Every row must be one the rewards can score; a bad row found here names its file:line,
+  # found by a reward in the middle of training it would stop the run.
+  rl_log "validating $DATASETS (VALIDATE=0 skips) ..."
+  # shellcheck disable=SC2086  # a space-separated list on purpose
+  if ! "$PYTHON" -m videotemp_o3.training.rl_data validate $DATASETS >&2; then
+    rl_log "the data has bad rows (listed above as file:line: reason); fix them or set VALIDATE=0"
+    exit 2
+  fi
+fi
 mkdir -p "$OUTPUT_DIR" "$VIDEOTEMP_CLIP_DIR"
 
 wait_for_rollout_server() {
@@ -95,7 +117,7 @@ args=(
   --dataset $DATASETS
   --split_dataset_ratio 0
   --external_plugins "$PLUGIN"
-  --reward_funcs videotemp_accuracy videotemp_iou videotemp_format
+  --reward_funcs $REWARD_FUNCS
   --max_turns "$MAX_TURNS"
   # Every assistant turn of a rollout is the policy's own action, and the tool calls are what
   # the IoU reward pays for; without a local scheduler ms-swift's GRPO default is last_round,
@@ -139,7 +161,7 @@ else
   rl_log "colocate mode without vLLM: the trainer generates with its PyTorch engine"
 fi
 
-rl_log "model $MODEL; data: $DATASETS"
+rl_log "model $MODEL; data: $DATASETS; rewards: $REWARDS ($REWARD_FUNCS)"
 rl_log "$NUM_GENERATIONS generations, lr $LEARNING_RATE, max turns $MAX_TURNS; frame budget" \
        "VIDEO_MAX_PIXELS=$VIDEO_MAX_PIXELS FPS_MAX_FRAMES=$FPS_MAX_FRAMES; output $OUTPUT_DIR/grpo"
 # shellcheck disable=SC2086  # EXTRA_ARGS is split on purpose

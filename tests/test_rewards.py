@@ -1,7 +1,9 @@
-"""GRPO rewards over trajectories, and their ms-swift ORM wrappers.
+"""GRPO rewards over trajectories — the release's set (the default) and our variant — and their
+ms-swift ORM plug-ins.
 
-Every expected value is computed by hand in the table (as arithmetic on the spans involved),
-never by calling the code under test.
+Every expected value is computed by hand in the tables (as arithmetic on the spans involved),
+never by calling the code under test. The release's rules are those of its
+``rl/video_crop_plugin.py`` (docs/design.md §6).
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ import pytest
 
 from videotemp_o3.protocol import clip_feedback, mcq_prompt, system_prompt
 from videotemp_o3.segments import Segment
-from videotemp_o3.training.rewards import (GroundTruth, RewardConfig, Trajectory,
+from videotemp_o3.training.rewards import (GroundTruth, RewardConfig, Trajectory, UnscorableRow,
                                            accuracy_reward, answer_is_correct, call_span,
                                            format_reward, format_violations, iou_reward,
-                                           last_call_iou, requested_calls, reward_breakdown,
-                                           total_reward)
+                                           last_call_iou, release_final_answer,
+                                           requested_calls, reward_breakdown, total_reward,
+                                           videotemp_accuracy_reward, videotemp_format_reward,
+                                           videotemp_iou_reward)
 
 REPO = Path(__file__).resolve().parents[1]
 THINK = "<think>The overview suggests the scene is early on.</think>\n"
@@ -36,12 +40,243 @@ def answer(text: str, think: bool = True) -> str:
     return (THINK if think else "") + f"<answer>{text}</answer>"
 
 
+def norm(raw_iou: float) -> float:
+    """The release's normalisation, written out: clip((IoU - 0.2) / 0.6, 0, 1)."""
+    return min(1.0, max(0.0, (raw_iou - 0.2) / 0.6))
+
+
+# =============================================================================================
+# The release's set (the default)
+# =============================================================================================
+
+# A 20-minute video; the evidence lies at 300–360 s; the right option is B.
+QA = GroundTruth("mcq", "B", (Segment(300, 360),), duration=1200.0)
+
+# Raw IoU of a call with [300, 360], by hand, and the reward a right answer gets for it.
+RELEASE_CALLS = {
+    "good": ((290, 370), 60 / 80),          # v = (0.75 - 0.2) / 0.6 = 0.9167
+    "half": ((270, 390), 60 / 120),         # v = 0.5
+    "just_over": ((290, 520), 60 / 230),    # raw 0.2609: v = 0.1014 >= 0.1
+    "just_under": ((290, 530), 60 / 240),   # raw 0.25: v = 0.0833 < 0.1 -> v - 0.1
+    "poor": ((355, 455), 5 / 155),          # raw 0.032: v = 0 -> -0.1
+    "whole": ((0, 1200), 60 / 1200),        # the hack: raw 0.05, v = 0 -> -0.1
+    "absent": (None, 0.0),                  # no call: v = 0 -> -0.1
+}
+RELEASE_QA_IOU = {"good": (0.75 - 0.2) / 0.6, "half": 0.5, "just_over": (60 / 230 - 0.2) / 0.6,
+                  "just_under": (0.25 - 0.2) / 0.6 - 0.1, "poor": -0.1, "whole": -0.1,
+                  "absent": -0.1}
+
+
+def qa_trajectory(letter: str, segment: str, good_format: bool = True) -> Trajectory:
+    span = RELEASE_CALLS[segment][0]
+    turns = [] if span is None else [call(span)]
+    turns.append(answer(letter, think=good_format))
+    return Trajectory(turns)
+
+
+@pytest.mark.parametrize("segment", list(RELEASE_CALLS))
+@pytest.mark.parametrize("letter", ["B", "C"])
+@pytest.mark.parametrize("good_format", [True, False])
+def test_release_qa_table(segment, letter, good_format):
+    traj = qa_trajectory(letter, segment, good_format)
+    right = letter == "B"
+    assert accuracy_reward(traj, QA) == (1.0 if right else 0.0)
+    assert iou_reward(traj, QA) == pytest.approx(RELEASE_QA_IOU[segment] if right else 0.0)
+    assert format_reward(traj, QA) == (1.0 if good_format else 0.0)
+    assert reward_breakdown(traj, QA) == pytest.approx({
+        "accuracy": 1.0 if right else 0.0,
+        "iou": RELEASE_QA_IOU[segment] if right else 0.0,
+        "format": 1.0 if good_format else 0.0})
+
+
+def test_release_normalises_before_the_penalty():
+    # The threshold sigma = 0.1 is on the normalised scale: raw IoU 0.26 is the boundary.
+    assert norm(60 / 230) >= 0.1 > norm(60 / 240)
+    # Our variant compares the raw IoU with sigma: the same call earns 0.25, not -0.017.
+    traj = qa_trajectory("B", "just_under")
+    assert videotemp_iou_reward(traj, QA) == pytest.approx(0.25)
+    assert iou_reward(traj, QA) == pytest.approx((0.25 - 0.2) / 0.6 - 0.1)
+
+
+def test_release_multi_clip_call_is_matched_one_to_one_and_averaged_over_clips():
+    # Two clips, one evidence span: (290, 370) takes it (IoU 0.75), (600, 700) finds none left
+    # and counts 0; the mean over the two clips is 0.375 -> v = (0.375 - 0.2) / 0.6.
+    traj = Trajectory([call((290, 370), (600, 1000)), answer("B")])
+    assert iou_reward(traj, QA) == pytest.approx((0.375 - 0.2) / 0.6)
+    # Our variant scores the hull [290, 1000] instead: 60 / 710 < 0.1 -> 0.1 below it.
+    assert videotemp_iou_reward(traj, QA) == pytest.approx(60 / 710 - 0.1)
+
+
+def test_release_several_ground_truth_spans():
+    two = GroundTruth("mcq", "B", (Segment(300, 360), Segment(600, 660)), duration=1200.0)
+    # (590, 680) with (600, 660): 60/90; (290, 380) with (300, 360): 60/90. Mean 2/3.
+    traj = Trajectory([call((590, 680), (290, 380)), answer("B")])
+    assert iou_reward(traj, two) == pytest.approx((2 / 3 - 0.2) / 0.6)
+    # One clip on one of the two spans: mean over the *clips* (one), so v = norm(0.75).
+    one = Trajectory([call((290, 370)), answer("B")])
+    assert iou_reward(one, two) == pytest.approx((0.75 - 0.2) / 0.6)
+
+
+def test_release_scores_the_call_in_the_turn_before_the_answer():
+    good_then_off = Trajectory([call((290, 370)), call((600, 700)), answer("B")])
+    assert iou_reward(good_then_off, QA) == pytest.approx(0.0 - 0.1)
+    off_then_good = Trajectory([call((600, 700)), call((290, 370)), answer("B")])
+    assert iou_reward(off_then_good, QA) == pytest.approx((0.75 - 0.2) / 0.6)
+    # A turn before the answer that makes no readable call shows nothing: v = 0.
+    thought = Trajectory([call((290, 370)), THINK + "<tool_call>{oops</tool_call>", answer("B")])
+    assert iou_reward(thought, QA) == pytest.approx(-0.1)
+    # Every block of that turn is read (the release's findall), the first one's spans included.
+    two_blocks = Trajectory([call((290, 370)) + call((600, 700))[len(THINK):], answer("B")])
+    assert iou_reward(two_blocks, QA) == pytest.approx((0.375 - 0.2) / 0.6)
+    # Spans as strings are read with float(); a short-form call is not JSON and reads as none.
+    strings = Trajectory([THINK + '<tool_call>{"name": "get_video_clip_frame", "arguments": '
+                                  '[{"start_time": "290", "end_time": "370"}]}</tool_call>',
+                          answer("B")])
+    assert iou_reward(strings, QA) == pytest.approx((0.75 - 0.2) / 0.6)
+    short = Trajectory([THINK + "<tool_call>[290, 370]</tool_call>", answer("B")])
+    assert iou_reward(short, QA) == pytest.approx(-0.1)
+
+
+def test_release_mcq_reads_the_first_letter_as_written():
+    for text, expected in [("B", 1.0), ("(B) the red one", 1.0), ("B or C", 1.0),
+                           ("b", 0.0), ("The answer is B", 0.0), ("", 0.0), ("42", 0.0)]:
+        assert accuracy_reward(Trajectory([answer(text)]), QA) == expected, text
+    # The solution's first letter counts, whatever follows it.
+    assert accuracy_reward(Trajectory([answer("C")]), GroundTruth(
+        "mcq", "C. a blue car", (Segment(300, 360),))) == 1.0
+
+
+def test_release_answer_next_to_a_call_or_missing_is_no_answer():
+    both = THINK + "<answer>B</answer><tool_call>{}</tool_call>"
+    assert release_final_answer(Trajectory([both])) == ""
+    assert accuracy_reward(Trajectory([both]), QA) == 0.0
+    cut = Trajectory([call((290, 370)), call((300, 360))])  # stopped at the turn limit
+    assert (accuracy_reward(cut, QA), iou_reward(cut, QA)) == (0.0, 0.0)
+    assert accuracy_reward(Trajectory([THINK + "<answer>B"]), QA) == 0.0  # never closed
+
+
+GROUND = GroundTruth("grounding", spans=(Segment(40, 60),), duration=300.0)
+
+# id, answer text, accuracy by hand
+RELEASE_GROUNDING = [
+    ("exact_enough", "[42, 58]", 1.0),                      # IoU 16/20 = 0.8 -> 1
+    ("partial", "[40, 70]", (20 / 30 - 0.2) / 0.6),          # 0.778
+    ("wrong", "[100, 150]", 0.0),
+    ("whole_video", "[0, 300]", 0.0),                       # 20/300 < 0.2
+    ("past_the_end_not_clamped", "[40, 9999]", 0.0),        # 20/9959
+    ("reversed", "[60, 40]", 0.0),
+    ("odd_count", "[40, 60, 70]", 0.0),
+    ("no_numbers", "around the middle", 0.0),
+    ("hyphen_reads_as_minus", "40-60", 0.0),                 # 40 and -60
+    ("two_spans_one_truth", "[40, 60] or [100, 120]", (0.5 - 0.2) / 0.6),  # (1 + 0) / 2
+]
+
+
+@pytest.mark.parametrize("text,acc", [r[1:] for r in RELEASE_GROUNDING],
+                         ids=[r[0] for r in RELEASE_GROUNDING])
+def test_release_grounding_table(text, acc):
+    traj = Trajectory([call((35, 65)), answer(text)])
+    assert accuracy_reward(traj, GROUND) == pytest.approx(acc)
+    # Grounding rows score no call: 0, or -0.1 when the accuracy is exactly 1.
+    assert iou_reward(traj, GROUND) == pytest.approx(-0.1 if acc == 1.0 else 0.0)
+
+
+def test_release_grounding_with_several_spans_is_matched_greedily():
+    two = GroundTruth("grounding", spans=(Segment(0, 10), Segment(8, 20)))
+    # (2, 12) takes (0, 10) (IoU 8/12 beats 4/18); (0, 9) is left with (8, 20): 1/20.
+    # The mean 0.358 normalises to 0.264 (the best pairing would give 0.561 -> 0.602).
+    got = accuracy_reward(Trajectory([answer("[2, 12], [0, 9]")]), two)
+    assert got == pytest.approx(((8 / 12 + 1 / 20) / 2 - 0.2) / 0.6)
+    # A tie goes to the first span: (5, 15) overlaps both by 5/15 and takes (0, 10).
+    tie = GroundTruth("grounding", spans=(Segment(0, 10), Segment(10, 20)))
+    got = accuracy_reward(Trajectory([answer("[5, 15] [10, 20]")]), tie)
+    assert got == pytest.approx(((1 / 3 + 1.0) / 2 - 0.2) / 0.6)
+
+
+@pytest.mark.parametrize("turn,ok", [
+    (call((1, 2)), True),
+    (answer("B"), True),
+    ("<think></think><answer>B</answer>", True),                          # empty think is fine
+    ('<think>x</think>\n\n<tool_call>{"name": "get_video_clip_frame", "arguments": []}'
+     "</tool_call>", True),                                                # no clip: still valid
+    (answer("B") + "\n", False),                                          # a trailing newline
+    (" " + answer("B"), False),                                           # leading white space
+    ("<answer>B</answer>", False),                                        # no think
+    (THINK + "So: <answer>B</answer>", False),                            # text between
+    (THINK.replace("</think>", "") + "<answer>B</answer>", False),        # think never closed
+    (THINK + "<tool_call>[1, 2]</tool_call>", False),                     # short form
+    (call((1, 2)).replace("get_video_clip_frame", "crop"), False),        # another tool
+    (call((1, "\"a\"")), False),                                          # start/end not numbers
+    (THINK + '<tool_call>{"name": "get_video_clip_frame"}</tool_call>', False),  # no arguments
+    (THINK + "<answer>B</answer><tool_call>{}</tool_call>", False),
+])
+def test_release_format_per_turn(turn, ok):
+    assert format_reward(Trajectory([call((1, 2)), turn])) == (1.0 if ok else 0.0)
+
+
+def test_release_format_does_not_judge_the_sequence():
+    # What our variant charges for, the release's format lets through.
+    repeated = Trajectory([call((290, 370)), call((290, 370)), answer("B")])
+    cut = Trajectory([call((290, 370)), call((300, 360))])
+    for traj in (repeated, cut):
+        assert format_reward(traj, QA) == 1.0
+        assert videotemp_format_reward(traj, QA) == 0.0
+
+
+def test_release_set_scores_qa_and_grounding_rows_only():
+    with pytest.raises(UnscorableRow, match="qa and grounding"):
+        accuracy_reward(Trajectory([answer("7")]), GroundTruth("open", "7", (Segment(1, 2),)))
+
+
+# =============================================================================================
+# GroundTruth.from_row: both row formats; a row that cannot be scored is an error
+# =============================================================================================
+
+def test_ground_truth_from_release_rows():
+    qa = GroundTruth.from_row({"data_type": "qa", "solution": "B", "duration": 1200.0,
+                               "timestamp": [[300, 360], [600, 660.5]]})
+    assert qa == GroundTruth("mcq", "B", (Segment(300, 360), Segment(600, 660.5)), 1200.0)
+    g = GroundTruth.from_row({"data_type": "grounding", "solution": "[40, 60]",
+                              "timestamp": [["40", "60"]]})
+    assert (g.task, g.answer, g.spans, g.duration) == ("grounding", None, (Segment(40, 60),),
+                                                       None)
+
+
+def test_ground_truth_from_our_rows():
+    assert GroundTruth.from_row({"answer": " b", "timestamp": [300, 360], "duration": "1200",
+                                 "options": ["w", "x", "y", "z"]}) == GroundTruth(
+        "mcq", "b", (Segment(300, 360),), 1200.0, 4)
+    assert GroundTruth.from_row({"answer": " b", "timestamp": [300, 360]}).letter == "B"
+    assert GroundTruth.from_row({"answer": [40, 60], "duration": 300}) == GroundTruth(
+        "grounding", None, (Segment(40, 60),), 300.0)
+    assert GroundTruth.from_row({"answer": "[40, 60]"}).task == "grounding"
+    assert GroundTruth.from_row({"answer": "a red car", "evidence": [1, 2]}).task == "open"
+    assert GroundTruth.from_row({"task": "open", "answer": "7", "timestamp": [1, 2]}).answer == "7"
+
+
+@pytest.mark.parametrize("row,words", [
+    ({"data_type": "qa", "solution": "B"}, "no usable 'timestamp'"),            # silent before
+    ({"task": "mcq", "answer": "B", "timestamp": None}, "no usable 'timestamp'"),
+    ({"data_type": "qa", "solution": "B", "timestamp": [[3, "x"]]}, "no usable 'timestamp'"),
+    ({"data_type": "caption", "solution": "B", "timestamp": [[1, 2]]}, "neither 'qa'"),
+    ({"data_type": "qa", "task": "grounding", "timestamp": [[1, 2]]}, "disagree"),
+    ({"data_type": "qa", "solution": "42", "timestamp": [[1, 2]]}, "holds no letter"),
+    ({"data_type": "qa", "timestamp": [[1, 2]]}, "no 'solution'"),
+    ({"question": "q"}, "neither 'task' nor 'data_type'"),
+    ({"task": "essay", "answer": "B", "timestamp": [1, 2]}, "unknown task"),
+    ({"task": "grounding", "answer": "B"}, "no usable 'timestamp'"),
+])
+def test_unscorable_rows_raise(row, words):
+    with pytest.raises(UnscorableRow, match=words):
+        GroundTruth.from_row(row)
+
+
 # ---------------------------------------------------------------------------------------------
-# Multiple choice: right/wrong × good/poor/absent/whole-video call × good/broken format
+# The videotemp set. Multiple choice: right/wrong × good/poor/absent/whole-video call × good/broken format
 # ---------------------------------------------------------------------------------------------
 
 # A 20-minute video; the evidence for the question lies at 300–360 s; the right option is B.
-MCQ = GroundTruth(task="mcq", answer="B", evidence=Segment(300, 360), duration=1200.0)
+MCQ = GroundTruth("mcq", "B", (Segment(300, 360),), duration=1200.0)
 
 SEGMENT_IOU = {                      # IoU with [300, 360], by hand
     "good": ((290, 370), 60 / 80),   # evidence inside: 60 s / hull 80 s
@@ -83,33 +318,33 @@ MCQ_TABLE = [
                          [r[1:] for r in MCQ_TABLE], ids=[r[0] for r in MCQ_TABLE])
 def test_mcq_table(letter, segment, good_format, acc, iou_r, fmt):
     traj = mcq_trajectory(letter, segment, good_format)
-    assert accuracy_reward(traj, MCQ) == acc
-    assert iou_reward(traj, MCQ) == pytest.approx(iou_r)
-    assert format_reward(traj, MCQ) == fmt
-    assert reward_breakdown(traj, MCQ) == pytest.approx(
+    assert videotemp_accuracy_reward(traj, MCQ) == acc
+    assert videotemp_iou_reward(traj, MCQ) == pytest.approx(iou_r)
+    assert videotemp_format_reward(traj, MCQ) == fmt
+    assert reward_breakdown(traj, MCQ, reward_set="videotemp") == pytest.approx(
         {"accuracy": acc, "iou": iou_r, "format": fmt})
 
 
 def test_last_call_iou_is_the_plain_iou():
     for segment, (span, expected) in SEGMENT_IOU.items():
-        value = last_call_iou(mcq_trajectory("B", segment, True), MCQ.evidence, MCQ.duration)
+        value = last_call_iou(mcq_trajectory("B", segment, True), MCQ.spans, MCQ.duration)
         assert value == (None if expected is None else pytest.approx(expected)), segment
 
 
 def test_grounding_pays_more_than_not_looking_or_looking_everywhere():
     def total(segment: str) -> float:
-        return total_reward(reward_breakdown(mcq_trajectory("B", segment, True), MCQ))
+        return total_reward(reward_breakdown(mcq_trajectory("B", segment, True), MCQ, reward_set="videotemp"))
     assert total("good") > total("whole") > total("absent")
     assert total("good") > total("poor")
     # The whole-video call earns nothing over σ: its IoU is |evidence| / duration = 0.05 < 0.1.
-    assert iou_reward(mcq_trajectory("B", "whole", True), MCQ) < 0
+    assert videotemp_iou_reward(mcq_trajectory("B", "whole", True), MCQ) < 0
 
 
 # ---------------------------------------------------------------------------------------------
-# Grounding: the answer is a span; the evidence is the answer span
+# The videotemp set. Grounding: the answer is a span; the evidence is the answer span
 # ---------------------------------------------------------------------------------------------
 
-GROUNDING = GroundTruth(task="grounding", answer=Segment(40, 60), duration=300.0)
+GROUNDING = GroundTruth("grounding", spans=(Segment(40, 60),), duration=300.0)
 
 # id, turns, accuracy, iou reward, format.  Truth [40, 60]; call [35, 65] has IoU 20/30.
 GROUNDING_TABLE = [
@@ -129,15 +364,15 @@ GROUNDING_TABLE = [
                          ids=[r[0] for r in GROUNDING_TABLE])
 def test_grounding_table(turns, acc, iou_r, fmt):
     traj = Trajectory(turns)
-    assert accuracy_reward(traj, GROUNDING) == pytest.approx(acc)
-    assert iou_reward(traj, GROUNDING) == pytest.approx(iou_r)
-    assert format_reward(traj, GROUNDING) == fmt
+    assert videotemp_accuracy_reward(traj, GROUNDING) == pytest.approx(acc)
+    assert videotemp_iou_reward(traj, GROUNDING) == pytest.approx(iou_r)
+    assert videotemp_format_reward(traj, GROUNDING) == fmt
 
 
 def test_grounding_answer_is_clamped_to_the_video():
-    near_end = GroundTruth(task="grounding", answer=Segment(250, 300), duration=300.0)
+    near_end = GroundTruth("grounding", spans=(Segment(250, 300),), duration=300.0)
     # [250, 320] shows [250, 300]: IoU 1 (unclamped it would be 50/70 → accuracy 0.857).
-    assert accuracy_reward(Trajectory([answer("[250, 320]")]), near_end) == 1.0
+    assert videotemp_accuracy_reward(Trajectory([answer("[250, 320]")]), near_end) == 1.0
 
 
 def test_grounding_correctness_threshold_is_inclusive():
@@ -146,36 +381,36 @@ def test_grounding_correctness_threshold_is_inclusive():
 
 
 # ---------------------------------------------------------------------------------------------
-# Reward hacks
+# The videotemp set: reward hacks
 # ---------------------------------------------------------------------------------------------
 
 def test_repeated_identical_calls_cost_format_and_gain_nothing():
     once = Trajectory([call((290, 370)), answer("B")])
     twice = Trajectory([call((290, 370)), call((290, 370)), answer("B")])
-    assert format_reward(once, MCQ) == 1.0
-    assert format_reward(twice, MCQ) == 0.0
+    assert videotemp_format_reward(once, MCQ) == 1.0
+    assert videotemp_format_reward(twice, MCQ) == 0.0
     assert any("repeated" in v for v in format_violations(twice, MCQ))
-    assert iou_reward(twice, MCQ) == pytest.approx(60 / 80)  # the same span as once
-    assert total_reward(reward_breakdown(twice, MCQ)) < total_reward(reward_breakdown(once, MCQ))
+    assert videotemp_iou_reward(twice, MCQ) == pytest.approx(60 / 80)  # the same span as once
+    assert total_reward(reward_breakdown(twice, MCQ, reward_set="videotemp")) < total_reward(reward_breakdown(once, MCQ, reward_set="videotemp"))
 
 
 def test_exceeding_the_turn_limit_costs_format():
     # Turns 1 and 2 may call (max_turns 3); the third must answer.
     in_limit = Trajectory([call((200, 400)), call((290, 370)), answer("B")])
-    assert format_reward(in_limit, MCQ) == 1.0
+    assert videotemp_format_reward(in_limit, MCQ) == 1.0
     over = Trajectory([call((200, 400)), call((290, 370)), call((295, 365)), answer("B")])
     violations = format_violations(over, MCQ)
-    assert format_reward(over, MCQ) == 0.0
+    assert videotemp_format_reward(over, MCQ) == 0.0
     assert any("4 turns, more than 3" in v for v in violations)
     assert any("turn 3: call rejected (turn_limit" in v for v in violations)
-    assert format_reward(in_limit, MCQ, RewardConfig(max_turns=2)) == 0.0
+    assert videotemp_format_reward(in_limit, MCQ, RewardConfig(max_turns=2)) == 0.0
 
 
 def test_trajectory_without_an_answer():
     traj = Trajectory([call((290, 370)), call((300, 360))])
-    assert accuracy_reward(traj, MCQ) == 0.0
-    assert iou_reward(traj, MCQ) == 0.0  # wrong (no) answer → 0, however good the call
-    assert format_reward(traj, MCQ) == 0.0
+    assert videotemp_accuracy_reward(traj, MCQ) == 0.0
+    assert videotemp_iou_reward(traj, MCQ) == 0.0  # wrong (no) answer → 0, however good the call
+    assert videotemp_format_reward(traj, MCQ) == 0.0
     assert any("does not answer" in v for v in format_violations(traj, MCQ))
 
 
@@ -186,142 +421,118 @@ def test_correct_letter_with_broken_format():
                         "<think>x<think><answer>B</answer>",        # second <think> as close
                         THINK + "The answer is <answer>B</answer>"]:  # text outside tags
         broken = Trajectory([call((290, 370)), broken_turn])
-        assert accuracy_reward(broken, MCQ) == 1.0, broken_turn
-        assert format_reward(broken, MCQ) == 0.0, broken_turn
-        assert total_reward(reward_breakdown(broken, MCQ)) == pytest.approx(
-            total_reward(reward_breakdown(proper, MCQ)) - 1.0)
+        assert videotemp_accuracy_reward(broken, MCQ) == 1.0, broken_turn
+        assert videotemp_format_reward(broken, MCQ) == 0.0, broken_turn
+        assert total_reward(reward_breakdown(broken, MCQ, reward_set="videotemp")) == pytest.approx(
+            total_reward(reward_breakdown(proper, MCQ, reward_set="videotemp")) - 1.0)
 
 
 def test_letter_outside_answer_tags_scores_nothing():
-    assert accuracy_reward(Trajectory([THINK + "B"]), MCQ) == 0.0
+    assert videotemp_accuracy_reward(Trajectory([THINK + "B"]), MCQ) == 0.0
 
 
 @pytest.mark.parametrize("text", ["B or C", "B, C", "(A) and (B)", "option B or option C"])
 def test_hedged_answers_score_nothing(text):
     traj = Trajectory([answer(text)])
-    assert accuracy_reward(traj, MCQ) == 0.0
-    assert format_reward(traj, MCQ) == 0.0
+    assert videotemp_accuracy_reward(traj, MCQ) == 0.0
+    assert videotemp_format_reward(traj, MCQ) == 0.0
 
 
 def test_letter_beyond_the_options_is_no_answer():
-    four = GroundTruth(task="mcq", answer="E", n_options=4)
-    assert accuracy_reward(Trajectory([answer("E")]), four) == 0.0
+    four = GroundTruth("mcq", "E", (Segment(1, 2),), n_options=4)
+    assert videotemp_accuracy_reward(Trajectory([answer("E")]), four) == 0.0
 
 
 def test_spread_clips_are_scored_as_their_hull():
     # Three clips, one on target: their hull is the whole video, IoU 60/1200.
     spread = Trajectory([call((0, 100), (300, 360), (1100, 1200)), answer("B")])
     assert call_span(requested_calls(spread)[-1], 1200.0) == Segment(0, 1200)
-    assert iou_reward(spread, MCQ) == pytest.approx(60 / 1200 - 0.1)
+    assert videotemp_iou_reward(spread, MCQ) == pytest.approx(60 / 1200 - 0.1)
     # Two adjacent clips that cover the evidence together count as one span: IoU 1.
     tiled = Trajectory([call((300, 330), (330, 360)), answer("B")])
-    assert iou_reward(tiled, MCQ) == pytest.approx(1.0)
+    assert videotemp_iou_reward(tiled, MCQ) == pytest.approx(1.0)
 
 
 def test_the_last_call_counts_not_the_best():
     good_then_off = Trajectory([call((290, 370)), call((600, 700)), answer("B")])
-    assert iou_reward(good_then_off, MCQ) == pytest.approx(0.0 - 0.1)
+    assert videotemp_iou_reward(good_then_off, MCQ) == pytest.approx(0.0 - 0.1)
     off_then_good = Trajectory([call((600, 700)), call((290, 370)), answer("B")])
-    assert iou_reward(off_then_good, MCQ) == pytest.approx(60 / 80)
+    assert videotemp_iou_reward(off_then_good, MCQ) == pytest.approx(60 / 80)
 
 
 def test_unreadable_or_invalid_last_call_counts_as_iou_zero():
     garbage = Trajectory([call((290, 370)), THINK + "<tool_call>{oops</tool_call>", answer("B")])
-    assert iou_reward(garbage, MCQ) == pytest.approx(0.0 - 0.1)
+    assert videotemp_iou_reward(garbage, MCQ) == pytest.approx(0.0 - 0.1)
     reversed_call = Trajectory([call((370, 290)), answer("B")])
-    assert iou_reward(reversed_call, MCQ) == pytest.approx(0.0 - 0.1)
-    assert format_reward(reversed_call, MCQ) == 0.0
+    assert videotemp_iou_reward(reversed_call, MCQ) == pytest.approx(0.0 - 0.1)
+    assert videotemp_format_reward(reversed_call, MCQ) == 0.0
 
 
 def test_call_is_clamped_to_the_video():
     # [-100, 400] shows [0, 400]: IoU 60/400 (unclamped it would be 60/500).
     traj = Trajectory([call((-100, 400)), answer("B")])
-    assert iou_reward(traj, MCQ) == pytest.approx(60 / 400)
-    assert format_reward(traj, MCQ) == 1.0
+    assert videotemp_iou_reward(traj, MCQ) == pytest.approx(60 / 400)
+    assert videotemp_format_reward(traj, MCQ) == 1.0
 
 
 def test_calls_recorded_by_the_caller_override_parsing():
     traj = Trajectory([call((0, 1200)), answer("B")], calls=[[(300, 330), (330, 360)]])
-    assert iou_reward(traj, MCQ) == pytest.approx(1.0)
+    assert videotemp_iou_reward(traj, MCQ) == pytest.approx(1.0)
 
 
 def test_reward_constants_are_configurable():
     good = mcq_trajectory("B", "good", True)                         # IoU 0.75
     strict = RewardConfig(iou_sigma=0.8, iou_penalty=0.5)
-    assert iou_reward(good, MCQ, strict) == pytest.approx(0.75 - 0.5)
+    assert videotemp_iou_reward(good, MCQ, strict) == pytest.approx(0.75 - 0.5)
     lenient = RewardConfig(penalize_no_call=False)
-    assert iou_reward(mcq_trajectory("B", "absent", True), MCQ, lenient) == 0.0
+    assert videotemp_iou_reward(mcq_trajectory("B", "absent", True), MCQ, lenient) == 0.0
     poor = mcq_trajectory("B", "poor", True)
-    assert iou_reward(poor, MCQ, lenient) == pytest.approx(5 / 155 - 0.1)
+    assert videotemp_iou_reward(poor, MCQ, lenient) == pytest.approx(5 / 155 - 0.1)
 
 
-def test_iou_reward_not_applicable_without_evidence():
-    no_evidence = GroundTruth(task="mcq", answer="B")
-    traj = mcq_trajectory("B", "good", True)
-    assert iou_reward(traj, no_evidence) is None
-    assert total_reward(reward_breakdown(traj, no_evidence)) == 1.0 + 1.0  # accuracy + format
+def test_total_reward_weights():
     assert total_reward({"accuracy": 1.0, "iou": 0.5, "format": 1.0},
                         {"accuracy": 2.0, "format": 0.5}) == 2.0 + 0.5 + 0.5
 
 
 def test_only_the_final_turn_answers():
     traj = Trajectory([answer("B"), answer("C")])
-    assert accuracy_reward(traj, MCQ) == 0.0
-    assert format_reward(traj, MCQ) == 0.0
-    assert accuracy_reward(Trajectory([]), MCQ) == 0.0
-    assert format_reward(Trajectory([]), MCQ) == 0.0
+    assert videotemp_accuracy_reward(traj, MCQ) == 0.0
+    assert videotemp_format_reward(traj, MCQ) == 0.0
+    assert videotemp_accuracy_reward(Trajectory([]), MCQ) == 0.0
+    assert videotemp_format_reward(Trajectory([]), MCQ) == 0.0
 
 
 def test_short_form_call_is_read_but_not_canonical():
     traj = Trajectory([THINK + "<tool_call>[290, 370]</tool_call>", answer("B")])
-    assert iou_reward(traj, MCQ) == pytest.approx(60 / 80)
-    assert format_reward(traj, MCQ) == 0.0
+    assert videotemp_iou_reward(traj, MCQ) == pytest.approx(60 / 80)
+    assert videotemp_format_reward(traj, MCQ) == 0.0
 
 
 def test_answer_left_open_by_a_stop_string_is_fine():
     traj = Trajectory([call((290, 370)), THINK + "<answer>B"])
-    assert accuracy_reward(traj, MCQ) == 1.0
-    assert format_reward(traj, MCQ) == 1.0
+    assert videotemp_accuracy_reward(traj, MCQ) == 1.0
+    assert videotemp_format_reward(traj, MCQ) == 1.0
 
 
 @pytest.mark.parametrize("given,truth,expected", [("12", "12.0", 1.0), ("1,200", "1200", 1.0),
                                                   ("The red car.", "red car", 1.0),
                                                   ("13", "12", 0.0), ("blue car", "red car", 0.0)])
 def test_open_answers(given, truth, expected):
-    assert accuracy_reward(Trajectory([answer(given)]), GroundTruth("open", truth)) == expected
-
-
-# ---------------------------------------------------------------------------------------------
-# GroundTruth.from_row
-# ---------------------------------------------------------------------------------------------
-
-def test_ground_truth_from_rows():
-    assert GroundTruth.from_row({"solution": " b", "timestamp": [300, 360], "duration": "1200",
-                                 "options": ["w", "x", "y", "z"]}) == GroundTruth(
-        "mcq", "B", Segment(300, 360), 1200.0, 4)
-    assert GroundTruth.from_row({"answer": [40, 60], "duration": 300}) == GroundTruth(
-        "grounding", Segment(40, 60), None, 300.0)
-    assert GroundTruth.from_row({"answer": "[40, 60]"}).task == "grounding"
-    assert GroundTruth.from_row({"answer": "a red car"}).task == "open"
-    assert GroundTruth.from_row({"answer": "7", "task": "open"}).answer == "7"
-    with pytest.raises(ValueError, match="no 'answer'"):
-        GroundTruth.from_row({"question": "q"})
-    with pytest.raises(ValueError, match="unknown task"):
-        GroundTruth.from_row({"answer": "B", "task": "essay"})
-    with pytest.raises(ValueError, match="not a span"):
-        GroundTruth.from_row({"answer": "B", "task": "grounding"})
+    assert videotemp_accuracy_reward(Trajectory([answer(given)]), GroundTruth("open", truth, (Segment(1, 2),))) == expected
 
 
 def test_core_modules_import_without_ms_swift():
-    code = ("import sys, videotemp_o3.protocol, videotemp_o3.training.rewards; "
+    code = ("import sys, videotemp_o3.protocol, videotemp_o3.training.rewards, "
+            "videotemp_o3.training.rl_env, videotemp_o3.training.rl_check; "
             "assert not any(m == 'swift' or m.startswith('swift.') for m in sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO,
                    env={"PYTHONPATH": str(REPO / "python")})
 
 
-# ---------------------------------------------------------------------------------------------
-# ms-swift ORM wrappers, called the way ms-swift 3.10.3's GRPOTrainer calls them
-# ---------------------------------------------------------------------------------------------
+# =============================================================================================
+# The ms-swift plug-ins, built and called the way ms-swift 3.10.3's GRPOTrainer does
+# =============================================================================================
 
 def conversation(turns: list[str]) -> list[dict]:
     """Messages as a multi-turn rollout leaves them: system, user, then assistant/tool feedback."""
@@ -356,55 +567,84 @@ def call_like_trainer(func, inputs: list[dict], trajectory_inputs=None) -> list:
     return func(completions, **reward_kwargs)
 
 
+OURS = {"answer": "B", "timestamp": [300, 360], "duration": 1200}
+RELEASE_ROW = {"data_type": "qa", "solution": "B", "timestamp": [[300, 360]]}
 SWIFT_CASES = [  # (turns, dataset columns)
-    ([call((290, 370)), answer("B")], {"answer": "B", "timestamp": [300, 360], "duration": 1200}),
-    ([call((355, 455)), answer("B")], {"answer": "B", "timestamp": [300, 360], "duration": 1200}),
-    ([call((290, 370)), call((290, 370)), answer("B")],
-     {"answer": "B", "timestamp": [300, 360], "duration": 1200}),
-    (["<answer>B</answer>"], {"answer": "B", "timestamp": [300, 360], "duration": 1200}),
-    ([answer("C")], {"answer": "B", "timestamp": [300, 360], "duration": 1200}),
+    ([call((290, 370)), answer("B")], OURS),
+    ([call((355, 455)), answer("B")], OURS),
+    ([call((290, 370)), call((290, 370)), answer("B")], OURS),
+    (["<answer>B</answer>"], OURS),
+    ([answer("C")], OURS),
     ([call((35, 65)), answer("[42, 58]")], {"answer": [40, 60], "duration": 300}),
-    ([answer("B")], {"answer": "B", "timestamp": None, "duration": 1200}),  # no evidence
+    ([call((290, 370)), answer("B")], RELEASE_ROW),
+    ([call((35, 65)), answer("[42, 58]")],
+     {"data_type": "grounding", "solution": "[40, 60]", "timestamp": [[40, 60]]}),
 ]
+NAMES = {"release": ("acc_reward", "iou_reward", "format_reward"),
+         "videotemp": ("videotemp_accuracy", "videotemp_iou", "videotemp_format")}
 
 
-def test_orms_are_registered():
+def test_orms_are_registered_under_the_release_names_and_ours():
     pytest.importorskip("swift.plugin.orm")
-    import videotemp_o3.training.swift_plugin_rewards as plugin
+    import videotemp_o3.training.swift_plugin as plugin
     from swift.plugin.orm import ORM, orms
-    for name in ("videotemp_accuracy", "videotemp_iou", "videotemp_format"):
-        assert issubclass(orms[name], ORM)
-        assert orms[name] is plugin.ORM_NAMES[name]
+    assert plugin.REWARD_FUNCS == NAMES
+    for names in NAMES.values():
+        for name in names:
+            assert issubclass(orms[name], ORM)
+            assert orms[name] is plugin.ORM_NAMES[name]
+    # ms-swift logs rewards by class name.
+    assert [orms[n].__name__ for n in NAMES["release"]] == [
+        "AccuracyReward", "IoUReward", "FormatReward"]
 
 
-def test_orms_match_the_plain_functions():
+@pytest.mark.parametrize("reward_set", list(NAMES))
+def test_orms_match_the_plain_functions(reward_set):
     pytest.importorskip("swift.plugin.orm")
-    import videotemp_o3.training.swift_plugin_rewards  # noqa: F401  (registers)
+    import videotemp_o3.training.swift_plugin  # noqa: F401  (registers)
     args = SimpleNamespace(max_turns=3)
     inputs = [{"messages": conversation(turns), "request_id": f"r{k}", **cols}
               for k, (turns, cols) in enumerate(SWIFT_CASES)]
-    expected = [reward_breakdown(Trajectory(turns), GroundTruth.from_row(cols))
-                for turns, cols in SWIFT_CASES]
-    for name, key in (("videotemp_accuracy", "accuracy"), ("videotemp_iou", "iou"),
-                      ("videotemp_format", "format")):
+    expected = [reward_breakdown(Trajectory(turns), GroundTruth.from_row(cols),
+                                 reward_set=reward_set) for turns, cols in SWIFT_CASES]
+    for name, key in zip(NAMES[reward_set], ("accuracy", "iou", "format")):
         got = call_like_trainer(build_like_trainer(name, args), inputs)
-        want = [e[key] for e in expected]
-        assert got == pytest.approx(want), name
-    # Spot-check a few values by hand so that both sides cannot be wrong together.
-    got_iou = call_like_trainer(build_like_trainer("videotemp_iou", args), inputs)
-    assert got_iou[0] == pytest.approx(60 / 80)
-    assert got_iou[1] == pytest.approx(5 / 155 - 0.1)
-    assert got_iou[5] == pytest.approx(20 / 30)
-    assert got_iou[6] is None
+        assert got == pytest.approx([e[key] for e in expected]), name
+
+
+def test_orms_by_hand():
+    pytest.importorskip("swift.plugin.orm")
+    import videotemp_o3.training.swift_plugin  # noqa: F401
+    args = SimpleNamespace(max_turns=3)
+    inputs = [{"messages": conversation(turns), "request_id": f"r{k}", **cols}
+              for k, (turns, cols) in enumerate(SWIFT_CASES)]
+    # The release's IoU reward: normalised; the grounding rows -0.1 (accuracy exactly 1).
+    got = call_like_trainer(build_like_trainer("iou_reward", args), inputs)
+    assert got == pytest.approx([(0.75 - 0.2) / 0.6, -0.1, (0.75 - 0.2) / 0.6, -0.1, 0.0, -0.1,
+                                 (0.75 - 0.2) / 0.6, -0.1])
+    assert call_like_trainer(build_like_trainer("format_reward", args), inputs) == [
+        1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0]
+    # Ours: raw IoU of the last call.
+    got = call_like_trainer(build_like_trainer("videotemp_iou", args), inputs)
+    assert got[:2] + got[5:6] == pytest.approx([60 / 80, 5 / 155 - 0.1, 20 / 30])
     assert call_like_trainer(build_like_trainer("videotemp_format", args), inputs)[:4] == [
         1.0, 1.0, 0.0, 0.0]
 
 
+def test_orm_refuses_a_row_it_cannot_score():
+    pytest.importorskip("swift.plugin.orm")
+    import videotemp_o3.training.swift_plugin  # noqa: F401
+    row = {"messages": conversation([answer("B")]), "uid": "q7", "data_type": "qa",
+           "solution": "B", "timestamp": None}
+    with pytest.raises(UnscorableRow, match=r"uid 'q7': no usable 'timestamp'.*rl_data validate"):
+        call_like_trainer(build_like_trainer("iou_reward", SimpleNamespace()), [row])
+
+
 def test_orm_takes_max_turns_from_trainer_args():
     pytest.importorskip("swift.plugin.orm")
-    import videotemp_o3.training.swift_plugin_rewards  # noqa: F401
+    import videotemp_o3.training.swift_plugin  # noqa: F401
     turns = [call((200, 400)), call((290, 370)), answer("B")]
-    inputs = [{"messages": conversation(turns), "answer": "B", "duration": 1200}]
+    inputs = [{"messages": conversation(turns), **OURS}]
     assert call_like_trainer(build_like_trainer("videotemp_format", SimpleNamespace(max_turns=3)),
                              inputs) == [1.0]
     assert call_like_trainer(build_like_trainer("videotemp_format", SimpleNamespace(max_turns=2)),
@@ -415,7 +655,7 @@ def test_orm_takes_max_turns_from_trainer_args():
 
 def test_orm_uses_the_whole_trajectory_and_rollout_infos():
     pytest.importorskip("swift.plugin.orm")
-    import videotemp_o3.training.swift_plugin_rewards  # noqa: F401
+    import videotemp_o3.training.swift_plugin  # noqa: F401
     turns = [call((-100, 400)), answer("B")]
     # A scheduler that returns one row per round: the first row holds only round 1.
     round1 = {"messages": conversation(turns[:1]), "request_id": "q", "answer": "B",
@@ -430,3 +670,6 @@ def test_orm_uses_the_whole_trajectory_and_rollout_infos():
     iou_values = call_like_trainer(build_like_trainer("videotemp_iou", args), inputs, traj_inputs)
     # duration 1200 comes from rollout_infos: the call is clamped to [0, 400] → IoU 60/400.
     assert iou_values == pytest.approx([60 / 400, 60 / 400])
+    # The release's set does not clamp: [-100, 400] against [300, 360] is 60/500 -> v = 0.
+    release = call_like_trainer(build_like_trainer("iou_reward", args), inputs, traj_inputs)
+    assert release == pytest.approx([-0.1, -0.1])

@@ -13,8 +13,9 @@ from videotemp_o3 import protocol
 from videotemp_o3.segments import Segment
 from videotemp_o3.synthetic import generate
 from videotemp_o3.training.rewards import GroundTruth
-from videotemp_o3.training.rl_data import (GROUNDING_FILE, QA_FILE, build_rl_data, load_rl_file,
-                                           RLDataError, validate_file)
+from videotemp_o3.training.rl_check import (GROUNDING_FILE, QA_FILE, RLDataError, load_rl_file,
+                                            validate_file, validate_files)
+from videotemp_o3.training.rl_data import build_rl_data
 
 DURATIONS = (20.0, 30.0)
 
@@ -67,11 +68,10 @@ def test_build_writes_both_files_in_the_release_layout(synthetic, built):
 def test_rows_give_the_rewards_their_ground_truth(built):
     qa, g = rows(built.qa)[0], rows(built.grounding)[0]
     gt = GroundTruth.from_row(qa)
-    assert (gt.task, gt.answer, gt.evidence, gt.duration, gt.n_options) == (
-        "mcq", qa["answer"], Segment(*qa["timestamp"]), qa["duration"], 4)
+    assert (gt.task, gt.letter, gt.spans, gt.duration, gt.n_options) == (
+        "mcq", qa["answer"], (Segment(*qa["timestamp"]),), qa["duration"], 4)
     gt = GroundTruth.from_row(g)
-    assert (gt.task, gt.answer, gt.evidence_span) == ("grounding", Segment(*g["timestamp"]),
-                                                     Segment(*g["timestamp"]))
+    assert (gt.task, gt.spans) == ("grounding", (Segment(*g["timestamp"]),))
 
 
 def test_ms_swift_loads_and_concatenates_both_files(built):
@@ -169,6 +169,58 @@ def test_grounding_rows_are_checked_against_their_span(built, tmp_path):
     assert "differs from timestamp" in reasons[2]
     assert "options" in reasons[3]
     assert "grounding.jsonl" in reasons[4] or "task" in reasons[4]
+
+
+def release_row(ours: dict, **change) -> dict:
+    """One of our rows rewritten in the release's format (data_type, solution, timestamp list)."""
+    row = {k: v for k, v in ours.items() if k not in ("task", "answer", "uid", "options")}
+    row.update(data_type="qa" if ours["task"] == "mcq" else "grounding",
+               solution=ours["answer"], timestamp=[ours["timestamp"]])
+    row.update(change)
+    return row
+
+
+def test_release_rows_are_read_as_they_are(built, tmp_path):
+    qa, g = rows(built.qa)[0], rows(built.grounding)[0]
+    s, e = qa["timestamp"]
+    good_qa = [release_row(qa), release_row(qa, timestamp=[[int(s), int(e) + 1], [s, e]]),
+               release_row(qa, solution=qa["answer"] + ". the red one")]
+    good_g = [release_row(g), release_row(g, duration=None, solution=None)]
+    (tmp_path / QA_FILE).write_text("".join(json.dumps(r) + "\n" for r in good_qa))
+    (tmp_path / GROUNDING_FILE).write_text("".join(json.dumps(r) + "\n" for r in good_g))
+    assert validate_files([tmp_path / QA_FILE, tmp_path / GROUNDING_FILE]) == []
+    # What the rewards read from them: every span of the list.
+    assert GroundTruth.from_row(good_qa[1]).spans == (Segment(int(s), int(e) + 1), Segment(s, e))
+
+    bad = [  # (row, field, words)
+        (release_row(qa, timestamp=None), "timestamp", "missing"),
+        (release_row(qa, timestamp=[]), "timestamp", "expected [start, end]"),
+        (release_row(qa, timestamp=[[e, s]]), "timestamp", "not before"),
+        (release_row(qa, data_type="caption"), "data_type", "'qa' or 'grounding'"),
+        (release_row(qa, solution="the second one"), "solution", "first letter"),
+        (release_row(qa, solution=None), "solution", "missing"),
+        (release_row(qa, task="grounding"), "task", "disagrees"),
+        (release_row(g, timestamp=[[s, 1e6]]), "timestamp", "not inside"),
+    ]
+    path = tmp_path / "release_bad.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r, _, _ in bad))
+    by_line = {}
+    for p in validate_file(path):
+        by_line.setdefault(int(p.where.rsplit(":", 1)[1]), []).append(p)
+    for k, (_, field, words) in enumerate(bad, 1):
+        assert any(p.field == field and words in p.reason for p in by_line.get(k, [])), (
+            k, by_line.get(k))
+
+
+def test_timestamp_shapes_must_agree_across_the_files_of_a_run(built, tmp_path):
+    # Ours writes one span per row, the release a list of spans: ms-swift cannot concatenate
+    # the two, so using both together is refused with both places named.
+    g = rows(built.grounding)[0]
+    (tmp_path / GROUNDING_FILE).write_text(json.dumps(release_row(g)) + "\n")
+    problems = validate_files([built.qa, tmp_path / GROUNDING_FILE])
+    assert len(problems) == 1, problems
+    assert problems[0].where == f"{tmp_path / GROUNDING_FILE}:1"
+    assert "a list of spans" in problems[0].reason and f"{built.qa}:1" in problems[0].reason
 
 
 def test_builder_skips_bad_annotations_and_says_where(synthetic, tmp_path):

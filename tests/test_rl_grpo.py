@@ -23,7 +23,7 @@ from videotemp_o3.training.rl_data import build_rl_data
 from videotemp_o3.training.swift_media import TRAINING_VIDEO_ENV
 
 REPO = Path(__file__).resolve().parents[1]
-REWARD_FUNCS = ["videotemp_accuracy", "videotemp_iou", "videotemp_format"]
+REWARD_FUNCS = ["acc_reward", "iou_reward", "format_reward"]  # the release's, the default
 
 RECORDER = """#!{python}
 import json, os, sys
@@ -37,7 +37,8 @@ def clean_env(**extra) -> dict:
     knobs = ("MODEL", "MODEL_TYPE", "DATASETS", "OUTPUT_DIR", "MAX_TURNS", "VIDEO_MAX_PIXELS",
              "VIDEO_MIN_PIXELS", "FPS_MAX_FRAMES", "FPS_MIN_FRAMES", "VIDEOTEMP_CLIP_DIR",
              "ROLLOUT_HOST", "ROLLOUT_PORT", "USE_VLLM", "CUDA_VISIBLE_DEVICES",
-             "NPROC_PER_NODE", "SWIFT", "EXTRA_ARGS", "DEEPSPEED")
+             "NPROC_PER_NODE", "SWIFT", "EXTRA_ARGS", "DEEPSPEED", "REWARDS", "VALIDATE",
+             "LOSS_SCALE", "RL_DATA")
     env = {k: v for k, v in os.environ.items() if k not in knobs and not k.startswith("VIDEOTEMP_")}
     env.update({k: str(v) for k, v in extra.items()})
     return env
@@ -130,7 +131,8 @@ def test_grpo_script_waits_for_the_rollout_server_then_trains_on_six_gpus(tmp_pa
         started = time.monotonic()
         run = subprocess.run(["bash", "rl/grpo.sh"], cwd=REPO, capture_output=True, text=True,
                              env=clean_env(SWIFT=swift, MODEL=model, RL_DATA=data,
-                                           ROLLOUT_PORT=port, OUTPUT_DIR=tmp_path / "out"))
+                                           ROLLOUT_PORT=port, OUTPUT_DIR=tmp_path / "out",
+                                           VALIDATE=0))
     finally:
         server.shutdown()
         server.server_close()
@@ -164,11 +166,36 @@ def test_grpo_script_fails_clearly_when_the_server_never_answers(tmp_path):
     run = subprocess.run(["bash", "rl/grpo.sh"], cwd=REPO, capture_output=True, text=True,
                          env=clean_env(SWIFT=swift, MODEL=model, RL_DATA=data,
                                        ROLLOUT_PORT=free_port(), ROLLOUT_WAIT_S=2,
-                                       OUTPUT_DIR=tmp_path / "out"))
+                                       OUTPUT_DIR=tmp_path / "out", VALIDATE=0))
     assert run.returncode == 3
     assert "did not answer within 2s" in run.stderr
     assert "bash rl/rollout.sh" in run.stderr
     assert not out.exists()  # training never started
+
+
+def test_grpo_script_chooses_the_reward_set_and_validates_the_data_first(tmp_path):
+    swift, out = recorder(tmp_path)
+    model, data = tmp_path / "model", tmp_path / "data"
+    model.mkdir()
+    data.mkdir()
+    for name in ("qa.jsonl", "grounding.jsonl"):
+        (data / name).write_text("{}\n")
+    env = dict(SWIFT=swift, MODEL=model, RL_DATA=data, USE_VLLM="false",
+               OUTPUT_DIR=tmp_path / "out")
+    run = subprocess.run(["bash", "rl/grpo.sh"], cwd=REPO, capture_output=True, text=True,
+                         env=clean_env(**env))
+    assert run.returncode == 2 and not out.exists()  # training never started
+    assert f"{data / 'qa.jsonl'}:1: field 'videos': missing" in run.stderr
+    assert "fix them or set VALIDATE=0" in run.stderr
+    run = subprocess.run(["bash", "rl/grpo.sh"], cwd=REPO, capture_output=True, text=True,
+                         env=clean_env(**env, VALIDATE=0, REWARDS="videotemp"))
+    assert run.returncode == 0, run.stderr
+    argv = json.loads(out.read_text())["argv"]
+    assert argv[argv.index("--reward_funcs") + 1:argv.index("--reward_funcs") + 4] == [
+        "videotemp_accuracy", "videotemp_iou", "videotemp_format"]
+    run = subprocess.run(["bash", "rl/grpo.sh"], cwd=REPO, capture_output=True, text=True,
+                         env=clean_env(**env, VALIDATE=0, REWARDS="mine"))
+    assert run.returncode == 2 and "REWARDS must be release or videotemp" in run.stderr
 
 
 def test_grpo_script_names_missing_inputs(tmp_path):
@@ -222,7 +249,7 @@ def test_cpu_grpo_runs_two_steps_and_logs_every_reward(tiny_model_dir, rl_data, 
     assert "colocate mode without vLLM" in log
     assert [s["global_step/max_steps"] for s in steps] == ["1/2", "2/2"]
     for step in steps:
-        for name in ("VideoTempAccuracy", "VideoTempIoU", "VideoTempFormat"):
+        for name in ("AccuracyReward", "IoUReward", "FormatReward"):  # the release's set
             assert f"rewards/{name}/mean" in step, sorted(step)
             assert f"rewards/{name}/std" in step
         assert "num_turns" in step  # the multi-turn loop ran (our scheduler decides the end)
@@ -245,5 +272,5 @@ def test_cpu_grpo_from_an_sft_seeded_model_answers_calls_with_clips(rl_data, tmp
     steps, _ = run_cpu_grpo(Path(os.environ["VIDEOTEMP_RL_SEED_MODEL"]), rl_data,
                             tmp_path / "out", MAX_COMPLETION_LENGTH=192, TEMPERATURE=0.3)
     assert max(s["num_turns"] for s in steps) >= 2  # a call was answered and the model went on
-    assert any(s["rewards/VideoTempFormat/mean"] > 0 for s in steps)
+    assert any(s["rewards/FormatReward/mean"] > 0 for s in steps)
     assert list((tmp_path / "out" / "clips").glob("*.mkv"))

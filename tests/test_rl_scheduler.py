@@ -24,7 +24,7 @@ from videotemp_o3.segments import Segment, iou
 from videotemp_o3.testing.videos import make_indexed_video, read_index
 from videotemp_o3.training.rl_scheduler import SCHEDULER_NAME, VideoClipScheduler
 from videotemp_o3.training.sft_data import feedback_text
-from videotemp_o3.training.swift_plugin_rewards import (VideoTempAccuracy, VideoTempFormat,
+from videotemp_o3.training.swift_plugin import (VideoTempAccuracy, VideoTempFormat,
                                                         VideoTempIoU)
 from videotemp_o3.video import VideoReader
 

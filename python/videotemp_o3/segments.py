@@ -70,3 +70,26 @@ def best_iou(pred: SpanLike, gts: Iterable[SpanLike]) -> float:
 
 def best_iop(pred: SpanLike, gts: Iterable[SpanLike]) -> float:
     return max((iop(pred, g) for g in gts), default=0.0)
+
+
+def matched_mean_iou(preds: Sequence[SpanLike], gts: Sequence[SpanLike]) -> float:
+    """Mean IoU of ``preds`` matched one-to-one to ``gts``, greedily, in the order of ``preds``.
+
+    Each predicted span in turn takes the not yet matched ground-truth span it overlaps most
+    (the first one on a tie); a prediction that overlaps none of the remaining spans is left
+    unmatched and counts 0. The sum is divided by the number of *predictions*, so extra
+    predictions lower the mean while extra ground-truth spans cost nothing. 0 when either list
+    is empty. This is the matching of the VideoTemp-o3 release's rewards (its
+    ``rl/video_crop_plugin.py``), used for the grounding accuracy and the tool-call IoU.
+    """
+    if not preds or not gts:
+        return 0.0
+    free = [Segment.of(g) for g in gts]
+    total = 0.0
+    for pred in preds:
+        scores = [iou(pred, g) for g in free]
+        best = max(range(len(scores)), key=lambda k: (scores[k], -k), default=None)
+        if best is not None and scores[best] > 0.0:
+            total += scores[best]
+            del free[best]
+    return total / len(preds)

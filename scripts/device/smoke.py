@@ -100,7 +100,7 @@ def train_checks(media: Path) -> None:
     print("training stack: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
     for mod in ("swift", "swift.llm", "swift.llm.train.sft", "swift.llm.train.rlhf", "swift.trainers",
                 "swift.trainers.rlhf_trainer.grpo_trainer", "trl", "peft",
-                "videotemp_o3.training.rl_scheduler", "videotemp_o3.training.swift_plugin_rewards",
+                "videotemp_o3.training.rl_scheduler", "videotemp_o3.training.swift_plugin",
                 "videotemp_o3.training.sft_data"):
         try:
             importlib.import_module(mod)

@@ -1,121 +1,177 @@
-"""GRPO rewards over whole trajectories (docs/design.md §6), as plain functions.
+"""GRPO rewards over whole trajectories, as plain functions (no ms-swift here).
 
-A trajectory is what the model wrote in one conversation — its assistant turns in order — plus,
-optionally, the clips its calls asked for; a :class:`GroundTruth` holds what the data row knows.
-Every function here reads turns through :mod:`videotemp_o3.protocol`, so the rewards judge the
-model exactly as the agent and the RL scheduler treat it. The ms-swift wrappers live in
-:mod:`videotemp_o3.training.swift_plugin_rewards`; this module does not import ms-swift.
+A trajectory is what the model wrote in one conversation — its assistant turns in order — and a
+:class:`GroundTruth` is what the data row knows. Two reward sets are defined; the ms-swift
+plug-ins (:mod:`videotemp_o3.training.swift_plugin`) register both:
 
-The three rewards and the reward hacks each one closes:
+``release`` (the default) — the VideoTemp-o3 release's definitions (its ``rl/video_crop_plugin.py``),
+registered under the release's names ``acc_reward``, ``iou_reward``, ``format_reward``:
 
-* :func:`accuracy_reward` — MCQ letter match; grounding ``clip((IoU − 0.2) / 0.6, 0, 1)``.
-  Only the final turn's ``<answer>`` counts, and hedges ("B or C") score 0.
-* :func:`iou_reward` — penalty-aware IoU of the last tool call with the evidence span. Pays only
-  when the answer is right, so grounding never substitutes for answering; charges λ when a right
-  answer comes with a useless (or no) look at the evidence, so guessing from the overview and
-  calling an arbitrary segment is worth less than grounding.
-* :func:`format_reward` — 1 only if every turn is canonical *and every call is one the protocol
-  would carry out*: repeated segments, calls past the turn limit, degenerate or out-of-range
-  spans and trajectories that never answer all score 0.
+* :func:`accuracy_reward` — MCQ rows: the first letter of the answer equals the first letter of
+  the solution. Grounding rows: every pair of numbers in the answer is a predicted span; the
+  spans are matched one-to-one to the ground-truth spans (:func:`~videotemp_o3.segments.
+  matched_mean_iou`) and the mean IoU is normalised, ``clip((mean − 0.2) / 0.6, 0, 1)``.
+* :func:`iou_reward` — penalty-aware IoU. MCQ rows: the clips of the call made in the turn
+  before the answer, matched to the ground-truth spans the same way and normalised the same
+  way (``v``); a right answer earns ``v`` when ``v ≥ σ`` and ``v − λ`` otherwise (σ = λ = 0.1, on
+  the normalised scale: a raw IoU of about 0.26 is the threshold); a wrong answer earns 0.
+  Grounding rows score no call (``v = 0``), so they get 0, or −λ when their accuracy is exactly 1.
+* :func:`format_reward` — 1 if every assistant turn is exactly ``<think>…</think>`` followed by
+  one ``<tool_call>…</tool_call>`` (JSON naming the tool, numeric start/end) or by
+  ``<answer>…</answer>``, else 0.
 
-A call that covers the whole video needs no special rule: its IoU is ``|evidence| / duration``,
-small for the long videos this project is about (checked in the tests).
+``videotemp`` (a variant, registered as ``videotemp_accuracy``, ``videotemp_iou``,
+``videotemp_format``) reads every turn through :mod:`videotemp_o3.protocol`, so it judges the
+model exactly as the agent and the clip environment treat it, and closes reward hacks the
+release's rules leave open:
+
+* :func:`videotemp_accuracy_reward` — the answer's option letter as the protocol reads it
+  (hedges such as "B or C" and letters beyond the options score 0); grounding: the first span
+  of the answer, clamped to the video, against the best ground-truth span, normalised as above;
+  open questions by normalised text or number.
+* :func:`videotemp_iou_reward` — the *raw* IoU of the hull of the last call's clips (clamped to the
+  video) with the best evidence span; right answer: that IoU if ≥ σ, else IoU − λ; a right
+  answer without any call counts as IoU 0; a grounding answer is right from answer IoU 0.5.
+  The hull, not the best clip, so that spreading three clips over the video is no lottery.
+* :func:`videotemp_format_reward` — every turn canonical *and every call one the protocol would
+  carry out*: repeated segments, calls past the turn limit, degenerate or out-of-range spans
+  and trajectories that never answer all score 0.
+
+A call that covers the whole video needs no special rule in either set: its IoU is
+``|evidence| / duration``, small for the long videos this project is about.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Callable, Literal, Mapping, Sequence
 
-from videotemp_o3.protocol import (MIN_CLIP_SECONDS, DEFAULT_OPTIONS, DEFAULT_MAX_TURNS, MAX_CLIPS_PER_CALL, OPTION_LETTERS,
-                                   RejectedCall, Turn, parse_choice, parse_span, parse_turn,
-                                   validate_call)
-from videotemp_o3.segments import Segment, SpanLike, iou
+from videotemp_o3.protocol import (DEFAULT_MAX_TURNS, DEFAULT_OPTIONS, MAX_CLIPS_PER_CALL,
+                                   MIN_CLIP_SECONDS, OPTION_LETTERS, TOOL_NAME, RejectedCall,
+                                   Turn, parse_choice, parse_span, parse_turn, validate_call)
+from videotemp_o3.segments import Segment, SpanLike, best_iou, iou, matched_mean_iou
 
 Task = Literal["mcq", "grounding", "open"]
+TASKS: tuple[str, ...] = ("mcq", "grounding", "open")
+DATA_TYPES = {"qa": "mcq", "grounding": "grounding"}
+"""The release's ``data_type`` column and the task each value names."""
+
+
+class UnscorableRow(ValueError):
+    """A data row the rewards cannot score (no answer, no spans, an unknown task): a data
+    error, reported as such rather than scored as None (which ms-swift would turn into NaN)."""
 
 
 @dataclass(frozen=True)
 class RewardConfig:
-    """Constants of the rewards; the defaults are the release's (docs/design.md §6)."""
+    """Constants of the rewards; the defaults are the release's."""
 
     iou_sigma: float = 0.1
-    """σ: a last-call IoU below this is a useless look at the evidence."""
+    """σ: an IoU below this is a useless look at the evidence (release set: normalised IoU;
+    videotemp set: raw IoU)."""
     iou_penalty: float = 0.1
     """λ: subtracted from such an IoU when the answer is right."""
-    grounding_floor: float = 0.2
-    grounding_range: float = 0.6
-    """Grounding accuracy is ``clip((IoU − floor) / range, 0, 1)``: 0 to IoU 0.2, 1 from 0.8."""
+    iou_floor: float = 0.2
+    iou_range: float = 0.6
+    """Normalised IoU: ``clip((IoU − floor) / range, 0, 1)``: 0 up to IoU 0.2, 1 from 0.8."""
     grounding_correct_iou: float = 0.5
-    """A grounding answer counts as right (for :func:`iou_reward`) from this IoU (R@0.5)."""
+    """videotemp set: a grounding answer counts as right (for the IoU reward) from this IoU."""
     penalize_no_call: bool = True
-    """A right answer with no tool call is scored as IoU 0 (→ −λ). False: no call scores 0."""
+    """videotemp set: a right answer with no tool call is scored as IoU 0 (→ −λ); False: 0."""
     max_turns: int = DEFAULT_MAX_TURNS
     max_clips: int = MAX_CLIPS_PER_CALL
     min_clip_seconds: float = MIN_CLIP_SECONDS
-    """Shortest clip the format reward accepts: one frame interval at the 2 fps clip rate."""
+    """videotemp set: the shortest clip the format reward accepts (the protocol's)."""
 
 
 DEFAULT_CONFIG = RewardConfig()
 
 
+def normalised_iou(value: float, cfg: RewardConfig = DEFAULT_CONFIG) -> float:
+    """``clip((value − floor) / range, 0, 1)``."""
+    return min(1.0, max(0.0, (value - cfg.iou_floor) / cfg.iou_range))
+
+
+# ---------------------------------------------------------------------------------------------
+# What a data row knows
+# ---------------------------------------------------------------------------------------------
+
 @dataclass(frozen=True)
 class GroundTruth:
     """What a data row says about the right answer.
 
-    ``answer``: the option letter (mcq), the span in seconds (grounding) or the text (open).
-    ``evidence``: the annotated span in seconds where the answer can be seen; for grounding
-    it defaults to the answer span. ``duration``: the video's length in seconds (None:
-    unknown, spans are then not clamped and not range-checked).
+    ``task``: "mcq" | "grounding" | "open". ``answer``: the solution as written — an option
+    letter (or a text starting with it) for mcq, the text for open; for grounding it is not
+    used (the spans are the answer). ``spans``: the ground-truth spans in seconds — for
+    grounding the answer span(s), otherwise the evidence span(s) a tool call should find.
+    ``duration``: the video's length in seconds (None: unknown; the videotemp set then
+    neither clamps nor range-checks). ``n_options``: how many letters an mcq answer may use.
     """
 
     task: Task
-    answer: str | Segment
-    evidence: Segment | None = None
+    answer: str | None = None
+    spans: tuple[Segment, ...] = ()
     duration: float | None = None
     n_options: int = DEFAULT_OPTIONS
 
     @property
-    def evidence_span(self) -> Segment | None:
-        if self.evidence is not None:
-            return self.evidence
-        return self.answer if isinstance(self.answer, Segment) else None
+    def letter(self) -> str | None:
+        """The solution's option letter (its first letter, upper case); mcq only."""
+        first = _first_letter(self.answer or "")
+        return first.upper() if first else None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "GroundTruth":
-        """From a dataset row (the RL jsonl's columns):
+        """From an RL data row, in either format (:mod:`videotemp_o3.training.rl_data`):
 
-        ``answer`` (or ms-swift's conventional ``solution``): letter, ``[S, E]`` or text;
-        ``task``: "mcq" | "grounding" | "open" (inferred from the answer when absent);
-        ``timestamp`` (or ``evidence``): the evidence span ``[S, E]`` in seconds;
-        ``duration``: seconds; ``options``: their count bounds the letters accepted.
-        Raises ValueError when the row has no answer — a data error, not a model error.
+        * the release's: ``data_type`` "qa" | "grounding", ``solution``, ``timestamp`` a list of
+          ``[S, E]`` spans;
+        * ours: ``task`` "mcq" | "grounding" | "open", ``answer`` (a letter, ``"[S, E]"`` or
+          text), ``timestamp`` (or ``evidence``) one ``[S, E]`` span or a list of them.
+
+        Also read: ``duration`` (seconds) and ``options`` (their count bounds the letters).
+        Raises :class:`UnscorableRow` naming what is missing.
         """
-        answer = _first(row, "answer", "solution")
-        if answer is None:
-            raise ValueError(f"row has no 'answer' or 'solution' column: {sorted(row)}")
-        task = _first(row, "task")
+        data_type = row.get("data_type")
+        task = row.get("task")
+        if data_type is not None:
+            if data_type not in DATA_TYPES:
+                raise UnscorableRow(f"data_type {data_type!r} is neither 'qa' nor 'grounding'")
+            if task is not None and task != DATA_TYPES[data_type]:
+                raise UnscorableRow(f"data_type {data_type!r} and task {task!r} disagree")
+            task = DATA_TYPES[data_type]
+        answer = _first(row, "solution", "answer")
         if task is None:
-            task = _infer_task(answer)
-        if task not in ("mcq", "grounding", "open"):
-            raise ValueError(f"unknown task {task!r}; expected mcq, grounding or open")
-        if task == "grounding":
-            span = _as_span(answer)
-            if span is None:
-                raise ValueError(f"grounding answer is not a span [S, E]: {answer!r}")
-            answer = span
-        elif task == "mcq":
-            answer = str(answer).strip().upper()
-        else:
-            answer = str(answer)
-        evidence = _first(row, "timestamp", "evidence")
-        duration = _first(row, "duration")
+            if answer is None:
+                raise UnscorableRow("the row has neither 'task' nor 'data_type'")
+            task = "grounding" if _span_list(answer) else "mcq" if _is_letter(answer) else "open"
+        if task not in TASKS:
+            raise UnscorableRow(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+        raw_spans = _first(row, "timestamp", "evidence")
+        if raw_spans is None and task == "grounding":
+            raw_spans = answer  # ours: a grounding answer "[S, E]" is its own span
+        spans = _span_list(raw_spans) if raw_spans is not None else None
+        if not spans:
+            what = "its answer span" if task == "grounding" else "its evidence span"
+            raise UnscorableRow(f"no usable 'timestamp' ({what} [S, E] or a list of them), "
+                                f"got {raw_spans!r:.60}; the IoU rewards are computed against it")
+        if task != "grounding":
+            if answer is None or not str(answer).strip():
+                raise UnscorableRow("no 'solution' (or 'answer') to score the answer against")
+            answer = str(answer).strip()
+            if task == "mcq" and not _first_letter(answer):
+                raise UnscorableRow(f"the mcq solution {answer!r:.40} holds no letter")
+        duration = row.get("duration")
         options = _first(row, "options", "candidates")
-        return cls(task=task, answer=answer,
-                   evidence=_as_span(evidence) if evidence is not None else None,
-                   duration=float(duration) if duration is not None else None,
+        try:
+            duration = float(duration) if duration is not None else None
+        except (TypeError, ValueError):
+            raise UnscorableRow(f"duration {duration!r:.40} is not a number of seconds") from None
+        return cls(task=task, answer=None if task == "grounding" else answer, spans=spans,
+                   duration=duration,
                    n_options=len(options) if isinstance(options, (list, tuple)) and options
                    else DEFAULT_OPTIONS)
 
@@ -127,25 +183,36 @@ def _first(row: Mapping[str, Any], *keys: str) -> Any:
     return None
 
 
-def _infer_task(answer: Any) -> Task:
-    if _as_span(answer) is not None:
-        return "grounding"
-    if isinstance(answer, str) and re.fullmatch(r"\s*[A-J]\s*", answer, re.I):
-        return "mcq"
-    return "open"
+def _is_letter(answer: Any) -> bool:
+    return isinstance(answer, str) and re.fullmatch(
+        rf"\s*[{OPTION_LETTERS}]\s*", answer, re.I) is not None
 
 
 def _as_span(value: Any) -> Segment | None:
     if isinstance(value, Segment):
         return value
-    if isinstance(value, (list, tuple)) and len(value) == 2:
+    if isinstance(value, (list, tuple)) and len(value) == 2 and not any(
+            isinstance(v, (bool, list, tuple, dict)) for v in value):
         try:
             return Segment(float(value[0]), float(value[1]))
         except (TypeError, ValueError):
             return None
-    if isinstance(value, str):
-        return parse_span(value) if value.strip().startswith("[") else None
     return None
+
+
+def _span_list(value: Any) -> tuple[Segment, ...]:
+    """``[S, E]``, ``[[S, E], …]`` or ``"[S, E]"`` → spans; () when it is none of them."""
+    if isinstance(value, str):
+        span = parse_span(value) if value.strip().startswith("[") else None
+        return (span,) if span is not None else ()
+    single = _as_span(value)
+    if single is not None:
+        return (single,)
+    if isinstance(value, (list, tuple)) and value:
+        spans = [_as_span(v) for v in value]
+        if all(s is not None for s in spans):
+            return tuple(spans)  # type: ignore[arg-type]
+    return ()
 
 
 @dataclass(frozen=True)
@@ -153,7 +220,8 @@ class Trajectory:
     """The assistant turns of one conversation, in order, as the model wrote them.
 
     ``calls``: the spans each tool call asked for, in seconds, one tuple per call, when the
-    caller recorded them (e.g. the RL scheduler); None → read from the turns.
+    caller recorded them; None → read from the turns (the videotemp set only; the release set
+    always reads the text, as the release does).
     """
 
     turns: Sequence[str]
@@ -164,15 +232,146 @@ class Trajectory:
 
 
 # ---------------------------------------------------------------------------------------------
-# Accuracy
+# The release's set. Its rules read the text with regular expressions of their own, stricter
+# in places and looser in others than the protocol's parser; they are kept as the release has
+# them, because they *are* the reward definition (the videotemp set is the protocol's reading).
+# ---------------------------------------------------------------------------------------------
+
+_RELEASE_CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.S)
+_RELEASE_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S)
+_RELEASE_NUMBER = re.compile(r"-?\d+(?:\.\d*)?")
+_RELEASE_THINK_CALL = re.compile(r"<think>.*?</think>\s*<tool_call>.*?</tool_call>", re.S)
+_RELEASE_THINK_ANSWER = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.S)
+
+
+def _first_letter(text: str) -> str:
+    """The first alphabetic character of ``text`` (Unicode letters count), or ""."""
+    return next((ch for ch in text.strip() if ch.isalpha()), "")
+
+
+def release_final_answer(traj: Trajectory) -> str:
+    """The release's reading of the answer: the text of the first ``<answer>…</answer>`` of the
+    last turn, stripped — "" when the turn has none, or also holds a complete
+    ``<tool_call>…</tool_call>`` block (an answer next to a call is no answer)."""
+    if not traj.turns:
+        return ""
+    text = traj.turns[-1] or ""
+    found = _RELEASE_ANSWER.search(text)
+    if found is None or _RELEASE_CALL.search(text) is not None:
+        return ""
+    return found.group(1).strip()
+
+
+def release_answer_spans(answer: str) -> list[Segment] | None:
+    """Every pair of numbers in a grounding answer, in order (``12-20`` reads as 12 and −20, as
+    in the release); None when the count of numbers is odd."""
+    numbers = [float(n) for n in _RELEASE_NUMBER.findall(answer)]
+    if len(numbers) % 2:
+        return None
+    return [Segment(numbers[k], numbers[k + 1]) for k in range(0, len(numbers), 2)]
+
+
+def _release_read_call(body: str) -> tuple[list[Segment], bool]:
+    """One ``<tool_call>`` body as the release reads it: the spans read before anything went
+    wrong, and whether the whole block was well formed (JSON object naming the tool, each
+    argument with ``start_time``/``end_time`` that ``float()`` accepts)."""
+    spans: list[Segment] = []
+    try:
+        call = json.loads(body.strip())
+        if call["name"] != TOOL_NAME:
+            return spans, False
+        for item in call["arguments"]:
+            spans.append(Segment(float(item["start_time"]), float(item["end_time"])))
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError,
+            RecursionError):
+        return spans, False
+    return spans, True
+
+
+def release_call_spans(turn: str) -> list[Segment]:
+    """The spans of every ``<tool_call>`` block of one turn, as the release collects them."""
+    spans: list[Segment] = []
+    for body in _RELEASE_CALL.findall(turn or ""):
+        spans += _release_read_call(body)[0]
+    return spans
+
+
+def release_last_call_spans(traj: Trajectory) -> list[Segment]:
+    """The clips of the last call before the answer: the spans written in the turn before the
+    last one (the release's ``messages[-3]``); none when there is a single turn."""
+    return release_call_spans(traj.turns[-2]) if len(traj.turns) >= 2 else []
+
+
+def _require(gt: GroundTruth, rule: str) -> None:
+    if gt.task not in ("mcq", "grounding"):
+        raise UnscorableRow(f"the release's {rule} scores qa and grounding rows, not {gt.task!r}")
+
+
+def accuracy_reward(traj: Trajectory, gt: GroundTruth,
+                    cfg: RewardConfig = DEFAULT_CONFIG) -> float:
+    """The release's accuracy, in [0, 1] (module docstring). MCQ: the first letters compare
+    as written (case-sensitive, "" never matches). Grounding: an odd count of numbers, or none,
+    scores 0."""
+    _require(gt, "accuracy")
+    answer = release_final_answer(traj)
+    if gt.task == "mcq":
+        mine, theirs = _first_letter(answer), _first_letter(gt.answer or "")
+        return 1.0 if mine and mine == theirs else 0.0
+    spans = release_answer_spans(answer)
+    if not spans:
+        return 0.0
+    return normalised_iou(matched_mean_iou(spans, gt.spans), cfg)
+
+
+def release_call_score(traj: Trajectory, gt: GroundTruth,
+                       cfg: RewardConfig = DEFAULT_CONFIG) -> float:
+    """``v`` of :func:`iou_reward`: the normalised matched IoU of the last call's clips (mcq
+    rows), 0 for grounding rows and for a trajectory without such a call."""
+    if gt.task != "mcq":
+        return 0.0
+    return normalised_iou(matched_mean_iou(release_last_call_spans(traj), gt.spans), cfg)
+
+
+def iou_reward(traj: Trajectory, gt: GroundTruth, cfg: RewardConfig = DEFAULT_CONFIG) -> float:
+    """The release's penalty-aware IoU, in [−λ, 1] (module docstring): right answer (accuracy
+    exactly 1) → ``v`` if ``v ≥ σ`` else ``v − λ``; otherwise 0."""
+    _require(gt, "IoU reward")
+    if accuracy_reward(traj, gt, cfg) != 1.0:
+        return 0.0
+    value = release_call_score(traj, gt, cfg)
+    return value if value >= cfg.iou_sigma else value - cfg.iou_penalty
+
+
+def release_format_problem(turn: str) -> str | None:
+    """Why one turn fails the release's format rule, or None when it passes."""
+    turn = turn or ""
+    if _RELEASE_THINK_ANSWER.fullmatch(turn):
+        return None
+    if not _RELEASE_THINK_CALL.fullmatch(turn):
+        return ("not exactly <think>…</think> then <tool_call>…</tool_call> or "
+                "<answer>…</answer>")
+    first = _RELEASE_CALL.search(turn)
+    if not _release_read_call(first.group(1) if first else "")[1]:
+        return f"the tool call is not {TOOL_NAME} with numeric start_time/end_time"
+    return None
+
+
+def format_reward(traj: Trajectory, gt: GroundTruth | None = None,
+                  cfg: RewardConfig = DEFAULT_CONFIG) -> float:
+    """The release's format: 1.0 if every turn passes :func:`release_format_problem`. The
+    sequence of turns is not judged (the environment ends the conversation), so a trajectory
+    cut at the turn limit, or one with no turn at all, still scores 1."""
+    return 0.0 if any(release_format_problem(t) for t in traj.turns) else 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# The videotemp set: accuracy
 # ---------------------------------------------------------------------------------------------
 
 def final_answer(traj: Trajectory) -> str | None:
-    """The text inside the last turn's ``<answer>``; None when the last turn does not answer.
-
-    Earlier turns are ignored on purpose: an answer that is then followed by more turns was
-    not the final one.
-    """
+    """The text inside the last turn's ``<answer>`` as the protocol reads it; None when the last
+    turn does not answer. Earlier turns are ignored: an answer followed by more turns was not
+    the final one."""
     if not traj.turns:
         return None
     return parse_turn(traj.turns[-1]).answer
@@ -185,33 +384,32 @@ def _clamp(seg: Segment, duration: float | None) -> Segment:
 
 
 def answer_iou(traj: Trajectory, gt: GroundTruth) -> float:
-    """Grounding only: IoU of the final answer span (clamped to the video) with the truth."""
+    """Grounding only: IoU of the final answer span (clamped to the video) with the best
+    ground-truth span."""
     span = parse_span(final_answer(traj))
-    if span is None or not isinstance(gt.answer, Segment):
+    if span is None or gt.task != "grounding":
         return 0.0
-    return iou(_clamp(span, gt.duration), gt.answer)
+    return best_iou(_clamp(span, gt.duration), gt.spans)
 
 
-def accuracy_reward(traj: Trajectory, gt: GroundTruth,
-                    cfg: RewardConfig = DEFAULT_CONFIG) -> float:
-    """Accuracy of the final answer, in [0, 1].
+def videotemp_accuracy_reward(traj: Trajectory, gt: GroundTruth,
+                              cfg: RewardConfig = DEFAULT_CONFIG) -> float:
+    """Accuracy of the final answer as the protocol reads it, in [0, 1].
 
     MCQ: 1 if the letter matches. Hacks closed: a letter outside ``<answer>`` counts for
     nothing; a hedge naming several letters, or a letter beyond the options, is no answer.
-    Grounding: ``clip((IoU − 0.2) / 0.6, 0, 1)``. The floor closes the "answer with the whole
-    video" hack: such a span has IoU ``|truth| / duration``, below 0.2 unless the truth fills a
-    fifth of the video. Open: normalised text match, or numbers equal to 1e-6 relative.
-    A correct answer in a broken format still scores here; :func:`format_reward` charges for
-    the format, so that the two signals stay separate in the logs.
+    Grounding: ``clip((IoU − 0.2) / 0.6, 0, 1)`` of the first span; the floor closes the
+    "answer with the whole video" hack. Open: normalised text match, or numbers equal to 1e-6
+    relative. A correct answer in a broken format still scores here; the format reward charges
+    for the format, so that the two signals stay separate in the logs.
     """
     answer = final_answer(traj)
     if gt.task == "mcq":
         letter = parse_choice(answer, gt.n_options)
-        return 1.0 if letter is not None and letter == str(gt.answer).strip().upper() else 0.0
+        return 1.0 if letter is not None and letter == gt.letter else 0.0
     if gt.task == "grounding":
-        value = (answer_iou(traj, gt) - cfg.grounding_floor) / cfg.grounding_range
-        return min(1.0, max(0.0, value))
-    return 1.0 if answer is not None and _open_match(answer, str(gt.answer)) else 0.0
+        return normalised_iou(answer_iou(traj, gt), cfg)
+    return 1.0 if answer is not None and _open_match(answer, gt.answer or "") else 0.0
 
 
 def _open_match(answer: str, truth: str) -> bool:
@@ -235,14 +433,14 @@ def _normalise(text: str) -> str:
 
 def answer_is_correct(traj: Trajectory, gt: GroundTruth,
                       cfg: RewardConfig = DEFAULT_CONFIG) -> bool:
-    """Right answer: MCQ/open accuracy 1; grounding IoU ≥ ``cfg.grounding_correct_iou``."""
+    """videotemp set: MCQ/open accuracy 1; grounding IoU ≥ ``cfg.grounding_correct_iou``."""
     if gt.task == "grounding":
         return answer_iou(traj, gt) >= cfg.grounding_correct_iou
-    return accuracy_reward(traj, gt, cfg) == 1.0
+    return videotemp_accuracy_reward(traj, gt, cfg) == 1.0
 
 
 # ---------------------------------------------------------------------------------------------
-# Penalty-aware IoU
+# The videotemp set: penalty-aware IoU
 # ---------------------------------------------------------------------------------------------
 
 def requested_calls(traj: Trajectory) -> list[tuple[Segment, ...]]:
@@ -259,11 +457,7 @@ def requested_calls(traj: Trajectory) -> list[tuple[Segment, ...]]:
 
 def call_span(spans: Sequence[SpanLike], duration: float | None) -> Segment | None:
     """What one call covers: the hull of its clips, clamped to the video; None if any clip is
-    not a valid span after clamping (the protocol rejects such a call whole).
-
-    The hull, not the best clip, is scored: otherwise spreading three clips over the video
-    would be a free lottery ticket.
-    """
+    not a valid span after clamping (the protocol rejects such a call whole)."""
     segs = []
     for s in map(Segment.of, spans):
         c = _clamp(s, duration)
@@ -275,35 +469,30 @@ def call_span(spans: Sequence[SpanLike], duration: float | None) -> Segment | No
     return Segment(min(s.start for s in segs), max(s.end for s in segs))
 
 
-def last_call_iou(traj: Trajectory, evidence: SpanLike,
+def last_call_iou(traj: Trajectory, evidence: Sequence[SpanLike],
                   duration: float | None = None) -> float | None:
-    """IoU of the last call's span with ``evidence``; None when the trajectory has no call.
-
-    The last call, not the best: the reward is for where the model finally looked, so a
-    sequence of scattered guesses earns nothing for the lucky one.
-    """
+    """IoU of the last call's span with the best of the ``evidence`` spans; None when the
+    trajectory has no call. The last call, not the best: the reward is for where the model
+    finally looked, so a sequence of scattered guesses earns nothing for the lucky one."""
     calls = requested_calls(traj)
     if not calls:
         return None
     span = call_span(calls[-1], duration)
-    return 0.0 if span is None else iou(span, evidence)
+    return 0.0 if span is None else best_iou(span, evidence)
 
 
-def iou_reward(traj: Trajectory, gt: GroundTruth,
-               cfg: RewardConfig = DEFAULT_CONFIG) -> float | None:
-    """Penalty-aware IoU, in [−λ, 1]; None when the row has no evidence span (not applicable).
+def videotemp_iou_reward(traj: Trajectory, gt: GroundTruth,
+                         cfg: RewardConfig = DEFAULT_CONFIG) -> float:
+    """Penalty-aware raw IoU, in [−λ, 1].
 
     Right answer: the last call's IoU if it is ≥ σ, else IoU − λ. Wrong answer: 0, so that
     good grounding never pays for a wrong answer. No tool call: scored as IoU 0 (→ −λ when the
     answer is right) with ``cfg.penalize_no_call``; without that, skipping the tool would dodge
     the penalty that a poor call draws, and the policy would learn to stop looking.
     """
-    evidence = gt.evidence_span
-    if evidence is None:
-        return None
     if not answer_is_correct(traj, gt, cfg):
         return 0.0
-    value = last_call_iou(traj, evidence, gt.duration)
+    value = last_call_iou(traj, gt.spans, gt.duration)
     if value is None:
         if not cfg.penalize_no_call:
             return 0.0
@@ -312,7 +501,7 @@ def iou_reward(traj: Trajectory, gt: GroundTruth,
 
 
 # ---------------------------------------------------------------------------------------------
-# Format
+# The videotemp set: format
 # ---------------------------------------------------------------------------------------------
 
 def format_violations(traj: Trajectory, gt: GroundTruth | None = None,
@@ -364,29 +553,36 @@ def _answer_readable(turn: Turn, gt: GroundTruth) -> bool:
     return bool(turn.answer)
 
 
-def format_reward(traj: Trajectory, gt: GroundTruth | None = None,
-                  cfg: RewardConfig = DEFAULT_CONFIG) -> float:
+def videotemp_format_reward(traj: Trajectory, gt: GroundTruth | None = None,
+                            cfg: RewardConfig = DEFAULT_CONFIG) -> float:
     """1.0 if :func:`format_violations` finds nothing, else 0.0."""
     return 0.0 if format_violations(traj, gt, cfg) else 1.0
 
 
 # ---------------------------------------------------------------------------------------------
-# All together
+# The sets
 # ---------------------------------------------------------------------------------------------
 
+RewardFn = Callable[[Trajectory, GroundTruth, RewardConfig], float]
 REWARD_NAMES = ("accuracy", "iou", "format")
+REWARD_SETS: dict[str, dict[str, RewardFn]] = {
+    "release": {"accuracy": accuracy_reward, "iou": iou_reward, "format": format_reward},
+    "videotemp": {"accuracy": videotemp_accuracy_reward, "iou": videotemp_iou_reward,
+                  "format": videotemp_format_reward},
+}
+DEFAULT_REWARD_SET = "release"
 
 
-def reward_breakdown(traj: Trajectory, gt: GroundTruth,
-                     cfg: RewardConfig = DEFAULT_CONFIG) -> dict[str, float | None]:
-    """All rewards of one trajectory by name (None: not applicable to this row)."""
-    return {"accuracy": accuracy_reward(traj, gt, cfg),
-            "iou": iou_reward(traj, gt, cfg),
-            "format": format_reward(traj, gt, cfg)}
+def reward_breakdown(traj: Trajectory, gt: GroundTruth, cfg: RewardConfig = DEFAULT_CONFIG,
+                     reward_set: str = DEFAULT_REWARD_SET) -> dict[str, float]:
+    """All rewards of one set for one trajectory, by name."""
+    if reward_set not in REWARD_SETS:
+        raise ValueError(f"unknown reward set {reward_set!r}; choose {', '.join(REWARD_SETS)}")
+    return {name: fn(traj, gt, cfg) for name, fn in REWARD_SETS[reward_set].items()}
 
 
 def total_reward(rewards: Mapping[str, float | None],
                  weights: Mapping[str, float] | None = None) -> float:
-    """Weighted sum, a None counting as 0 — what ms-swift does (``nansum``) with its weights."""
+    """Weighted sum, as ms-swift adds its reward functions (``nansum`` with its weights)."""
     weights = weights or {}
     return sum(weights.get(k, 1.0) * v for k, v in rewards.items() if v is not None)

@@ -54,44 +54,17 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from videotemp_o3 import protocol
+from videotemp_o3.jsonl import iter_jsonl
 from videotemp_o3.training.swift_media import resolve_media_path
 from videotemp_o3.segments import Segment
+from videotemp_o3.training.rl_check import (GROUNDING_FILE, QA_FILE, VIDEO_TAG, Checker,
+                                            DataProblem, RLDataError, validate_file,
+                                            validate_files)
 
-QA_FILE = "qa.jsonl"
-GROUNDING_FILE = "grounding.jsonl"
-TASKS = ("mcq", "grounding")
-VIDEO_TAG = "<video>"
 
 DURATION_TOLERANCE_S = 1.0
 """An annotated duration may differ from the measured one by this much (or 1 %); beyond it
 the annotation is taken to belong to another cut of the video."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Problems
-# ---------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class DataProblem:
-    """One thing wrong with one record: ``where`` is ``file:line`` (1-based)."""
-
-    where: str
-    field: str | None
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.reason}" if self.field is None else \
-            f"{self.where}: field {self.field!r}: {self.reason}"
-
-
-class RLDataError(ValueError):
-    """Raised with every problem found; ``problems`` holds them."""
-
-    def __init__(self, problems: Sequence[DataProblem], what: str = "RL data"):
-        self.problems = list(problems)
-        shown = "\n  ".join(str(p) for p in self.problems[:50])
-        more = f"\n  … and {len(self.problems) - 50} more" if len(self.problems) > 50 else ""
-        super().__init__(f"{what}: {len(self.problems)} problem(s):\n  {shown}{more}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,202 +118,6 @@ def grounding_record(*, video: str, query: str, span: Segment, duration: float, 
 
 
 # ---------------------------------------------------------------------------------------------
-# Validation
-# ---------------------------------------------------------------------------------------------
-
-class _Checker:
-    """Collects the problems of one record."""
-
-    def __init__(self, where: str, record: Mapping[str, Any], *, floats_only: bool = True):
-        self.where = where
-        self.record = record
-        # RL rows must write seconds as floats (column contract); annotations may use ints.
-        self.floats_only = floats_only
-        self.problems: list[DataProblem] = []
-
-    def fail(self, name: str | None, reason: str) -> None:
-        self.problems.append(DataProblem(self.where, name, reason))
-
-    def get(self, name: str, kinds: type | tuple[type, ...], what: str) -> Any:
-        if name not in self.record or self.record[name] is None:
-            self.fail(name, "missing")
-            return None
-        value = self.record[name]
-        if isinstance(value, bool) or not isinstance(value, kinds):
-            self.fail(name, f"expected {what}, got {type(value).__name__} {value!r:.60}")
-            return None
-        return value
-
-    def seconds(self, name: str, value: Any) -> float | None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.fail(name, f"expected seconds as a number, got {value!r:.40}")
-            return None
-        if isinstance(value, int) and self.floats_only:
-            self.fail(name, f"write seconds as JSON floats ({value}.0, not {value}): ms-swift "
-                            "types the column from the file, and an int64 column will not "
-                            "concatenate with the float64 one of the other file")
-            return None
-        if not math.isfinite(value):
-            self.fail(name, f"expected finite seconds, got {value!r}")
-            return None
-        return float(value)
-
-    def span(self, name: str) -> Segment | None:
-        value = self.get(name, list, "[start, end] in seconds")
-        if value is None:
-            return None
-        if len(value) != 2:
-            self.fail(name, f"expected [start, end], got {len(value)} values")
-            return None
-        s, e = self.seconds(name, value[0]), self.seconds(name, value[1])
-        if s is None or e is None:
-            return None
-        if not s < e:
-            self.fail(name, f"start {s} is not before end {e}")
-            return None
-        return Segment(s, e)
-
-
-def validate_record(record: Any, where: str, *, check_videos: bool = True) -> list[DataProblem]:
-    """Every problem of one parsed jsonl line (an empty list when it is a valid RL row)."""
-    if not isinstance(record, dict):
-        return [DataProblem(where, None, f"expected a JSON object, got {type(record).__name__}")]
-    c = _Checker(where, record)
-
-    videos = c.get("videos", list, "a list with one video path")
-    if videos is not None:
-        if len(videos) != 1 or not isinstance(videos[0], str) or not videos[0].strip():
-            c.fail("videos", f"expected exactly one video path, got {videos!r:.80}")
-        elif check_videos and not resolve_media_path(videos[0]).is_file():
-            c.fail("videos", f"video not found: {resolve_media_path(videos[0])} (paths are read "
-                             "as given, relative to the working directory or to ROOT_IMAGE_DIR)")
-    _check_messages(c, n_videos=1)
-
-    task = c.get("task", str, f"one of {TASKS}")
-    if task is not None and task not in TASKS:
-        c.fail("task", f"expected one of {TASKS}, got {task!r}")
-    duration = c.get("duration", (int, float), "seconds")
-    if duration is not None:
-        duration = c.seconds("duration", duration)
-        if duration is not None and duration <= 0:
-            c.fail("duration", f"expected a positive length, got {duration}")
-            duration = None
-    evidence = c.span("timestamp")
-    if evidence is not None and duration is not None and (
-            evidence.start < 0 or evidence.end > duration + 1e-6):
-        c.fail("timestamp", f"span [{evidence.start}, {evidence.end}] is not inside the video "
-                            f"[0, {duration}]")
-    uid = c.get("uid", str, "a string id")
-    if uid is not None and not uid.strip():
-        c.fail("uid", "is empty")
-
-    answer = c.get("answer", str, "a string (an option letter, or \"[S, E]\" for grounding)")
-    if task == "mcq":
-        options = c.get("options", list, "a list of option texts")
-        if options is not None:
-            if not 2 <= len(options) <= len(protocol.OPTION_LETTERS):
-                c.fail("options", f"expected 2–{len(protocol.OPTION_LETTERS)} options, "
-                                  f"got {len(options)}")
-            elif not all(isinstance(o, str) and o.strip() for o in options):
-                c.fail("options", "every option must be a non-empty string")
-            elif answer is not None and answer not in protocol.OPTION_LETTERS[:len(options)]:
-                c.fail("answer", f"expected one of {list(protocol.OPTION_LETTERS[:len(options)])}"
-                                 f", got {answer!r}")
-    elif task == "grounding":
-        if record.get("options") is not None:
-            c.fail("options", "a grounding row has no options (leave the column out)")
-        if answer is not None:
-            span = protocol.parse_span(answer)
-            if span is None or not span.is_valid():
-                c.fail("answer", f"expected \"[S, E]\" seconds with S < E, got {answer!r}")
-            elif evidence is not None and (abs(span.start - evidence.start) > 1e-6
-                                           or abs(span.end - evidence.end) > 1e-6):
-                c.fail("answer", f"{answer} differs from timestamp "
-                                 f"[{evidence.start}, {evidence.end}]; for grounding the "
-                                 "evidence span is the answer")
-    return c.problems
-
-
-def _check_messages(c: _Checker, n_videos: int) -> None:
-    messages = c.get("messages", list, "a list of messages")
-    if messages is None:
-        return
-    if not messages:
-        c.fail("messages", "is empty")
-        return
-    roles = []
-    tags = 0
-    for k, m in enumerate(messages):
-        if not isinstance(m, dict) or not isinstance(m.get("role"), str) \
-                or not isinstance(m.get("content"), str):
-            c.fail("messages", f"message {k} must be {{\"role\": str, \"content\": str}}")
-            return
-        roles.append(m["role"])
-        tags += m["content"].count(VIDEO_TAG)
-        if "<image>" in m["content"]:
-            c.fail("messages", f"message {k} has an <image> tag; RL rows carry one video only")
-    # A GRPO row is a prompt: the policy writes every assistant turn itself.
-    if roles not in (["system", "user"], ["user"]):
-        c.fail("messages", f"expected [system,] user — the prompt only — got roles {roles}")
-    if tags != n_videos:
-        c.fail("messages", f"expected {n_videos} {VIDEO_TAG} tag(s) (one per video), got {tags}")
-
-
-def iter_jsonl(path: os.PathLike | str) -> Iterator[tuple[str, Any, DataProblem | None]]:
-    """``(where, record, problem)`` per non-blank line; ``problem`` is set for invalid JSON."""
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{n}"
-            try:
-                yield where, json.loads(line), None
-            except json.JSONDecodeError as e:
-                yield where, None, DataProblem(where, None, f"invalid JSON: {e.msg} "
-                                                            f"(column {e.colno})")
-
-
-def validate_file(path: os.PathLike | str, *, check_videos: bool = True,
-                  expect_task: str | None = None) -> list[DataProblem]:
-    """Every problem in one RL jsonl file; ``expect_task``: the task every row must have
-    (``qa.jsonl`` → mcq, ``grounding.jsonl`` → grounding; inferred from the file name)."""
-    path = Path(path)
-    if not path.is_file():
-        return [DataProblem(str(path), None, "file not found")]
-    if expect_task is None:
-        expect_task = {QA_FILE: "mcq", GROUNDING_FILE: "grounding"}.get(path.name)
-    problems: list[DataProblem] = []
-    seen: dict[str, str] = {}
-    rows = 0
-    for where, record, bad in iter_jsonl(path):
-        rows += 1
-        if bad is not None:
-            problems.append(bad)
-            continue
-        problems += validate_record(record, where, check_videos=check_videos)
-        if isinstance(record, dict):
-            task, uid = record.get("task"), record.get("uid")
-            if expect_task and task in TASKS and task != expect_task:
-                problems.append(DataProblem(where, "task", f"{task!r} row in {path.name}, "
-                                                           f"which holds {expect_task!r} rows"))
-            if isinstance(uid, str):
-                if uid in seen:
-                    problems.append(DataProblem(where, "uid", f"{uid!r} repeats {seen[uid]}"))
-                seen.setdefault(uid, where)
-    if rows == 0:
-        problems.append(DataProblem(str(path), None, "no records"))
-    return problems
-
-
-def load_rl_file(path: os.PathLike | str, *, check_videos: bool = True) -> list[dict]:
-    """The rows of a valid RL file; :class:`RLDataError` listing every problem otherwise."""
-    problems = validate_file(path, check_videos=check_videos)
-    if problems:
-        raise RLDataError(problems, str(path))
-    return [r for _, r, _ in iter_jsonl(path)]
-
-
-# ---------------------------------------------------------------------------------------------
 # Annotations → RL rows
 # ---------------------------------------------------------------------------------------------
 
@@ -361,10 +138,10 @@ class Annotation:
     span: Segment | None = None
 
 
-def _annotation_span(c: _Checker, *names: str) -> Segment | None:
+def _annotation_span(c: Checker, *names: str) -> Segment | None:
     for name in names:
         if c.record.get(name) is not None:
-            return c.span(name)
+            return c.span_value(name, c.record[name])
     return None
 
 
@@ -397,14 +174,12 @@ def read_annotations(path: os.PathLike | str, video_root: os.PathLike | str | No
     root = Path(video_root) if video_root is not None else path.parent
     out: list[Annotation] = []
     problems: list[DataProblem] = []
-    for where, record, bad in iter_jsonl(path):
-        if bad is not None:
-            problems.append(bad)
+    for line in iter_jsonl(path, on_error="yield"):
+        where, record = line.where, line.value
+        if line.error is not None:
+            problems.append(DataProblem(where, None, line.error))
             continue
-        if not isinstance(record, dict):
-            problems.append(DataProblem(where, None, "expected a JSON object"))
-            continue
-        c = _Checker(where, record, floats_only=False)
+        c = Checker(where, record, floats_only=False)
         uid = record.get("uid", record.get("id"))
         uid = str(uid) if uid is not None else f"{path.name}:{where.rsplit(':', 1)[1]}"
         video = record.get("video")
@@ -443,7 +218,7 @@ def read_annotations(path: os.PathLike | str, video_root: os.PathLike | str | No
     return out, problems
 
 
-def _read_qa(c: _Checker, ann: Annotation) -> None:
+def _read_qa(c: Checker, ann: Annotation) -> None:
     record = c.record
     question = record["question"]
     if not isinstance(question, str) or not question.strip():
@@ -611,9 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {report.n_qa} rows to {report.qa} and {report.n_grounding} rows to "
               f"{report.grounding}; {len(report.problems)} record(s) skipped")
         return 0 if report.n_qa + report.n_grounding else 1
-    problems = []
-    for f in a.files:
-        problems += validate_file(f, check_videos=not a.no_video_check)
+    problems = validate_files(a.files, check_videos=not a.no_video_check)
     for problem in problems:
         print(problem, file=sys.stderr)
     print(f"{len(a.files)} file(s): {len(problems)} problem(s)")
