@@ -423,8 +423,10 @@ def sft_job(arm: str, data: Path, model: Path, out: Path, scale: Scale, seed: in
 
 
 GRPO_REWARDS = {
-    "grpo_penalty": ["videotemp_accuracy", "videotemp_iou", "videotemp_format"],
-    "grpo_no_penalty": ["videotemp_accuracy", "videotemp_iou_no_penalty", "videotemp_format"],
+    # rl/grpo.sh's default set: the release's accuracy, penalty-aware IoU and format rewards.
+    "grpo_penalty": ["acc_reward", "iou_reward", "format_reward"],
+    # The same with the IoU reward's penalty removed (scripts/mini/mini_plugin.py).
+    "grpo_no_penalty": ["acc_reward", "iou_reward_no_penalty", "format_reward"],
 }
 
 

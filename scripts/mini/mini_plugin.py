@@ -1,9 +1,10 @@
 """ms-swift plug-in of the miniature reproduction (python/videotemp_o3/mini.py), passed with
 ``--external_plugins`` next to the project's own (rl/plugin.py for GRPO).
 
-* ``videotemp_iou_no_penalty`` — the IoU reward without its penalty (λ = 0): a right answer
-  earns the last call's IoU, however small, and nothing is subtracted. The "GRPO without the IoU
-  penalty" ablation trains with it in place of ``videotemp_iou``.
+* ``iou_reward_no_penalty`` — the release's IoU reward (``iou_reward``: normalised IoU of the
+  last call, paid when the answer is right) without its penalty (λ = 0): a right answer earns the
+  normalised IoU however small, and nothing is subtracted. The "GRPO without the IoU penalty"
+  ablation trains with it in place of ``iou_reward``.
 * A time limit: when ``VIDEOTEMP_MINI_TIME_LIMIT_S`` is set, training stops after that many
   seconds of steps and saves, whatever the schedule — the miniature must fit a fixed GPU budget,
   and a run cut short says so in its log ("time limit reached").
@@ -21,19 +22,19 @@ from transformers import TrainerCallback
 
 try:  # GRPO runs import the rewards through rl/plugin.py; SFT runs need none of them.
     from videotemp_o3.training.rewards import DEFAULT_CONFIG
-    from videotemp_o3.training.swift_plugin_rewards import VideoTempIoU
+    from videotemp_o3.training.swift_plugin import IoUReward
 except ImportError:  # pragma: no cover — a checkout without the training extras
-    VideoTempIoU = None
+    IoUReward = None
 
 
-if VideoTempIoU is not None:
-    class VideoTempIoUNoPenalty(VideoTempIoU):
-        """``videotemp_iou`` with λ = 0."""
+if IoUReward is not None:
+    class IoURewardNoPenalty(IoUReward):
+        """``iou_reward`` with λ = 0."""
 
         def __init__(self, max_turns: int | None = None):
             super().__init__(max_turns, dataclasses.replace(DEFAULT_CONFIG, iou_penalty=0.0))
 
-    orms["videotemp_iou_no_penalty"] = VideoTempIoUNoPenalty
+    orms["iou_reward_no_penalty"] = IoURewardNoPenalty
 
 
 class TimeLimit(TrainerCallback):
