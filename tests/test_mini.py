@@ -168,6 +168,41 @@ def test_describe_trajectory_shows_call_clip_and_answer_against_truth():
     assert "answer [40.0, 46.0] vs truth [40.0, 46.5]: IoU 0.92" in text
 
 
+def test_runner_deadline_stops_only_evaluations(tmp_path):
+    import time
+
+    runner = mini.Runner(tmp_path / "logs", deadline=time.time() + 1.0)
+    slow_eval = mini.Job("eval", ["sleep", "30"], dict(os.environ), tmp_path / "e.log", stoppable=True)
+    training = mini.Job("train", ["bash", "-c", "sleep 2; echo saved"], dict(os.environ), tmp_path / "t.log")
+    started = time.time()
+    runner.run([slow_eval, training], label="test")
+    assert time.time() - started < 20
+    assert runner.stopped == ["eval"]
+    assert training.returncode == 0 and (tmp_path / "t.log").read_text().strip() == "saved"
+    failing = mini.Job("bad", ["bash", "-c", "echo boom; exit 3"], dict(os.environ), tmp_path / "b.log")
+    with pytest.raises(RuntimeError, match=r"(?s)bad failed \(exit 3\).*boom"):
+        mini.Runner(tmp_path / "logs").run([failing], label="test")
+
+
+def test_pack_and_ship_round_trip(tmp_path, small_model):
+    best = mini.copy_checkpoint(small_model, tmp_path / "best" / "videotemp-mini")
+    manifest = {"made_by": "bash scripts/reproduce_mini.sh", "seed": 0, "scale": "full",
+                "stage": "grpo_penalty", "title": mini.STAGE_TITLES["grpo_penalty"]}
+    (best / "MANIFEST.json").write_text(json.dumps(manifest))
+    work = tmp_path / "work"
+    (work / "logs").mkdir(parents=True)
+    (work / "logs" / "x.log").write_text("log")
+    results = tmp_path / "results"
+    results.mkdir()
+    packed = mini.pack(results, work, best)
+    assert all(p.stat().st_size <= 15 * 2**20 for p in packed)
+    shipped = mini.ship(results, tmp_path / "models" / "videotemp-mini")
+    assert (shipped / "model.safetensors").read_bytes() == (small_model / "model.safetensors").read_bytes()
+    assert json.loads((shipped / "MANIFEST.json").read_text())["stage"] == "grpo_penalty"
+    assert "bash scripts/reproduce_mini.sh" in (shipped / "README.md").read_text()
+    assert not (shipped / "optimizer.pt").exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # The shipped agent
 # ---------------------------------------------------------------------------------------------
