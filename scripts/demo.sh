@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: evaluate the agent on the bundled synthetic long-video benchmark with the
 # embedded transformers engine, print the score tables (MCQ and grounding) and one question's
-# trajectory (overview -> tool call -> clip -> answer, the requested span against the truth).
+# trajectory (overview -> tool call -> clip -> answer, the requested span against the truth), and
+# write the HTML report of each run (its path is printed last).
 #
 #   bash scripts/demo.sh                             # the shipped small agent (models/videotemp-mini), CPU
 #   MODEL=/path/to/checkpoint bash scripts/demo.sh   # a real Qwen2.5-VL checkpoint (GPU), release budgets
@@ -55,3 +56,8 @@ echo "[demo] ===== one trajectory (videotemp-g) ====="
 $PY -m videotemp_o3.mini show "$OUT/videotemp-g.jsonl" --data-dir "$DATA" || true
 echo
 echo "[demo] results: $OUT/*.jsonl, trajectories: $OUT/*.trajectories/"
+# eval/run.py wrote each run's report (videotemp report) after scoring it.
+for bench in videotemp videotemp-g; do
+  [ -f "$OUT/$bench.report.html" ] || { echo "[demo] no report was written for $bench" >&2; exit 1; }
+  echo "[demo] report: $OUT/$bench.report.html"
+done

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything VideoTemp-o3 needs on a fresh Debian/Ubuntu machine, idempotently:
-#   - system packages: the FFmpeg CLI and -dev libraries, clang (bindgen), pkg-config, patchelf
+#   - system packages: the FFmpeg CLI and -dev libraries, clang (bindgen), pkg-config, patchelf;
+#     Chromium and a font for the report's headless-browser test
 #   - a Rust toolchain check (rustup's cargo must be on PATH)
 #   - a virtual environment at .venv with the package built by maturin (release mode) and the
 #     extras named in VIDEOTEMP_EXTRAS (default: everything the tests need), versions pinned
@@ -16,6 +17,8 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 # --- system packages ---------------------------------------------------------------------------
 APT_PACKAGES=(ffmpeg libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavfilter-dev
               libavdevice-dev libswresample-dev clang libclang-dev pkg-config patchelf)
+# Debian's browser, driven by playwright (tests/test_report.py); playwright never downloads one.
+if [[ "$EXTRAS" == *test* ]]; then APT_PACKAGES+=(chromium fonts-dejavu-core); fi
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

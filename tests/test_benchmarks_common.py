@@ -117,7 +117,7 @@ def test_append_is_whole_lines(tmp_path):
     lines = path.read_text(encoding="utf-8").splitlines()
     assert [json.loads(l)["uid"] for l in lines] == ["0", "1", "2"]
     assert json.loads(lines[0]) == {"uid": "0", "bench": "videomme", "raw": "ü", "prediction": "A",
-                                    "segments": [], "turns": 0, "seconds": 0.0, "error": None}
+                                    "segments": [], "turns": 0, "seconds": 0.0, "error": None, "calls": []}
 
 
 @pytest.mark.parametrize("rel", ["/etc/passwd", "../x.mp4", "a/../../x.mp4", "..", "C:/videos/x.mp4", "a\\..\\..\\x"])

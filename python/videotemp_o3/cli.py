@@ -112,6 +112,19 @@ def cmd_ask(a: argparse.Namespace) -> int:
     return 1 if traj.error else 0
 
 
+def cmd_report(a: argparse.Namespace) -> int:
+    from .report import ReportError, build_report
+
+    try:
+        page = build_report(a.results, out=a.out, data_dir=a.data_dir, bench=a.bench,
+                            thumbnails=not a.no_thumbnails, workers=a.workers)
+    except ReportError as e:
+        print(f"videotemp report: {e}", file=sys.stderr)
+        return 2
+    print(f"report: {page}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="videotemp", description="VideoTemp-o3: agentic thinking with long videos")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -147,6 +160,16 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("--temperature", type=float, default=0.0)
     ask.add_argument("--system-prompt", help="file whose text replaces the system prompt")
     ask.set_defaults(func=cmd_ask)
+
+    rep = sub.add_parser("report", help="write the HTML report of an evaluation run (opens offline in any browser)")
+    rep.add_argument("results", help="the results JSONL that eval/run.py wrote (trajectories are read from beside it)")
+    rep.add_argument("--out", help="the page to write (default <results stem>.report.html beside the results; "
+                                   "thumbnails go to <page stem>_files/)")
+    rep.add_argument("--data-dir", help="the benchmark's data folder (default eval/<bench>/data)")
+    rep.add_argument("--bench", help="the benchmark (default: the one the results records name)")
+    rep.add_argument("--no-thumbnails", action="store_true", help="do not draw thumbnails from the videos")
+    rep.add_argument("--workers", type=int, default=2, help="threads drawing thumbnails")
+    rep.set_defaults(func=cmd_report)
     a = parser.parse_args(argv)
     try:
         return a.func(a)

@@ -92,11 +92,21 @@ def _safe_name(uid: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", uid)[:150]
 
 
+def trajectories_dir(results: Path) -> Path:
+    """Where the trajectories of the results file ``results`` are saved: ``<stem>.trajectories/`` beside it."""
+    return results.parent / (results.stem + ".trajectories")
+
+
+def trajectory_path(traj_dir: Path, uid: str) -> Path:
+    """The trajectory file of ``uid`` in ``traj_dir`` (the uid made safe as a file name)."""
+    return traj_dir / f"{_safe_name(uid)}.json"
+
+
 def run_items(bench: str, items: Sequence[Item], agents: Sequence[Agent], out: Path, *, workers: int = 1,
               traj_dir: Optional[Path] = None) -> int:
     """Runs ``items`` (questions are spread over ``agents``, e.g. one per server), appending each
     result to ``out`` and saving its trajectory; returns how many ended in an error."""
-    traj_dir = traj_dir or out.parent / (out.stem + ".trajectories")
+    traj_dir = traj_dir or trajectories_dir(out)
     lock = threading.Lock()
     counter = iter(range(10**12))
 
@@ -104,9 +114,10 @@ def run_items(bench: str, items: Sequence[Item], agents: Sequence[Agent], out: P
         with lock:
             agent = agents[next(counter) % len(agents)]
         traj = agent.run(item.video, question_of(item))
-        traj.save(traj_dir / f"{_safe_name(item.uid)}.json")
+        traj.save(trajectory_path(traj_dir, item.uid))
         rec = ResultRecord(uid=item.uid, bench=bench, raw=traj.raw, prediction=traj.prediction,
-                           segments=traj.segments, turns=len(traj.turns), seconds=round(traj.seconds, 3), error=traj.error)
+                           segments=traj.segments, calls=[len(t.clips) for t in traj.turns if t.clips],
+                           turns=len(traj.turns), seconds=round(traj.seconds, 3), error=traj.error)
         with lock:
             append_result(out, rec)
         return traj
@@ -170,7 +181,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if a.limit is not None:
         items = items[: a.limit]
     out = Path(a.output) if a.output else bench.default_results()
-    traj_dir = out.parent / (out.stem + ".trajectories")
+    traj_dir = trajectories_dir(out)
     done = finished_uids(out)
     todo = [i for i in items if i.uid not in done]
     print(f"[run] {bench.name}: {len(items)} questions, {len(items) - len(todo)} already done in {out}, {len(todo)} to run")
@@ -204,4 +215,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = [bench.name, "--input_file", str(out)]
     if a.data_dir:
         args += ["--data-dir", a.data_dir]
-    return score_main(args)
+    rc = score_main(args)
+    from .report import ReportError, build_report
+
+    try:
+        print(f"[run] report: {build_report(out, data_dir=a.data_dir)}")
+    except ReportError as e:
+        print(f"[run] no report: {e}", file=sys.stderr)
+        return rc or 1
+    return rc

@@ -56,6 +56,7 @@ class Report:
     counts: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)  # files read, options used
+    items: list[dict[str, Any]] = field(default_factory=list)  # per-item numbers (score.item_record)
 
     def table(self, key: str) -> Table:
         for t in self.tables:
@@ -72,6 +73,7 @@ class Report:
             "tables": {t.key: {label: cell for label, cell in t.rows} for t in self.tables},
             "notes": self.notes,
             "meta": self.meta,
+            "items": self.items,
         }
 
 

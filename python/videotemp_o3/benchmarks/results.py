@@ -4,7 +4,12 @@ Ours: one JSON object per line, appended atomically by ``eval/run.py`` through
 :func:`append_result`::
 
     {"uid": "301-1", "bench": "videomme", "raw": "<think>…</think><answer>B</answer>",
-     "prediction": "B", "segments": [[58.0, 100.0]], "turns": 2, "seconds": 41.3, "error": null}
+     "prediction": "B", "segments": [[58.0, 100.0]], "turns": 2, "seconds": 41.3, "error": null,
+     "calls": [1]}
+
+``calls``: how many of ``segments`` each valid tool call asked for, in order (``[1, 2]``: the
+first call one clip, the second two). Files written before it existed lack it; then every
+segment counts as a call of its own.
 
 The release's: a JSON object ``{"<uid>": "<text inside <answer>>", …}`` (its LVBench script
 writes it), or the same pairs one per line before it merges them. Both are read by
@@ -24,7 +29,7 @@ import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 from .base import ResultsError, Span
 
@@ -34,13 +39,34 @@ _ANSWER = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.DOTALL)
 @dataclass(frozen=True)
 class Response:
     """What a results file says for one uid: the answer text, the clips requested (in order;
-    empty for the release's format), the run's error message if any, and ``file:line``."""
+    empty for the release's format) grouped into ``calls`` (clips per call), the number of
+    assistant ``turns`` (None where the file does not say), the run's error message if any,
+    and ``file:line``."""
 
     uid: str
     answer: str
     segments: tuple[Span, ...] = ()
     error: Optional[str] = None
     source: str = ""
+    calls: tuple[int, ...] = ()
+    turns: Optional[int] = None
+
+    def call_segments(self) -> list[tuple[Span, ...]]:
+        """``segments`` split into the calls that asked for them (:func:`group_by_call`)."""
+        return group_by_call(self.segments, self.calls)
+
+
+def group_by_call(segments: Sequence[Any], calls: Sequence[int]) -> list[tuple[Any, ...]]:
+    """``segments`` (every clip, in order) split by ``calls`` (clips per call); one call per
+    segment when ``calls`` is empty or does not add up to ``segments`` (files written before
+    ``calls`` existed, or damaged)."""
+    if not (sum(calls) == len(segments) and all(isinstance(n, int) and n > 0 for n in calls)):
+        calls = (1,) * len(segments)
+    out, at = [], 0
+    for n in calls:
+        out.append(tuple(segments[at:at + n]))
+        at += n
+    return out
 
 
 @dataclass
@@ -63,6 +89,7 @@ class ResultRecord:
     turns: int = 0
     seconds: float = 0.0
     error: Optional[str] = None
+    calls: list[int] = field(default_factory=list)  # last: positional construction keeps working
 
 
 def append_result(path: "str | Path", record: "ResultRecord | Mapping[str, Any]") -> None:
@@ -118,8 +145,14 @@ def _ours(obj: Mapping[str, Any], where: str, bench: Optional[str]) -> Response:
             f"{where}: this result is for benchmark {other!r}, not {bench!r}; score it with "
             f"'eval/score.py {other}' or pass the right --input_file")
     error = obj.get("error")
+    calls = obj.get("calls") or []
+    if not isinstance(calls, list) or not all(isinstance(n, int) and not isinstance(n, bool) for n in calls):
+        raise ResultsError(f"{where}: field 'calls': expected a list of clip counts per call, got {calls!r:.80}")
+    turns = obj.get("turns")
+    turns = turns if isinstance(turns, int) and not isinstance(turns, bool) else None
     return Response(str(uid), answer_text(obj.get("raw"), obj.get("prediction")),
-                    _segments(obj.get("segments"), where), None if error is None else str(error), where)
+                    _segments(obj.get("segments"), where), None if error is None else str(error), where,
+                    tuple(calls), turns)
 
 
 def _release(uid: str, value: Any, where: str) -> Response:

@@ -8,7 +8,8 @@
 
 Defaults reproduce each benchmark's official scorer (answer extraction, what enters the
 denominators, thresholds ≥); the flags switch to the documented alternatives. Progress goes
-to stderr, results to stdout (a table, or one JSON object with ``--json``).
+to stderr, results to stdout (a table, or one JSON object with ``--json``, whose ``items``
+lists the numbers of every item: :func:`item_record`).
 """
 
 from __future__ import annotations
@@ -19,14 +20,57 @@ import sys
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
-from .base import MISSING, BenchmarkError, ScoreOptions
+from .. import segments as seg
+from .base import MISSING, BenchmarkError, Item, Judgement, ScoreOptions
 from .metrics import Report, Table
 from .registry import BENCHMARKS, get_benchmark
-from .results import read_results
+from .results import Response, read_results
 
 TABLE_FLAGS = ("return_categories_accuracy", "return_sub_categories_accuracy", "return_task_types_accuracy")
+
+
+def item_record(item: Item, judgement: Judgement, response: Optional[Response]) -> dict[str, Any]:
+    """The numbers of one item — the one place they are computed, for ``--json`` (``items``) and
+    the HTML report alike. Fields:
+
+    - ``uid``; ``status``: ``scored`` | ``unparsed`` | ``missing`` (the official extraction's verdict);
+    - ``prediction``: what the official extraction read (a letter, ``[start, end]`` seconds or
+      text), ``None`` unless scored;
+    - ``correct``: mcq/open: the extracted answer is right (``False`` when unparsed, ``None`` when
+      missing); grounding: ``None``;
+    - ``iou``: grounding: IoU (0–1) of the answer span with the best-matching truth span, 0 when
+      unparsed, ``None`` when missing; other tasks: ``None``;
+    - ``segment_ious``: for each clip requested, in order, its IoU with the best-matching truth
+      span (the grounding target, or the evidence span of MCQ benchmarks that publish one);
+      ``None`` when the item has no span;
+    - ``call_ious``: per valid tool call, the best of its clips' IoUs; ``last_call_iou``: that of
+      the last call before the answer (``None`` without calls or spans);
+    - ``calls``: valid tool calls; ``turns``: assistant turns (``None`` where the results file
+      does not say); ``error``: the run's error message or ``None``.
+
+    IoU is :func:`videotemp_o3.segments.best_iou` (``[start, end]`` closed, seconds)."""
+    scored = judgement.status == "scored"
+    prediction = judgement.parsed if scored else None
+    if isinstance(prediction, tuple):
+        prediction = list(prediction)
+    grounding = item.answer_type == "grounding"
+    if grounding:
+        correct, iou = None, (None if judgement.status == "missing" else (judgement.iou if scored else 0.0))
+    else:
+        correct, iou = (None if judgement.status == "missing" else scored and judgement.correct), None
+    calls = response.call_segments() if response is not None else []
+    if item.spans:
+        segment_ious = [seg.best_iou(s, item.spans) for c in calls for s in c]
+        call_ious = [max(seg.best_iou(s, item.spans) for s in c) for c in calls]
+    else:
+        segment_ious = call_ious = None
+    return {"uid": item.uid, "status": judgement.status, "prediction": prediction, "correct": correct, "iou": iou,
+            "segment_ious": segment_ious, "call_ious": call_ious,
+            "last_call_iou": call_ious[-1] if call_ious else None, "calls": len(calls),
+            "turns": response.turns if response is not None else None,
+            "error": response.error if response is not None else None}
 
 
 def score(name: str, input_file: "str | Path | None" = None, data_dir: "str | Path | None" = None,
@@ -66,6 +110,7 @@ def score(name: str, input_file: "str | Path | None" = None, data_dir: "str | Pa
         report.notes.append(f"{report.counts['extra']} result uid(s) are not in the benchmark data and were ignored")
     report.meta = {"results": str(path), "results_format": results.format, "data_root": str(root),
                    "options": asdict(options)}
+    report.items = [item_record(it, judgements[it.uid], results.responses.get(it.uid)) for it in items]
     return report
 
 
@@ -104,7 +149,20 @@ def format_report(report: Report, flags: Sequence[str] = ()) -> str:
 
 
 def plot(report: Report, path: "str | Path", flags: Sequence[str] = ()) -> Path:
-    """A bar chart of each printed table's first metric (accuracy or mIoU), one panel per table."""
+    """A bar chart of each printed table's first metric (accuracy or mIoU), one panel per table,
+    written to ``path`` (the format follows its suffix: .png, .svg, .pdf)."""
+    fig = breakdown_figure(report, flags)
+    import matplotlib.pyplot as plt  # after breakdown_figure chose the Agg backend
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def breakdown_figure(report: Report, flags: Sequence[str] = ()):
+    """The matplotlib figure :func:`plot` saves; the caller closes it."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never needs a display
@@ -128,11 +186,7 @@ def plot(report: Report, path: "str | Path", flags: Sequence[str] = ()) -> Path:
             ax.text(bar.get_width() + 0.5, bar.get_y() + bar.get_height() / 2, _fmt(metric, cell.get(metric)),
                     va="center", fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def build_parser() -> argparse.ArgumentParser:
