@@ -60,13 +60,20 @@ def _record(uid="train_0000_100s", start=40.0, end=46.5, pattern="checkerboard")
 def test_sft_annotations_give_one_mcq_and_one_grounding_per_video(tmp_path):
     rec = _record()
     (tmp_path / "data.jsonl").write_text(json.dumps(rec) + "\n")
-    anns = mini.sft_annotations(tmp_path / "data.jsonl")
+    (tmp_path / "videos").mkdir()
+    (tmp_path / rec["videos"][0]).write_bytes(b"")     # the readers only resolve the path
+    anns = mini.sft_annotations(tmp_path)
     assert [a["id"] for a in anns] == [f"{rec['uid']}:mcq", f"{rec['uid']}:grounding"]
     mcq, grounding = anns
     assert mcq["span"] == grounding["span"] == [40.0, 46.5]
-    assert mcq["options"] == list(synthetic.PATTERNS) and mcq["answer"] == "C"
-    assert "red card" in mcq["question"] and "red card" in grounding["query"]
+    assert mcq["options"] == [f"{l}. {p}" for l, p in zip("ABCD", synthetic.PATTERNS)]
+    assert mcq["answer"] == "C"
+    # The questions eval/run.py asks: the benchmark's stem, for grounding too.
+    assert grounding["query"] == mcq["question"] == synthetic.QUESTION.format(colour="red")
     assert mcq["video"] == str((tmp_path / rec["videos"][0]).resolve())
+    rl = mini.rl_annotations(tmp_path)
+    assert rl[0]["options"] == list(synthetic.PATTERNS) and rl[0]["timestamp"] == [40.0, 46.5]
+    assert rl[1]["query"] == grounding["query"] and rl[1]["span"] == [40.0, 46.5]
 
 
 def test_all_rounds_trains_every_assistant_round():

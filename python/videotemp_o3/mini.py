@@ -96,7 +96,7 @@ class Scale:
 SCALES = {
     "full": Scale(name="full", train=512, val=32, test=64,
                   sft_epochs=5, sft_lr=1e-3, sft_batch=8, sft_max_steps=-1, sft_workers=4,
-                  sft_time_limit_s=140, grpo_steps=30, grpo_generations=8, grpo_batch=16,
+                  sft_time_limit_s=140, grpo_steps=40, grpo_generations=8, grpo_batch=8,
                   grpo_lr=1e-4, grpo_time_limit_s=100, max_completion=160, max_new_tokens=160,
                   eval_shards=3, budget_s=540),
     "smoke": Scale(name="smoke", train=4, val=4, test=4,
@@ -241,23 +241,41 @@ def _say(msg: str) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def sft_annotations(data_jsonl: Path) -> list[dict]:
-    """Annotations for ``sft_data build`` from a split's records: one MCQ and one grounding per
-    video, the card's span as the evidence."""
+def benchmark_questions(split_dir: Path) -> list[tuple[Any, Any]]:
+    """(MCQ item, grounding item) per video of a split, read by the benchmark modules
+    themselves — so that training asks exactly what ``eval/run.py`` will ask (the grounding
+    query is whatever ``videotemp-g`` makes of the record)."""
+    from videotemp_o3.benchmarks import get_benchmark
+
+    mcq = get_benchmark("videotemp").load(split_dir)
+    grounding = {i.uid: i for i in get_benchmark("videotemp-g").load(split_dir)}
+    return [(m, grounding[m.uid]) for m in mcq]
+
+
+def sft_annotations(split_dir: Path) -> list[dict]:
+    """Annotations for ``sft_data build``: one MCQ and one grounding per video, the card's span
+    as the evidence."""
     out = []
-    root = data_jsonl.parent
-    for line in data_jsonl.read_text().splitlines():
-        if not line.strip():
-            continue
-        rec = json.loads(line)
-        spec = synthetic.spec_of(rec)
-        video = str((root / rec["videos"][0]).resolve())
-        span = [spec.start, spec.end]
-        out.append({"id": f"{spec.uid}:mcq", "video": video, "span": span,
-                    "question": synthetic.QUESTION.format(colour=spec.colour),
-                    "options": list(spec.options), "answer": spec.answer})
-        out.append({"id": f"{spec.uid}:grounding", "video": video, "span": span,
-                    "query": synthetic.QUERY.format(colour=spec.colour)})
+    for mcq, grounding in benchmark_questions(split_dir):
+        span = list(mcq.spans[0])
+        out.append({"id": f"{mcq.uid}:mcq", "video": str(mcq.video), "span": span,
+                    "question": mcq.question, "options": list(mcq.options), "answer": mcq.answer})
+        out.append({"id": f"{mcq.uid}:grounding", "video": str(grounding.video), "span": span,
+                    "query": grounding.question})
+    return out
+
+
+def rl_annotations(split_dir: Path) -> list[dict]:
+    """Annotations for ``rl_data build`` (its documented fields), the same questions as
+    :func:`sft_annotations`: a QA record and a grounding record per video."""
+    out = []
+    for mcq, grounding in benchmark_questions(split_dir):
+        span = list(mcq.spans[0])
+        out.append({"uid": f"{mcq.uid}:mcq", "video": str(mcq.video), "question": mcq.question,
+                    "options": [o.split(". ", 1)[1] for o in mcq.options], "answer": mcq.answer,
+                    "timestamp": span, "duration": mcq.duration})
+        out.append({"uid": f"{mcq.uid}:grounding", "video": str(grounding.video),
+                    "query": grounding.question, "span": span, "duration": grounding.duration})
     return out
 
 
@@ -327,7 +345,7 @@ def stage_data(work: Path, scale: Scale, seed: int, runner: Runner, device: str,
     _say(f"splits: train {scale.train}, val {scale.val}, test {scale.test} videos in {data}")
 
     sft = work / "sft"
-    anns = sft_annotations(data / "train" / "data.jsonl")
+    anns = sft_annotations(data / "train")
     shards = max(1, min(workers, len(anns) // 2))
     env = _env_base(device)
     jobs = []
@@ -346,8 +364,9 @@ def stage_data(work: Path, scale: Scale, seed: int, runner: Runner, device: str,
                                                      "--no-tool-calls"],
                         env, runner.log_dir / "data" / f"sft_direct_{k}.log"))
     rl = work / "rl"
+    rl_ann = _write_jsonl(sft / "ann" / "rl.jsonl", rl_annotations(data / "train")) and sft / "ann" / "rl.jsonl"
     jobs.append(Job("rl-data", [python, "-m", "videotemp_o3.training.rl_data", "build",
-                                str(data / "train" / "data.jsonl"), "--out", str(rl)],
+                                str(rl_ann), "--out", str(rl)],
                     env, runner.log_dir / "data" / "rl_data.log"))
     runner.run(jobs, label="data")
     parts = [sft / kind / f"part{k:02d}.jsonl" for kind in ("tool", "direct") for k in range(shards)]
