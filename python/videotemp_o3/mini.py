@@ -98,7 +98,7 @@ SCALES = {
                   sft_epochs=5, sft_lr=1e-3, sft_batch=8, sft_max_steps=-1, sft_workers=4,
                   sft_time_limit_s=140, grpo_steps=40, grpo_generations=8, grpo_batch=8,
                   grpo_lr=1e-4, grpo_time_limit_s=100, max_completion=160, max_new_tokens=160,
-                  eval_shards=3, budget_s=540),
+                  eval_shards=2, budget_s=540),
     "smoke": Scale(name="smoke", train=4, val=4, test=4,
                    sft_epochs=1, sft_lr=1e-3, sft_batch=2, sft_max_steps=3, sft_workers=0,
                    sft_time_limit_s=600, grpo_steps=1, grpo_generations=2, grpo_batch=2,
