@@ -735,7 +735,7 @@ def copy_checkpoint(src: Path, dst: Path) -> Path:
     return dst
 
 
-def pack(results: Path, work: Path, best_dir: Path) -> list[Path]:
+def pack(results: Path, work: Path, best_dir: Optional[Path]) -> list[Path]:
     """``logs.tar.gz`` (logs and trajectories) and ``best.tar.gz`` (the chosen checkpoint),
     each cut into parts below 15 MB when larger (``cat best.tar.gz.part* > best.tar.gz``)."""
     out = []
@@ -747,6 +747,8 @@ def pack(results: Path, work: Path, best_dir: Path) -> list[Path]:
         for f in sorted(work.glob("**/logging.jsonl")):
             tar.add(f, arcname=str(f.relative_to(work)))
     out += _split_if_large(logs)
+    if best_dir is None:
+        return out
     best = results / "best.tar.gz"
     with tarfile.open(best, "w:gz") as tar:
         tar.add(best_dir, arcname=best_dir.name)
@@ -829,6 +831,31 @@ def _has_checkpoint(out: Path) -> bool:
 def run(work: Path, results: Path, scale: Scale, *, seed: int = 0, device: str = "cuda",
         workers: Optional[int] = None, python: str = sys.executable, command: str = "",
         resume: bool = False, budget_s: Optional[float] = None) -> dict:
+    """The whole reproduction (:func:`_run`). If it fails, what is known — the error, the
+    timings so far and every log — is still written to ``results`` (``results.json``,
+    ``logs.tar.gz``) before the error is raised: on a GPU machine that folder is all that comes
+    back."""
+    preflight(device)
+    info: dict[str, Any] = {}
+    try:
+        return _run(work, results, scale, info, seed=seed, device=device, workers=workers,
+                    python=python, command=command, resume=resume, budget_s=budget_s)
+    except BaseException as e:
+        info["error"] = f"{type(e).__name__}: {e}"
+        runner = info.pop("_runner", None)
+        if runner is not None:
+            info["jobs"] = [{"name": j.name, "seconds": round(j.seconds, 1),
+                             "returncode": j.returncode} for j in runner.done]
+        results.mkdir(parents=True, exist_ok=True)
+        (results / "results.json").write_text(json.dumps(info, indent=1, default=str) + "\n")
+        if (work / "logs").is_dir():
+            pack(results, work, None)
+        raise
+
+
+def _run(work: Path, results: Path, scale: Scale, info: dict[str, Any], *, seed: int, device: str,
+         workers: Optional[int], python: str, command: str, resume: bool,
+         budget_s: Optional[float]) -> dict:
     """The whole reproduction; returns what ``results.json`` holds.
 
     ``resume``: keep what an earlier run in ``work`` finished (the data, the initial model,
@@ -837,16 +864,17 @@ def run(work: Path, results: Path, scale: Scale, *, seed: int = 0, device: str =
     seconds after the start are stopped, so that the report is written inside the budget."""
     from videotemp_o3.testing.tiny_model import build_tiny_model
 
-    preflight(device)
     t_start = time.time()
     workers = workers or os.cpu_count() or 2
     work.mkdir(parents=True, exist_ok=True)
     results.mkdir(parents=True, exist_ok=True)
     runner = Runner(work / "logs", deadline=t_start + budget_s if budget_s else None)
     stages: dict[str, float] = {}
-    info: dict[str, Any] = {"scale": asdict(scale), "seed": seed, "device": device,
-                            "command": command, "git_commit": _git_commit(), "workers": workers,
-                            "device_name": _device_name(device), "budget_s": budget_s}
+    info.update({"scale": asdict(scale), "seed": seed, "device": device,
+                 "command": command, "git_commit": _git_commit(), "workers": workers,
+                 "device_name": _device_name(device), "budget_s": budget_s})
+    info["stage_seconds"] = stages  # kept current, so that a failed run still reports them
+    info["_runner"] = runner
 
     t = time.time()
     sizes_file = work / "data_sizes.json"
@@ -910,13 +938,22 @@ def run(work: Path, results: Path, scale: Scale, *, seed: int = 0, device: str =
 
     t = time.time()
     scores: dict[str, dict] = {}
+    score_errors = {}
     for stage in STAGES:
         scores[stage] = {}
         for split in ("test", "val"):
             if (work / "eval" / stage / split).is_dir():
-                scores[stage][split] = score_stage(stage, work, split, python)
-    best, val_scores = choose_best(scores)
-    best_dir = copy_checkpoint(ckpt[best], work / "best" / "videotemp-mini")
+                try:
+                    scores[stage][split] = score_stage(stage, work, split, python)
+                except RuntimeError as e:  # e.g. nothing answered before the deadline
+                    score_errors[f"{stage}/{split}"] = str(e)[-500:]
+    info["score_errors"] = score_errors
+    try:
+        best, val_scores = choose_best(scores)
+    except RuntimeError as e:
+        best, val_scores = None, {}
+        info["best_error"] = str(e)
+    best_dir = copy_checkpoint(ckpt[best], work / "best" / "videotemp-mini") if best else None
     rows = table_rows(scores, "test")
     info.update({
         "table": rows, "val_table": table_rows(scores, "val"), "best_stage": best,
@@ -926,20 +963,24 @@ def run(work: Path, results: Path, scale: Scale, *, seed: int = 0, device: str =
                  for j in runner.done],
         "stopped_at_deadline": runner.stopped,
     })
-    manifest = {"made_by": command or "bash scripts/reproduce_mini.sh", "seed": seed,
-                "scale": scale.name, "stage": best, "title": STAGE_TITLES[best],
-                "chosen_by": "validation split: mean of MCQ accuracy and grounding mIoU",
-                "val_scores": val_scores, "test_row": next(r for r in rows if r["stage"] == best),
-                "git_commit": info["git_commit"], "device": device,
-                "budgets": {"overview": [synthetic.OVERVIEW_FRAMES, synthetic.OVERVIEW_PIXELS],
-                            "clip": [synthetic.CLIP_MAX_FRAMES, synthetic.CLIP_PIXELS],
-                            "swift_env": synthetic.SWIFT_ENV}}
-    (best_dir / "MANIFEST.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    if best_dir is not None:
+        manifest = {"made_by": command or "bash scripts/reproduce_mini.sh", "seed": seed,
+                    "scale": scale.name, "stage": best, "title": STAGE_TITLES[best],
+                    "chosen_by": "validation split: mean of MCQ accuracy and grounding mIoU",
+                    "val_scores": val_scores,
+                    "test_row": next((r for r in rows if r["stage"] == best), None),
+                    "git_commit": info["git_commit"], "device": device,
+                    "device_name": info["device_name"],
+                    "budgets": {"overview": [synthetic.OVERVIEW_FRAMES, synthetic.OVERVIEW_PIXELS],
+                                "clip": [synthetic.CLIP_MAX_FRAMES, synthetic.CLIP_PIXELS],
+                                "swift_env": synthetic.SWIFT_ENV}}
+        (best_dir / "MANIFEST.json").write_text(json.dumps(manifest, indent=1) + "\n")
     (results / "table.md").write_text(format_table(rows))
     plot(scores, results / "plot.png")
     stages["report"] = time.time() - t
     info["stage_seconds"] = {k: round(v, 1) for k, v in stages.items()}
     info["total_seconds"] = round(time.time() - t_start, 1)
+    info.pop("_runner", None)
     (results / "results.json").write_text(json.dumps(info, indent=1, default=str) + "\n")
     info["packed"] = [str(p) for p in pack(results, work, best_dir)]
     _say("wall time per stage: " + "; ".join(f"{k} {v:.0f} s" for k, v in info["stage_seconds"].items()))
@@ -1096,8 +1137,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             run(Path(a.work).resolve(), Path(a.results).resolve(), scale, seed=a.seed,
                 device=a.device, workers=a.workers, command=command, resume=a.resume,
                 budget_s=a.budget_s if a.budget_s is not None else scale.budget_s)
-        except RuntimeError as e:
-            print(f"[mini] error: {e}", file=sys.stderr)
+        except (RuntimeError, OSError) as e:
+            print(f"[mini] error: {e} (what was done is in {a.results}: results.json, logs.tar.gz)",
+                  file=sys.stderr)
             return 1
     return 0
 
