@@ -191,6 +191,34 @@ def test_runner_deadline_stops_only_evaluations(tmp_path):
         mini.Runner(tmp_path / "logs").run([failing], label="test")
 
 
+def test_plugin_time_limit_and_no_penalty_reward(monkeypatch):
+    pytest.importorskip("swift")
+    import importlib.util
+    import time
+
+    from transformers import TrainerControl, TrainerState
+    from swift.plugin import callback
+    from swift.plugin.orm import orms
+
+    monkeypatch.setenv("VIDEOTEMP_MINI_TIME_LIMIT_S", "0.2")
+    monkeypatch.setattr(callback, "extra_callbacks", [])
+    import videotemp_o3.training.swift_plugin  # noqa: F401  (the release rewards)
+    spec = importlib.util.spec_from_file_location("mini_plugin_under_test", mini.PLUGIN)
+    plugin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plugin)
+    (limit,) = callback.extra_callbacks
+    state, control = TrainerState(global_step=3, max_steps=100), TrainerControl()
+    limit.on_step_begin(None, state, control)
+    limit.on_step_end(None, state, control)
+    assert not control.should_training_stop              # within the limit
+    time.sleep(0.3)
+    limit.on_step_end(None, state, control)
+    assert control.should_training_stop and control.should_save
+    reward = orms["iou_reward_no_penalty"](max_turns=3)
+    assert reward.config.iou_penalty == 0.0 and reward.config.max_turns == 3
+    assert orms["iou_reward"](max_turns=3).config.iou_penalty == 0.1
+
+
 def test_pack_and_ship_round_trip(tmp_path, small_model):
     best = mini.copy_checkpoint(small_model, tmp_path / "best" / "videotemp-mini")
     manifest = {"made_by": "bash scripts/reproduce_mini.sh", "seed": 0, "scale": "full",
