@@ -56,7 +56,20 @@ from typing import Any, Iterable, Optional, Sequence
 from videotemp_o3 import protocol, synthetic
 from videotemp_o3.segments import Segment, iou
 
-REPO = Path(__file__).resolve().parents[2]
+def _repo() -> Path:
+    """The checkout whose scripts (sft/sft.sh, rl/grpo.sh, eval/run.py) the run drives:
+    ``VIDEOTEMP_REPO`` (scripts/reproduce_mini.sh sets it), else the working directory when it
+    is one, else the source tree this module lies in (an editable install)."""
+    env = os.environ.get("VIDEOTEMP_REPO")
+    if env:
+        return Path(env).resolve()
+    cwd = Path.cwd()
+    if (cwd / "sft" / "sft.sh").is_file():
+        return cwd.resolve()
+    return Path(__file__).resolve().parents[2]
+
+
+REPO = _repo()
 
 # ---------------------------------------------------------------------------------------------
 # Scales
@@ -813,6 +826,8 @@ def _device_name(device: str) -> str:
 
 
 def _git_commit() -> Optional[str]:
+    if os.environ.get("VIDEOTEMP_COMMIT"):  # a copy without .git (a GPU machine's)
+        return os.environ["VIDEOTEMP_COMMIT"]
     try:
         return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
                               text=True, check=True).stdout.strip()
