@@ -81,7 +81,7 @@ PATTERNS = ("vertical stripes", "horizontal stripes", "checkerboard", "plain")
 flat card colour (the others' mean)."""
 EVENT_OVERVIEW_FRAMES = 32
 """The card stays on screen for 1–2 intervals of an overview of this many frames."""
-MIN_EVENT_SECONDS = 3.0
+MIN_EVENT_SECONDS = 8.0
 DURATION_BINS = ((60, 180), (180, 600), (600, 1200), (1200, 1800))
 """VideoTemp-Bench's bins (seconds), the family's range 1–30 minutes."""
 SPLIT_SIZES = {"train": 512, "val": 48, "test": 96}
