@@ -205,7 +205,7 @@ def test_head_size_32_variant_for_vllm(tmp_path, processor):
     whose logits depend on the pixels."""
     from transformers import Qwen2_5_VLForConditionalGeneration
 
-    out = build_tiny_model(tmp_path / "h32", head_dim=32)
+    out = build_tiny_model(tmp_path / "h32", size="tiny-h32")
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(out, dtype=torch.float32).eval()
     text = model.config.get_text_config()
     assert (text.hidden_size, text.num_attention_heads) == (128, 4)
@@ -223,5 +223,5 @@ def test_head_size_32_variant_for_vllm(tmp_path, processor):
         with torch.inference_mode():
             logits.append(model(**inputs).logits[0, -1])
     assert torch.isfinite(logits[0]).all() and not torch.allclose(*logits)
-    with pytest.raises(ValueError, match="head_dim must be one of"):
-        build_tiny_model(tmp_path / "bad", head_dim=16)
+    with pytest.raises(ValueError, match="unknown size"):
+        build_tiny_model(tmp_path / "bad", size="h16")

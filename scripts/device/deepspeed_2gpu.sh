@@ -33,7 +33,7 @@ gpu_name=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 versions=$(python3 -c "import swift, torch, transformers, deepspeed; print(f'ms-swift {swift.__version__}, DeepSpeed {deepspeed.__version__}, torch {torch.__version__}, transformers {transformers.__version__}')")
 step "$ngpu x $gpu_name; $versions"
 echo "# DeepSpeed on two GPUs ($ngpu x $gpu_name; $versions)" > "$SUMMARY"
-[ -f "$TINY/config.json" ] || python3 -m videotemp_o3.testing.tiny_model "$TINY" --head-dim 32 | tail -1
+[ -f "$TINY/config.json" ] || python3 -m videotemp_o3.testing.tiny_model "$TINY" --size tiny-h32 | tail -1
 
 sft_run() {  # name devices nproc grad_acc deepspeed
   local name=$1 devices=$2 nproc=$3 acc=$4 ds=$5 start=$SECONDS

@@ -52,7 +52,7 @@ echo "# GRPO in the release's layout: $LAYOUT ($ngpu x $gpu_name; $versions)" > 
 gpu_watch_start
 
 # --- 1-2. the policy ------------------------------------------------------------------------------
-[ -f "$TINY/config.json" ] || python3 -m videotemp_o3.testing.tiny_model "$TINY" --head-dim 32 | tail -1
+[ -f "$TINY/config.json" ] || python3 -m videotemp_o3.testing.tiny_model "$TINY" --size tiny-h32 | tail -1
 step "fitting the tiny model to tool-call trajectories: $SEED_STEPS SFT steps on GPU 0"
 rm -rf "$WORK/seed"
 CUDA_VISIBLE_DEVICES=0 DEVICE=cuda MODEL="$TINY" MODEL_TYPE=qwen2_5_vl DATA="$MEDIA/rl/sft_seed.jsonl" DEEPSPEED=none \

@@ -1,8 +1,10 @@
-"""A tiny, random-initialised Qwen2.5-VL checkpoint built offline, for tests.
+"""Random-initialised Qwen2.5-VL checkpoints built offline: a *tiny* one for tests, a *small* one
+to train.
 
-    python -m videotemp_o3.testing.tiny_model OUT_DIR
+    python -m videotemp_o3.testing.tiny_model OUT_DIR                 # tiny (tests)
+    python -m videotemp_o3.testing.tiny_model OUT_DIR --size small    # small (the miniature)
 
-writes a directory (about 13 MB) that loads with ``AutoProcessor.from_pretrained(OUT_DIR)``
+writes a directory (tiny: about 13 MB; small: about 21 MB) that loads with ``AutoProcessor.from_pretrained(OUT_DIR)``
 and ``Qwen2_5_VLForConditionalGeneration.from_pretrained(OUT_DIR)`` with no network and no
 model hub, and serves with ``swift deploy --model OUT_DIR --model_type qwen2_5_vl
 --template qwen2_5_vl`` (ms-swift cannot guess the type from a local directory). The
@@ -29,6 +31,21 @@ What is real and what is not:
 - The chat template is our own Jinja: ChatML turns, no default system prompt, and
   ``<|vision_start|><|video_pad|><|vision_end|>`` for each video part.
 
+The **small** size is the one the miniature reproduction (:mod:`videotemp_o3.mini`) trains
+from scratch and ships as the demo's agent. It keeps the same token layout and chat template and
+differs where learning needs it:
+
+- text hidden 64, 4 layers, 4 heads / 2 KV heads (head_dim 16, M-RoPE sections [2, 3, 3] —
+  Qwen2.5-VL's own t/h/w proportions), MLP 256; vision depth 4, hidden 64, 4 heads, MLP 256,
+  full attention in blocks 1 and 3, merger to 64. About 10.2 M parameters, 9.7 M of them the
+  151665 × 64 embedding (tied with the LM head), so the weights are ~20 MB in bfloat16: Qwen's
+  vocabulary size is fixed by the token ids ms-swift hard-codes, and the embedding is what
+  bounds the width.
+- initialiser std 0.02 (Qwen's), as suits training.
+- the BPE is trained on a corpus that adds every text of the agent protocol (system prompt,
+  prompts, tool feedback), the synthetic task's questions and the SFT builder's reasoning
+  templates, with 2048 merges, so that a whole trajectory is a few hundred tokens.
+
 The build is deterministic: the same seed gives byte-identical files.
 """
 
@@ -40,7 +57,8 @@ import json
 import sys
 from pathlib import Path
 
-__all__ = ["build_tiny_model", "ensure_tiny_model", "SPECIAL_TOKENS", "CHAT_TEMPLATE", "VOCAB_SIZE"]
+__all__ = ["build_tiny_model", "ensure_tiny_model", "SPECIAL_TOKENS", "CHAT_TEMPLATE", "VOCAB_SIZE",
+           "SIZES"]
 
 # Qwen2.5's added tokens, in id order starting at FIRST_SPECIAL_ID: (content, special).
 # `special=False` ones survive `skip_special_tokens=True`, exactly as in the real tokenizer;
@@ -107,6 +125,7 @@ CHAT_TEMPLATE = (
 _SPLIT_PATTERN = r" ?\p{L}+| ?\p{N}| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
 
 _BPE_VOCAB_TARGET = 1024
+_SMALL_BPE_VOCAB_TARGET = 2048
 
 
 def _corpus() -> list[str]:
@@ -139,6 +158,50 @@ def _corpus() -> list[str]:
     return lines * 8
 
 
+def _small_corpus() -> list[str]:
+    """The tiny corpus plus the texts a trained agent reads and writes, so that they tokenise
+    into few tokens: the protocol's system prompt, prompts and feedback, the synthetic task's
+    questions, and the SFT builder's reasoning templates (those it defines at build time)."""
+    from videotemp_o3 import protocol, synthetic
+    from videotemp_o3.segments import Segment
+
+    texts = [protocol.system_prompt(), protocol.final_answer_request(),
+             protocol.missing_action_feedback()]
+    for colour in synthetic.COLOURS:
+        options = [f"{p}" for p in synthetic.PATTERNS]
+        texts.append(protocol.mcq_prompt(synthetic.QUESTION.format(colour=colour), options,
+                                         duration=123.5))
+        texts.append(protocol.grounding_prompt(synthetic.QUERY.format(colour=colour), duration=1234.0))
+    clip = protocol.ClipRequest(Segment(58.0, 100.5), Segment(58.0, 100.5))
+    texts += [protocol.tool_feedback([clip], ask_final=True),
+              protocol.tool_feedback([clip, clip], ask_final=False),
+              protocol.tool_feedback(protocol.RejectedCall(protocol.CallProblem.REPEATED, "x"))]
+    texts += [t.format(target="the moment", a="1.5", b="2.5", p="0.5", q="3.5", s="1", e="2",
+                       answer="B") for t in _builder_templates()]
+    return _corpus() + texts * 8
+
+
+def _builder_templates() -> list[str]:
+    """The SFT builder's reasoning templates (strings with {placeholders}), if it defines any."""
+    try:
+        from videotemp_o3.training import sft_data
+    except Exception:  # noqa: BLE001 — a checkout without the training extras: no templates
+        return []
+    out: list[str] = []
+    for name in dir(sft_data):
+        if not name.startswith("_THINK"):
+            continue
+        value = getattr(sft_data, name)
+        items = value.values() if isinstance(value, dict) else value
+        if isinstance(items, str):
+            items = [items]
+        try:
+            out += [t for t in items if isinstance(t, str)]
+        except TypeError:
+            continue
+    return sorted(out)
+
+
 def _filler_words():
     """Pronounceable, deterministic words (' ba', ' bako', ' bakodu', …) for unused ids."""
     consonants = "bdfgklmnprstvz"
@@ -150,7 +213,7 @@ def _filler_words():
             yield "\u0120" + "".join(combo)
 
 
-def _build_tokenizer_json() -> str:
+def _build_tokenizer_json(size: str = "tiny") -> str:
     """Train the byte-level BPE and lay out the full Qwen2.5-sized vocabulary."""
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
     from tokenizers import trainers
@@ -165,13 +228,13 @@ def _build_tokenizer_json() -> str:
     )
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=_BPE_VOCAB_TARGET,
+        vocab_size=_BPE_VOCAB_TARGET if size == "tiny" else _SMALL_BPE_VOCAB_TARGET,
         min_frequency=2,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
         special_tokens=[],
     )
-    tokenizer.train_from_iterator(_corpus(), trainer=trainer)
+    tokenizer.train_from_iterator(_corpus() if size == "tiny" else _small_corpus(), trainer=trainer)
 
     spec = json.loads(tokenizer.to_str())
     vocab: dict[str, int] = spec["model"]["vocab"]
@@ -238,18 +301,34 @@ def _build_processor(tokenizer_file: Path):
     )
 
 
-# M-RoPE sections per text head size: Qwen2.5-VL's [16, 24, 24] (head size 128) scaled down.
-_MROPE_SECTIONS = {8: [2, 1, 1], 32: [4, 6, 6]}
+SIZES = {
+    # Test model: docs/design.md §5.
+    "tiny": dict(hidden=32, layers=2, heads=4, kv_heads=2, mlp=64, mrope=[2, 1, 1],
+                 vision_depth=2, vision_hidden=32, vision_heads=4, vision_mlp=64,
+                 fullatt=[1], init=0.3),
+    # The test model with text head size 32 (hidden 128), same tokenizer: vLLM's kept attention
+    # kernels serve head sizes >= 32 only (scripts/device/repack_vllm.py); the GPU runs use it.
+    "tiny-h32": dict(hidden=128, layers=2, heads=4, kv_heads=2, mlp=256, mrope=[4, 6, 6],
+                     vision_depth=2, vision_hidden=32, vision_heads=4, vision_mlp=64,
+                     fullatt=[1], init=0.3),
+    # The miniature's model (see the module docstring).
+    "small": dict(hidden=64, layers=4, heads=4, kv_heads=2, mlp=256, mrope=[2, 3, 3],
+                  vision_depth=4, vision_hidden=64, vision_heads=4, vision_mlp=256,
+                  fullatt=[1, 3], init=0.02),
+}
+"""Architecture of each size the builder knows."""
 
 
-def _build_config(head_dim: int = 8):
+def _build_config(size: str = "tiny"):
     from transformers import Qwen2_5_VLConfig
 
-    if head_dim not in _MROPE_SECTIONS:
-        raise ValueError(f"head_dim must be one of {sorted(_MROPE_SECTIONS)}, got {head_dim}")
-    heads = 4
-    hidden = heads * head_dim
-    mrope_section = _MROPE_SECTIONS[head_dim]
+    if size not in SIZES:
+        raise ValueError(f"unknown size {size!r}; expected one of {sorted(SIZES)}")
+    z = SIZES[size]
+    hidden = z["hidden"]
+    heads = z["heads"]
+    head_dim = hidden // heads
+    mrope_section = z["mrope"]
     # M-RoPE rotates head_dim/2 frequency pairs split over (t, h, w): the sections must
     # cover them exactly, or the rotary embedding silently misaligns.
     if sum(mrope_section) * 2 != head_dim:
@@ -257,10 +336,10 @@ def _build_config(head_dim: int = 8):
     text_config = dict(
         vocab_size=VOCAB_SIZE,
         hidden_size=hidden,
-        intermediate_size=2 * hidden,
-        num_hidden_layers=2,
+        intermediate_size=z["mlp"],
+        num_hidden_layers=z["layers"],
         num_attention_heads=heads,
-        num_key_value_heads=2,
+        num_key_value_heads=z["kv_heads"],
         hidden_act="silu",
         max_position_embeddings=32768,
         rms_norm_eps=1e-6,
@@ -269,25 +348,25 @@ def _build_config(head_dim: int = 8):
         tie_word_embeddings=True,
         bos_token_id=_token_id("<|endoftext|>"),
         eos_token_id=_token_id("<|im_end|>"),
-        # Far above Qwen's 0.02 on purpose: with tiny init the residual stream is the
+        # tiny: far above Qwen's 0.02 on purpose: with tiny init the residual stream is the
         # input embedding, and through the tied LM head greedy decoding just repeats the
         # last token. At 0.3 the random model emits varied tokens, which the stop-string
-        # and determinism tests need.
-        initializer_range=0.3,
+        # and determinism tests need. small: Qwen's value, for training.
+        initializer_range=z["init"],
         torch_dtype="bfloat16",
     )
     vision_config = dict(
-        depth=2,
-        hidden_size=32,
-        intermediate_size=64,
-        num_heads=4,
+        depth=z["vision_depth"],
+        hidden_size=z["vision_hidden"],
+        intermediate_size=z["vision_mlp"],
+        num_heads=z["vision_heads"],
         in_channels=3,
         patch_size=14,
         spatial_merge_size=2,
         temporal_patch_size=2,
         window_size=112,
         out_hidden_size=hidden,
-        fullatt_block_indexes=[1],
+        fullatt_block_indexes=z["fullatt"],
         # Qwen2.5-VL's value: temporal positions advance 2 per second of video.
         tokens_per_second=2,
         torch_dtype="bfloat16",
@@ -303,13 +382,14 @@ def _build_config(head_dim: int = 8):
         eos_token_id=_token_id("<|im_end|>"),
         pad_token_id=_token_id("<|endoftext|>"),
         tie_word_embeddings=True,
-        initializer_range=0.3,
+        initializer_range=z["init"],
         torch_dtype="bfloat16",
     )
 
 
-def build_tiny_model(out_dir: str | Path, *, seed: int = 0, head_dim: int = 8) -> Path:
-    """Write the tiny checkpoint (weights, config, tokenizer, processor) into ``out_dir``.
+def build_tiny_model(out_dir: str | Path, *, seed: int = 0, size: str = "tiny") -> Path:
+    """Write a checkpoint of ``size`` (:data:`SIZES`; weights, config, tokenizer, processor)
+    into ``out_dir``.
 
     Creates ``out_dir`` if needed and overwrites the files it writes. Returns the directory
     as an absolute ``Path``. Takes a few seconds on one CPU core; deterministic for a given
@@ -327,10 +407,11 @@ def build_tiny_model(out_dir: str | Path, *, seed: int = 0, head_dim: int = 8) -
     out.mkdir(parents=True, exist_ok=True)
 
     tokenizer_file = out / "tokenizer.json"
-    tokenizer_file.write_text(_build_tokenizer_json(), encoding="utf-8")
+    # The test sizes share one tokenizer; the miniature has its own (its own corpus).
+    tokenizer_file.write_text(_build_tokenizer_json("small" if size == "small" else "tiny"), encoding="utf-8")
     processor = _build_processor(tokenizer_file)
 
-    config = _build_config(head_dim)
+    config = _build_config(size)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = Qwen2_5_VLForConditionalGeneration(config)
@@ -378,17 +459,14 @@ def ensure_tiny_model(root: str | Path, *, seed: int = 0) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m videotemp_o3.testing.tiny_model",
-        description="Build a tiny random Qwen2.5-VL checkpoint offline (for tests).",
+        description="Build a random Qwen2.5-VL checkpoint offline: tiny (tests) or small (to train).",
     )
     parser.add_argument("out_dir", help="directory to write the checkpoint into")
     parser.add_argument("--seed", type=int, default=0, help="weight-init seed (default 0)")
-    parser.add_argument("--head-dim", type=int, default=8, choices=sorted(_MROPE_SECTIONS),
-                        help="text attention head size: 8 (default) or 32 (what vLLM's Triton "
-                             "attention serves)")
+    parser.add_argument("--size", choices=sorted(SIZES), default="tiny", help="default tiny")
     args = parser.parse_args(argv)
-    print(f"building tiny Qwen2.5-VL into {args.out_dir} (seed {args.seed}, head size "
-          f"{args.head_dim}) ...", flush=True)
-    out = build_tiny_model(args.out_dir, seed=args.seed, head_dim=args.head_dim)
+    print(f"building {args.size} Qwen2.5-VL into {args.out_dir} (seed {args.seed}) ...", flush=True)
+    out = build_tiny_model(args.out_dir, seed=args.seed, size=args.size)
     size = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
     print(f"done: {out} ({size / 2**20:.1f} MiB)")
     return 0

@@ -1,0 +1,302 @@
+"""The miniature reproduction: the small model size, the driver's data transforms and metrics,
+the report, and the shipped agent (models/videotemp-mini) — it loads, and its greedy trajectory
+on a fixed synthetic video is well formed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from videotemp_o3 import mini, protocol, synthetic
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = REPO / "models" / "videotemp-mini"
+
+
+# ---------------------------------------------------------------------------------------------
+# The small model
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    from videotemp_o3.testing.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("small"), size="small")
+
+
+def test_small_model_size_and_tokens(small_model):
+    from transformers import AutoConfig, AutoTokenizer
+
+    weights = (small_model / "model.safetensors").stat().st_size
+    assert weights <= 25 * 10**6                          # ships in the repository
+    cfg = AutoConfig.from_pretrained(small_model)
+    text = cfg.text_config if hasattr(cfg, "text_config") else cfg
+    assert (text.hidden_size, text.num_hidden_layers, cfg.vision_config.depth) == (64, 4, 4)
+    assert text.vocab_size == 151665 and cfg.video_token_id == 151656   # Qwen's ids (ms-swift)
+    tok = AutoTokenizer.from_pretrained(small_model)
+    call = protocol.render_turn("The card seems to be on screen between 372.5 s and 441 s. "
+                                "I will look at that segment closely.", segments=[(372.5, 441.0)])
+    # The protocol's words are whole tokens; times stay one digit per token.
+    assert len(tok(protocol.system_prompt()).input_ids) < 260
+    assert len(tok(call).input_ids) < 80
+    assert tok.convert_ids_to_tokens(tok("441").input_ids) == ["4", "4", "1"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Data transforms
+# ---------------------------------------------------------------------------------------------
+
+def _record(uid="train_0000_100s", start=40.0, end=46.5, pattern="checkerboard"):
+    spec = synthetic.VideoSpec(uid=uid, duration=100.0, start=start, end=end, pattern=pattern,
+                               colour="red", slot=1, options=synthetic.PATTERNS)
+    return synthetic.record(spec, "train")
+
+
+def test_sft_annotations_give_one_mcq_and_one_grounding_per_video(tmp_path):
+    rec = _record()
+    (tmp_path / "data.jsonl").write_text(json.dumps(rec) + "\n")
+    (tmp_path / "videos").mkdir()
+    (tmp_path / rec["videos"][0]).write_bytes(b"")     # the readers only resolve the path
+    anns = mini.sft_annotations(tmp_path)
+    assert [a["id"] for a in anns] == [f"{rec['uid']}:mcq", f"{rec['uid']}:grounding"]
+    mcq, grounding = anns
+    assert mcq["span"] == grounding["span"] == [40.0, 46.5]
+    assert mcq["options"] == [f"{l}. {p}" for l, p in zip("ABCD", synthetic.PATTERNS)]
+    assert mcq["answer"] == "C"
+    # The questions eval/run.py asks: the benchmark's stem, for grounding too.
+    assert grounding["query"] == mcq["question"] == synthetic.QUESTION.format(colour="red")
+    assert mcq["video"] == str((tmp_path / rec["videos"][0]).resolve())
+    rl = mini.rl_annotations(tmp_path)
+    assert rl[0]["options"] == list(synthetic.PATTERNS) and rl[0]["timestamp"] == [40.0, 46.5]
+    assert rl[1]["query"] == grounding["query"] and rl[1]["span"] == [40.0, 46.5]
+
+
+def test_all_rounds_trains_every_assistant_round():
+    record = {"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"},
+                           {"role": "assistant", "content": "a", "loss": False},
+                           {"role": "user", "content": "f"},
+                           {"role": "assistant", "content": "b", "loss": True}], "videos": ["v"]}
+    out = mini.all_rounds(record)
+    assert [m.get("loss") for m in out["messages"]] == [None, None, True, None, True]
+    assert record["messages"][2]["loss"] is False          # the input is not modified
+
+
+def test_overview_file_holds_the_frames_ms_swift_samples(tmp_path, monkeypatch):
+    from videotemp_o3.video import VideoReader
+
+    for key, value in synthetic.SWIFT_ENV.items():
+        monkeypatch.setenv(key, value)
+    spec = synthetic.VideoSpec(uid="v", duration=90.0, start=40.0, end=46.5, pattern="plain",
+                               colour="red", slot=1, options=synthetic.PATTERNS)
+    src = tmp_path / "v.mp4"
+    synthetic.render_video(src, spec)
+    _, path = mini._overview_file((str(src), str(tmp_path / "ov")))
+    agent_view = VideoReader(src).overview(synthetic.overview_budget())
+    stored = VideoReader(path)
+    frames = stored.frames_at_indices(range(stored.num_frames)).frames
+    assert frames.shape == agent_view.frames.shape == (32, 56, 112, 3)
+    assert (frames == agent_view.frames).all()                       # lossless, same frames
+    assert stored.metadata.avg_fps == pytest.approx(agent_view.fps)  # same temporal positions
+    assert mini.with_overview({"videos": [str(src), "c.mkv"]}, {str(src): path})["videos"] == [path, "c.mkv"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics and report
+# ---------------------------------------------------------------------------------------------
+
+def _write_traj(folder: Path, uid: str, turns: list[dict]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{uid}.json").write_text(json.dumps({"video": "v.mp4", "turns": turns}))
+
+
+def test_trajectory_metrics_by_hand(tmp_path):
+    call = protocol.render_turn("look", segments=[(10, 20)])
+    answer = protocol.render_turn("seen", answer="B")
+    traj = tmp_path / "videotemp.part0.trajectories"
+    # q1: call [10, 20] then answer, well formed; truth [15, 25] -> IoU 5/15.
+    _write_traj(traj, "q1", [{"text": call, "clips": [{"segment": [10, 20]}]}, {"text": answer}])
+    # q2: answers at once without thinking: not well formed, no call.
+    _write_traj(traj, "q2", [{"text": "<answer>B</answer>"}])
+    # q3: two calls (the second with two clips: the hull [30, 50] counts), then an answer.
+    _write_traj(traj, "q3", [{"text": call, "clips": [{"segment": [0, 5]}]},
+                             {"text": call, "clips": [{"segment": [30, 35]}, {"segment": [45, 50]}]},
+                             {"text": answer}])
+    m = mini.trajectory_metrics(tmp_path, "videotemp", {"q1": (15, 25), "q2": (0, 1), "q3": (30, 50)})
+    assert m["n"] == 3 and m["n_calls"] == 2
+    assert m["tool_call_rate"] == pytest.approx(2 / 3)
+    assert m["mean_turns"] == pytest.approx(2.0)
+    assert m["well_formed_rate"] == pytest.approx(2 / 3)
+    assert m["last_call_iou"] == pytest.approx((5 / 15 + 1.0) / 2)
+
+
+def _score(acc=None, miou=None, r5=None, n=4):
+    rows = {b: {"acc": acc, "mIoU": miou, "R@0.5": r5, "n": 1} for b in ("<3min", "3-10min", "10-20min", ">20min")}
+    rows["overall"] = {"acc": acc, "mIoU": miou, "R@0.5": r5, "n": n}
+    return {"tables": {"duration": rows}}
+
+
+def _stage(acc, miou):
+    traj = {"n": 4, "tool_call_rate": 1.0, "mean_turns": 3.0, "well_formed_rate": 0.5,
+            "last_call_iou": 0.4, "n_calls": 4}
+    return {"videotemp": {"score": _score(acc=acc), "trajectories": traj},
+            "videotemp-g": {"score": _score(miou=miou, r5=miou), "trajectories": traj}}
+
+
+def test_table_best_choice_and_plot(tmp_path):
+    scores = {"random_init": {"test": _stage(0.0, 0.0)},
+              "sft_unified": {"test": _stage(0.5, 0.3), "val": _stage(0.6, 0.2)},
+              "grpo_penalty": {"test": _stage(0.75, 0.35), "val": _stage(0.5, 0.2)}}
+    rows = mini.table_rows(scores)
+    assert [r["stage"] for r in rows] == ["random_init", "sft_unified", "grpo_penalty"]
+    assert rows[1]["mcq_accuracy"] == 0.5 and rows[1]["miou"] == 0.3 and rows[1]["questions_n"] == 8
+    text = mini.format_table(rows)
+    assert "| SFT, unified masking | 50.0 (n=4) | 30.0 (n=4) |" in text
+    best, by = mini.choose_best(scores)           # validation decides, not the test split
+    assert best == "sft_unified" and by["sft_unified"] == pytest.approx(0.4)
+    assert mini.plot(scores, tmp_path / "p.png").stat().st_size > 10_000
+
+
+def test_describe_trajectory_shows_call_clip_and_answer_against_truth():
+    rec = _record(start=40.0, end=46.5)
+    traj = {"video": "/x/train_0000_100s.mp4",
+            "question": {"kind": "grounding", "text": "the red card is on screen", "options": []},
+            "overview": {"frames": 32, "size": [56, 112], "duration": 100.0},
+            "turns": [{"index": 1, "action": "tool_call", "text": protocol.render_turn("x", segments=[(38, 48)]),
+                       "clips": [{"segment": [38.0, 48.0], "frames": 8, "size": [112, 224]}]},
+                      {"index": 2, "action": "answer", "text": "<think>y</think><answer>[40, 46]</answer>"}],
+            "prediction": [40.0, 46.0]}
+    text = mini.describe_trajectory(traj, rec)
+    assert "clip 38.0-48.0 s: 8 frames of 112x224; IoU with the truth 0.65" in text
+    assert "answer [40.0, 46.0] vs truth [40.0, 46.5]: IoU 0.92" in text
+
+
+def test_runner_deadline_stops_only_evaluations(tmp_path):
+    import time
+
+    runner = mini.Runner(tmp_path / "logs", deadline=time.time() + 1.0)
+    slow_eval = mini.Job("eval", ["sleep", "30"], dict(os.environ), tmp_path / "e.log", stoppable=True)
+    training = mini.Job("train", ["bash", "-c", "sleep 2; echo saved"], dict(os.environ), tmp_path / "t.log")
+    started = time.time()
+    runner.run([slow_eval, training], label="test")
+    assert time.time() - started < 20
+    assert runner.stopped == ["eval"]
+    assert training.returncode == 0 and (tmp_path / "t.log").read_text().strip() == "saved"
+    failing = mini.Job("bad", ["bash", "-c", "echo boom; exit 3"], dict(os.environ), tmp_path / "b.log")
+    with pytest.raises(RuntimeError, match=r"(?s)bad failed \(exit 3\).*boom"):
+        mini.Runner(tmp_path / "logs").run([failing], label="test")
+
+
+def test_plugin_time_limit_and_no_penalty_reward(monkeypatch):
+    pytest.importorskip("swift")
+    import importlib.util
+    import time
+
+    from transformers import TrainerControl, TrainerState
+    from swift.plugin import callback
+    from swift.plugin.orm import orms
+
+    monkeypatch.setenv("VIDEOTEMP_MINI_TIME_LIMIT_S", "0.2")
+    monkeypatch.setattr(callback, "extra_callbacks", [])
+    import videotemp_o3.training.swift_plugin  # noqa: F401  (the release rewards)
+    spec = importlib.util.spec_from_file_location("mini_plugin_under_test", mini.PLUGIN)
+    plugin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plugin)
+    (limit,) = callback.extra_callbacks
+    state, control = TrainerState(global_step=3, max_steps=100), TrainerControl()
+    limit.on_step_begin(None, state, control)
+    limit.on_step_end(None, state, control)
+    assert not control.should_training_stop              # within the limit
+    time.sleep(0.3)
+    limit.on_step_end(None, state, control)
+    assert control.should_training_stop and control.should_save
+    reward = orms["iou_reward_no_penalty"](max_turns=3)
+    assert reward.config.iou_penalty == 0.0 and reward.config.max_turns == 3
+    assert orms["iou_reward"](max_turns=3).config.iou_penalty == 0.1
+
+
+def test_pack_and_ship_round_trip(tmp_path, small_model):
+    best = mini.copy_checkpoint(small_model, tmp_path / "best" / "videotemp-mini")
+    manifest = {"made_by": "bash scripts/reproduce_mini.sh", "seed": 0, "scale": "full",
+                "stage": "grpo_penalty", "title": mini.STAGE_TITLES["grpo_penalty"]}
+    (best / "MANIFEST.json").write_text(json.dumps(manifest))
+    work = tmp_path / "work"
+    (work / "logs").mkdir(parents=True)
+    (work / "logs" / "x.log").write_text("log")
+    results = tmp_path / "results"
+    results.mkdir()
+    packed = mini.pack(results, work, best)
+    assert all(p.stat().st_size <= 15 * 2**20 for p in packed)
+    shipped = mini.ship(results, tmp_path / "models" / "videotemp-mini")
+    assert (shipped / "model.safetensors").read_bytes() == (small_model / "model.safetensors").read_bytes()
+    assert json.loads((shipped / "MANIFEST.json").read_text())["stage"] == "grpo_penalty"
+    assert "bash scripts/reproduce_mini.sh" in (shipped / "README.md").read_text()
+    assert not (shipped / "optimizer.pt").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# The shipped agent
+# ---------------------------------------------------------------------------------------------
+
+needs_shipped = pytest.mark.skipif(not (SHIPPED / "model.safetensors").is_file(),
+                                   reason="models/videotemp-mini is not in this checkout")
+
+
+@needs_shipped
+def test_shipped_checkpoint_loads_with_its_manifest():
+    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+
+    manifest = json.loads((SHIPPED / "MANIFEST.json").read_text())
+    assert manifest["seed"] is not None and "reproduce_mini.sh" in manifest["made_by"]
+    assert (SHIPPED / "model.safetensors").stat().st_size <= 25 * 10**6
+    AutoProcessor.from_pretrained(SHIPPED)
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(SHIPPED)
+    assert model.config.text_config.hidden_size == 64
+
+
+@needs_shipped
+def test_shipped_agent_greedy_trajectory_is_well_formed(tmp_path):
+    from videotemp_o3.agent import Agent, AgentConfig, Question
+    from videotemp_o3.engines.local import LocalEngine
+
+    data = synthetic.generate(tmp_path, durations=(150,), seed=0, progress=False)
+    rec = json.loads(data.read_text().splitlines()[0])
+    spec = synthetic.spec_of(rec)
+    config = AgentConfig(overview_budget=synthetic.overview_budget(), clip_budget=synthetic.clip_budget(),
+                         max_new_tokens=160, temperature=0.0)
+    with LocalEngine(SHIPPED, device="cpu") as engine:
+        traj = Agent(engine, config).run(tmp_path / rec["videos"][0],
+                                         Question(synthetic.QUESTION.format(colour=spec.colour), "mcq",
+                                                  list(spec.options)))
+    assert traj.error is None
+    turns = [protocol.parse_turn(t.text) for t in traj.turns]
+    assert 1 <= len(turns) <= protocol.DEFAULT_MAX_TURNS
+    assert all(t.well_formed for t in turns), [t.text for t in traj.turns]
+    assert turns[-1].action == "answer" and traj.prediction in tuple("ABCD")
+    assert all(t.action == "tool_call" for t in turns[:-1])
+    assert any(t.clips for t in traj.turns)                  # it looked closer before answering
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole driver, at smoke scale on CPU (many CPU minutes: opt-in)
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("VIDEOTEMP_MINI_SMOKE"),
+                    reason="set VIDEOTEMP_MINI_SMOKE=1 to run the whole miniature at smoke scale on CPU")
+def test_reproduce_mini_smoke_on_cpu(tmp_path):
+    env = dict(os.environ, DEVICE="cpu", MINI_SCALE="smoke", WORK=str(tmp_path / "work"),
+               RESULTS=str(tmp_path / "results"), PYTHON=sys.executable)
+    run = subprocess.run(["bash", "scripts/reproduce_mini.sh"], cwd=REPO, env=env, capture_output=True,
+                         text=True, timeout=7200)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+    results = json.loads((tmp_path / "results" / "results.json").read_text())
+    assert [r["stage"] for r in results["table"]] == list(mini.STAGES)
+    assert all(r["questions_n"] == 8 for r in results["table"])
+    assert results["best_stage"] in mini.TOOL_STAGES
+    names = sorted(p.name for p in (tmp_path / "results").iterdir())
+    assert len(names) <= 8 and "plot.png" in names and "table.md" in names
