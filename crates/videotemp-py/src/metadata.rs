@@ -106,14 +106,14 @@ impl PyVideoMetadata {
     fn __repr__(&self) -> String {
         let m = &self.inner;
         format!(
-            "VideoMetadata(path={:?}, {}x{} {} {}, {:.3} fps, {:?} s from header, rotation {})",
+            "VideoMetadata(path={:?}, {}x{} {} {}, {:.3} fps, {} s from header, rotation {})",
             m.path.to_string_lossy(),
             m.width,
             m.height,
             m.codec,
             m.pixel_format,
             m.avg_fps,
-            m.duration_seconds_from_header,
+            m.duration_seconds_from_header.map_or_else(|| "no duration".to_string(), |d| format!("{d:.3}")),
             m.rotation
         )
     }
