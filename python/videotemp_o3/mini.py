@@ -104,6 +104,12 @@ class Scale:
     """Processes per (stage, split, task) evaluation on the test split."""
     budget_s: Optional[float]
     """Evaluations still running this long after the start are stopped (None: no limit)."""
+    sft_end_s: Optional[float] = None
+    grpo_end_s: Optional[float] = None
+    """Seconds after the start by which the SFT (GRPO) arms should have stopped, so that what
+    follows still fits the budget when the data took longer than planned: a training run's time
+    limit is the smaller of its own and what is left until its mark (less
+    :data:`TRAINING_STARTUP_S`), and never below :data:`MIN_TRAINING_S`. None: no mark."""
 
 
 SCALES = {
@@ -111,13 +117,28 @@ SCALES = {
                   sft_epochs=5, sft_lr=1e-3, sft_batch=8, sft_max_steps=-1, sft_workers=4,
                   sft_time_limit_s=140, grpo_steps=40, grpo_generations=8, grpo_batch=8,
                   grpo_lr=1e-4, grpo_time_limit_s=100, max_completion=160, max_new_tokens=160,
-                  eval_shards=2, budget_s=540),
+                  eval_shards=2, budget_s=540, sft_end_s=300, grpo_end_s=430),
     "smoke": Scale(name="smoke", train=4, val=4, test=4,
                    sft_epochs=1, sft_lr=1e-3, sft_batch=2, sft_max_steps=3, sft_workers=0,
                    sft_time_limit_s=600, grpo_steps=1, grpo_generations=2, grpo_batch=2,
                    grpo_lr=5e-5, grpo_time_limit_s=600, max_completion=48, max_new_tokens=48,
                    eval_shards=1, budget_s=None),
 }
+
+TRAINING_STARTUP_S = 45.0
+"""What a training process spends before its first step (imports, model, dataset): the time
+limit counts from the first step."""
+MIN_TRAINING_S = 30.0
+
+
+def training_limit(own_s: float, mark_s: Optional[float], elapsed_s: float) -> float:
+    """A training run's time limit in seconds: ``own_s``, cut to what is left until ``mark_s``
+    (seconds after the start; ``elapsed_s`` have passed) less the start-up, at least
+    :data:`MIN_TRAINING_S`."""
+    if mark_s is None:
+        return own_s
+    return max(MIN_TRAINING_S, min(own_s, mark_s - elapsed_s - TRAINING_STARTUP_S))
+
 
 STAGES = ("random_init", "single_pass", "sft_all_rounds", "sft_unified", "grpo_no_penalty",
           "grpo_penalty")
@@ -170,6 +191,8 @@ class Job:
     cwd: Path = REPO
     stoppable: bool = False
     """The runner's deadline may stop it (evaluations; training keeps its own time limit)."""
+    gpu: bool = False
+    """It runs on a GPU: with several, the runner gives it one of its own (round robin)."""
     started: float = math.nan
     ended: float = math.nan
     returncode: Optional[int] = None
@@ -186,9 +209,11 @@ class Runner:
     SIGKILL) and recorded as ``stopped``; what they wrote stays (``eval/run.py`` appends each
     answered question at once), so the report scores what was answered and says how many."""
 
-    def __init__(self, log_dir: Path, deadline: Optional[float] = None):
+    def __init__(self, log_dir: Path, deadline: Optional[float] = None,
+                 gpus: Sequence[str] = ()):
         self.log_dir = log_dir
         self.deadline = deadline
+        self.gpus = list(gpus)
         self.done: list[Job] = []
         self.stopped: list[str] = []
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -198,14 +223,21 @@ class Runner:
         of its log) after the others have finished, so that their work is not lost. The
         deadline stops only jobs marked ``stoppable``."""
         running = []
+        on_gpu = 0
         for job in jobs:
+            if job.gpu and len(self.gpus) > 1:
+                # Each process sees one GPU: the wave's GPU jobs are dealt out in order, so the
+                # caller puts the one on the critical path where it shares least.
+                job.env = dict(job.env, CUDA_VISIBLE_DEVICES=self.gpus[on_gpu % len(self.gpus)])
+                on_gpu += 1
             job.log.parent.mkdir(parents=True, exist_ok=True)
             f = open(job.log, "w")
             job.started = time.time()
             proc = subprocess.Popen(job.cmd, env=job.env, cwd=job.cwd, stdout=f,
                                     stderr=subprocess.STDOUT)
             running.append((job, proc, f))
-        _say(f"{label}: {len(jobs)} process(es): {', '.join(j.name for j in jobs)}")
+        _say(f"{label}: {len(jobs)} process(es): {', '.join(j.name for j in jobs)}"
+             + (f" over GPUs {','.join(self.gpus)}" if on_gpu and len(self.gpus) > 1 else ""))
         failed = []
         while running:
             if self.deadline is not None and time.time() > self.deadline:
@@ -301,7 +333,7 @@ def _overview_file(args: tuple[str, str]) -> tuple[str, str]:
     reader = VideoReader(source, num_threads=1)
     # ms-swift's own sampling of a whole video under its environment (qwen-vl-utils): the
     # environment's budget over [0, duration].
-    clip = clip_for_swift(reader, 0.0, reader.duration, FrameBudget.from_env(), out_dir)
+    clip = clip_for_swift(reader, 0.0, reader.duration_seconds, FrameBudget.from_env(), out_dir)
     return source, clip.path
 
 
@@ -422,7 +454,7 @@ def oracle_job(work: Path, python: str, log_dir: Path) -> Job:
 
 
 def sft_job(arm: str, data: Path, model: Path, out: Path, scale: Scale, seed: int, device: str,
-            log: Path) -> Job:
+            log: Path, time_limit_s: Optional[float] = None) -> Job:
     env = _env_base(device)
     env.update({
         "DEVICE": device, "MODEL": str(model), "MODEL_TYPE": "qwen2_5_vl", "DATA": str(data),
@@ -439,7 +471,7 @@ def sft_job(arm: str, data: Path, model: Path, out: Path, scale: Scale, seed: in
         # file the validator would take that file's frame rate for the video's.
         "VALIDATE": "0",
         "DATALOADER_NUM_WORKERS": str(scale.sft_workers), "REPORT_TO": "none", "DEEPSPEED": "none",
-        "VIDEOTEMP_MINI_TIME_LIMIT_S": str(scale.sft_time_limit_s),
+        "VIDEOTEMP_MINI_TIME_LIMIT_S": str(time_limit_s or scale.sft_time_limit_s),
     })
     plugins = [str(PLUGIN)]
     if device == "cpu":
@@ -451,7 +483,8 @@ def sft_job(arm: str, data: Path, model: Path, out: Path, scale: Scale, seed: in
     if device == "cuda":
         # ms-swift defaults a float32 model to fp16 autocast; bf16 needs no loss scaling.
         extra += ["--bf16", "true", "--fp16", "false"]
-    return Job(f"sft:{arm}", ["bash", str(REPO / "sft" / "sft.sh"), *extra], env, log)
+    return Job(f"sft:{arm}", ["bash", str(REPO / "sft" / "sft.sh"), *extra], env, log,
+               gpu=device == "cuda")
 
 
 GRPO_REWARDS = {
@@ -463,7 +496,7 @@ GRPO_REWARDS = {
 
 
 def grpo_job(arm: str, rl_dir: Path, model: Path, out: Path, scale: Scale, seed: int, device: str,
-             log: Path) -> Job:
+             log: Path, time_limit_s: Optional[float] = None) -> Job:
     env = _env_base(device)
     env.update({
         "USE_VLLM": "false", "MODEL": str(model), "MODEL_TYPE": "qwen2_5_vl",
@@ -476,14 +509,14 @@ def grpo_job(arm: str, rl_dir: Path, model: Path, out: Path, scale: Scale, seed:
         "LOGGING_STEPS": "1", "REPORT_TO": "none", "DEEPSPEED": "",
         "TORCH_DTYPE": "float32",
         "VIDEOTEMP_CLIP_DIR": str(out / "clips"),
-        "VIDEOTEMP_MINI_TIME_LIMIT_S": str(scale.grpo_time_limit_s),
+        "VIDEOTEMP_MINI_TIME_LIMIT_S": str(time_limit_s or scale.grpo_time_limit_s),
     })
     env["EXTRA_ARGS"] = " ".join([
         "--check_model", "false", "--seed", str(seed), "--save_only_model", "true",
         "--external_plugins", str(REPO / "rl" / "plugin.py"), str(PLUGIN),
         *(["--bf16", "true", "--fp16", "false"] if device == "cuda" else []),
         "--reward_funcs", *GRPO_REWARDS[arm]])
-    return Job(f"grpo:{arm}", ["bash", str(REPO / "rl" / "grpo.sh")], env, log)
+    return Job(f"grpo:{arm}", ["bash", str(REPO / "rl" / "grpo.sh")], env, log, gpu=device == "cuda")
 
 
 def latest_checkpoint(out: Path) -> Path:
@@ -537,7 +570,8 @@ def eval_jobs(stage: str, model: Path, work: Path, split: str, scale: Scale, dev
                    "--model", str(model), "--device", device, "--output", str(out), "--no-score",
                    *eval_flags(scale, stage)]
             jobs.append(Job(f"eval:{stage}:{split}:{task}:{k}", cmd, env,
-                            log_dir / "eval" / f"{stage}_{split}_{task}_{k}.log", stoppable=True))
+                            log_dir / "eval" / f"{stage}_{split}_{task}_{k}.log", stoppable=True,
+                            gpu=device == "cuda"))
     return jobs
 
 
@@ -825,6 +859,19 @@ def _device_name(device: str) -> str:
     return f"cpu ({os.cpu_count()} cores)"
 
 
+def visible_gpus(device: str) -> list[str]:
+    """The GPUs the run may use: ``CUDA_VISIBLE_DEVICES``'s entries when set, else every device
+    torch sees; none on the CPU."""
+    if device != "cuda":
+        return []
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [g.strip() for g in listed.split(",") if g.strip()]
+    import torch
+
+    return [str(k) for k in range(torch.cuda.device_count())]
+
+
 def _git_commit() -> Optional[str]:
     if os.environ.get("VIDEOTEMP_COMMIT"):  # a copy without .git (a GPU machine's)
         return os.environ["VIDEOTEMP_COMMIT"]
@@ -883,11 +930,12 @@ def _run(work: Path, results: Path, scale: Scale, info: dict[str, Any], *, seed:
     workers = workers or os.cpu_count() or 2
     work.mkdir(parents=True, exist_ok=True)
     results.mkdir(parents=True, exist_ok=True)
-    runner = Runner(work / "logs", deadline=t_start + budget_s if budget_s else None)
+    gpus = visible_gpus(device)
+    runner = Runner(work / "logs", deadline=t_start + budget_s if budget_s else None, gpus=gpus)
     stages: dict[str, float] = {}
     info.update({"scale": asdict(scale), "seed": seed, "device": device,
                  "command": command, "git_commit": _git_commit(), "workers": workers,
-                 "device_name": _device_name(device), "budget_s": budget_s})
+                 "device_name": _device_name(device), "gpus": len(gpus), "budget_s": budget_s})
     info["stage_seconds"] = stages  # kept current, so that a failed run still reports them
     info["_runner"] = runner
 
@@ -911,8 +959,11 @@ def _run(work: Path, results: Path, scale: Scale, info: dict[str, Any], *, seed:
                 "sft_unified": work / "sft" / "sft_unified.jsonl",
                 "single_pass": work / "sft" / "single_pass.jsonl"}
     t = time.time()
+    limits = info.setdefault("time_limits_s", {})
+    limits["sft"] = training_limit(scale.sft_time_limit_s, scale.sft_end_s, t - t_start)
     jobs = [sft_job(arm, data, init, work / "train" / arm, scale, seed, device,
-                    runner.log_dir / "train" / f"{arm}.log") for arm, data in sft_arms.items()
+                    runner.log_dir / "train" / f"{arm}.log", limits["sft"])
+            for arm, data in sft_arms.items()
             if not (resume and _has_checkpoint(work / "train" / arm))]
     if not (resume and (work / "oracle.json").is_file()):
         jobs.append(oracle_job(work, python, runner.log_dir))
@@ -926,8 +977,10 @@ def _run(work: Path, results: Path, scale: Scale, info: dict[str, Any], *, seed:
         ckpt[arm] = latest_checkpoint(work / "train" / arm)
 
     t = time.time()
+    limits["grpo"] = training_limit(scale.grpo_time_limit_s, scale.grpo_end_s, t - t_start)
+    _say(f"time limits: SFT {limits['sft']:.0f} s, GRPO {limits['grpo']:.0f} s of steps")
     jobs = [grpo_job(arm, work / "rl", ckpt["sft_unified"], work / "train" / arm, scale, seed, device,
-                     runner.log_dir / "train" / f"{arm}.log") for arm in GRPO_REWARDS
+                     runner.log_dir / "train" / f"{arm}.log", limits["grpo"]) for arm in GRPO_REWARDS
             if not (resume and _has_checkpoint(work / "train" / arm))]
     # The random init writes until max_new_tokens on every turn: the slowest to evaluate.
     jobs += eval_jobs("random_init", init, work, "test", scale, device, python, runner.log_dir,
@@ -952,16 +1005,20 @@ def _run(work: Path, results: Path, scale: Scale, info: dict[str, Any], *, seed:
     stages["eval of the GRPO stages"] = time.time() - t
 
     t = time.time()
-    scores: dict[str, dict] = {}
+    scores: dict[str, dict] = {stage: {} for stage in STAGES}
     score_errors = {}
-    for stage in STAGES:
-        scores[stage] = {}
-        for split in ("test", "val"):
-            if (work / "eval" / stage / split).is_dir():
-                try:
-                    scores[stage][split] = score_stage(stage, work, split, python)
-                except RuntimeError as e:  # e.g. nothing answered before the deadline
-                    score_errors[f"{stage}/{split}"] = str(e)[-500:]
+    todo = [(stage, split) for stage in STAGES for split in ("test", "val")
+            if (work / "eval" / stage / split).is_dir()]
+    # Each scoring is a few processes of eval/score.py: side by side, not one after another.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max(1, min(len(todo), workers))) as pool:
+        futures = {key: pool.submit(score_stage, key[0], work, key[1], python) for key in todo}
+    for (stage, split), fut in futures.items():
+        try:
+            scores[stage][split] = fut.result()
+        except RuntimeError as e:  # e.g. nothing answered before the deadline
+            score_errors[f"{stage}/{split}"] = str(e)[-500:]
     info["score_errors"] = score_errors
     try:
         best, val_scores = choose_best(scores)
