@@ -1113,6 +1113,13 @@ def show(results: Path, data_dir: Path, uid: Optional[str] = None) -> str:
     return describe_trajectory(trajs[uid], records[uid])
 
 
+def _parameters(weights: Path) -> int:
+    from safetensors import safe_open
+
+    with safe_open(str(weights), "pt") as f:
+        return sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
+
+
 def ship(results: Path, dest: Path = REPO / "models" / "videotemp-mini") -> Path:
     """Unpacks the chosen checkpoint of a run's results (``best.tar.gz`` or its parts) into
     ``dest`` and writes its README from the manifest and the run's table."""
@@ -1143,7 +1150,7 @@ def ship(results: Path, dest: Path = REPO / "models" / "videotemp-mini") -> Path
         "# videotemp-mini: the miniature's trained agent",
         "",
         f"A {manifest.get('title', manifest.get('stage'))} checkpoint of a small Qwen2.5-VL-architecture "
-        "model (10.3 M parameters, random init) trained from scratch on the synthetic task family "
+        f"model ({_parameters(dest / 'model.safetensors') / 1e6:.1f} M parameters, random init) trained from scratch on the synthetic task family "
         "(python/videotemp_o3/synthetic.py) by the project's own SFT and GRPO scripts. It is the "
         "default model of `bash scripts/demo.sh`; it knows nothing but this task.",
         "",
@@ -1161,6 +1168,136 @@ def ship(results: Path, dest: Path = REPO / "models" / "videotemp-mini") -> Path
         lines.append(format_table(info["table"]))
     (dest / "README.md").write_text("\n".join(lines) + "\n")
     return dest
+
+
+# ---------------------------------------------------------------------------------------------
+# The README's results section
+# ---------------------------------------------------------------------------------------------
+
+README_START = "<!-- mini-results:start (python -m videotemp_o3.mini readme RESULTS writes this section) -->"
+README_END = "<!-- mini-results:end -->"
+PUBLISHED = REPO / "docs" / "mini"
+"""Where the shipped run's table.md, results.json and plot.png are kept (the README links them)."""
+
+FINDINGS = (
+    # (what the paper found, its numbers, the miniature's better stage, its worse stage, metric)
+    ("unified masking beats training every round", "mIoU 29.5 with masking vs 18.8 without",
+     "sft_unified", "sft_all_rounds", "miou"),
+    ("the penalty-aware IoU reward beats the IoU reward without penalty",
+     "mIoU 29.5 with the penalty vs 23.8 without", "grpo_penalty", "grpo_no_penalty", "miou"),
+    ("tool use beats a single pass over the overview on long videos",
+     "the agent above the single-pass baseline", "grpo_penalty", "single_pass", "mcq_accuracy"),
+)
+
+
+def _standard_error(row: dict, metric: str) -> Optional[float]:
+    """A conservative standard error of ``metric`` in ``row``: binomial for accuracy, the bound
+    0.5/√n of any [0, 1] mean for mIoU."""
+    n = row["mcq_n"] if metric == "mcq_accuracy" else row["grounding_n"]
+    v = row.get(metric)
+    if not n or v is None:
+        return None
+    return math.sqrt(v * (1 - v) / n) if metric == "mcq_accuracy" else 0.5 / math.sqrt(n)
+
+
+def findings(rows: Sequence[dict]) -> list[dict]:
+    """Each finding of the paper against the miniature's test rows: the difference (better −
+    worse stage, in points) and a verdict — ``holds`` when it exceeds twice the combined
+    standard error in the paper's direction, ``reversed`` when it does so the other way, ``not
+    distinguishable`` otherwise, ``not measured`` when a stage is missing."""
+    by = {r["stage"]: r for r in rows}
+    out = []
+    for claim, paper, better, worse, metric in FINDINGS:
+        a, b = by.get(better), by.get(worse)
+        item = {"claim": claim, "paper": paper, "better": better, "worse": worse, "metric": metric}
+        if not a or not b or a.get(metric) is None or b.get(metric) is None:
+            out.append(dict(item, verdict="not measured"))
+            continue
+        diff = a[metric] - b[metric]
+        ses = [_standard_error(a, metric), _standard_error(b, metric)]
+        se = math.sqrt(sum(x * x for x in ses if x is not None))
+        verdict = ("holds" if diff > 2 * se else "reversed" if diff < -2 * se
+                   else "not distinguishable")
+        out.append(dict(item, diff_points=round(100 * diff, 1), two_se_points=round(200 * se, 1),
+                        verdict=verdict))
+    return out
+
+
+def readme_section(info: dict, plot_link: str) -> str:
+    """The README's results section from a run's ``results.json``: the GPU, the command, the
+    table, the plot, the wall time per stage, the oracle and the findings."""
+    rows = info.get("table") or []
+    gpus = info.get("gpus") or 0
+    device = info.get("device_name") or info.get("device")
+    if gpus > 1:
+        device = f"{device} × {gpus} (independent processes dealt over the GPUs)"
+    lines = [README_START, "",
+             f"Results of `{info.get('command')}` on {device}, seed {info.get('seed')}, commit "
+             f"`{(info.get('git_commit') or 'unknown')[:12]}`: {info.get('total_seconds', 0):.0f} s from nothing "
+             f"(budget {info.get('budget_s')} s). Test split: {rows[0]['mcq_n'] if rows else 0} MCQ and "
+             f"{rows[0]['grounding_n'] if rows else 0} grounding questions per stage (fewer where an "
+             "evaluation was stopped at the deadline: the n of each cell).", "",
+             format_table(rows).rstrip("\n"), "",
+             f"![MCQ accuracy and grounding mIoU by video length, per stage]({plot_link})", ""]
+    stages = info.get("stage_seconds") or {}
+    if stages:
+        lines.append("Wall time per stage: " + "; ".join(f"{k} {v:.0f} s" for k, v in stages.items()) + ".")
+    limits = info.get("time_limits_s") or {}
+    if limits:
+        lines.append("Time limits of the training runs (seconds of steps): "
+                     + ", ".join(f"{k} {v:.0f}" for k, v in limits.items()) + ".")
+    stopped = info.get("stopped_at_deadline") or []
+    if stopped:
+        lines.append(f"Evaluations stopped at the deadline (scored on what they answered): {', '.join(stopped)}.")
+    o = info.get("oracle")
+    if o:
+        lines.append(f"Pixel oracle on the validation split ({o.get('questions')} videos): MCQ "
+                     f"{_pct(o['overview']['mcq_accuracy'])} % from the overview vs "
+                     f"{_pct(o['clip']['mcq_accuracy'])} % with the right clip (chance 25 %); mIoU "
+                     f"{_pct(o['overview']['grounding_miou'])} vs {_pct(o['clip']['grounding_miou'])} %.")
+    lines += ["", "Findings of the paper, on this miniature (difference in points; \"holds\" = larger "
+              "than twice the combined standard error, conservative for mIoU):", ""]
+    for f in findings(rows):
+        if f["verdict"] == "not measured":
+            lines.append(f"- {f['claim']} (paper: {f['paper']}): not measured here.")
+        else:
+            what = "MCQ accuracy" if f["metric"] == "mcq_accuracy" else "mIoU"
+            lines.append(f"- {f['claim']} (paper: {f['paper']}): {f['verdict']} — {what} "
+                         f"{STAGE_TITLES[f['better']]} minus {STAGE_TITLES[f['worse']]} = "
+                         f"{f['diff_points']:+.1f} (2 SE {f['two_se_points']:.1f}).")
+    if info.get("best_stage"):
+        lines += ["", f"Shipped as `models/videotemp-mini`: {STAGE_TITLES[info['best_stage']]} "
+                      "(the best tool-using stage by validation score, mean of MCQ accuracy and mIoU)."]
+    lines += ["", README_END]
+    return "\n".join(lines)
+
+
+def write_readme(readme: Path, section: str) -> None:
+    """Replaces the section between :data:`README_START` and :data:`README_END` in ``readme``."""
+    text = readme.read_text(encoding="utf-8")
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        raise RuntimeError(f"{readme}: no results section (the lines {README_START!r} … "
+                           f"{README_END!r}) to replace")
+    readme.write_text(text[:start] + section + text[end + len(README_END):], encoding="utf-8")
+
+
+def publish(results: Path, readme: Path = REPO / "README.md", published: Path = PUBLISHED) -> Path:
+    """Copies the run's table.md, results.json and plot.png into ``published`` and writes the
+    README's results section from them. Returns ``published``."""
+    info = json.loads((results / "results.json").read_text())
+    if info.get("error"):
+        raise RuntimeError(f"{results / 'results.json'}: the run failed ({info['error'][:200]}); "
+                           "nothing to publish")
+    published.mkdir(parents=True, exist_ok=True)
+    for name in ("table.md", "results.json", "plot.png"):
+        if not (results / name).is_file():
+            raise RuntimeError(f"{results}: no {name} (the run did not finish its report)")
+        if (results / name).resolve() != (published / name).resolve():
+            shutil.copyfile(results / name, published / name)
+    link = os.path.relpath(published / "plot.png", readme.parent)
+    write_readme(readme, readme_section(info, link))
+    return published
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -1186,12 +1323,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sp = sub.add_parser("ship", help="unpack a run's best checkpoint into models/videotemp-mini")
     sp.add_argument("results", help="the --results folder of a run (best.tar.gz or its parts)")
     sp.add_argument("--dest", default=str(REPO / "models" / "videotemp-mini"))
+    sp.add_argument("--readme", default=str(REPO / "README.md"),
+                    help="the README whose results section is rewritten (default: the repository's)")
+    sp.add_argument("--published", default=str(PUBLISHED),
+                    help="where table.md, results.json and plot.png are copied (default: docs/mini)")
+    sp.add_argument("--no-readme", action="store_true", help="only unpack the checkpoint")
+    rd = sub.add_parser("readme", help="rewrite the README's results section from a run's results.json")
+    rd.add_argument("results", help="the --results folder of a run (results.json, table.md, plot.png)")
+    rd.add_argument("--readme", default=str(REPO / "README.md"))
+    rd.add_argument("--published", default=str(PUBLISHED))
     a = p.parse_args(argv)
-    if a.cmd == "ship":
+    if a.cmd in ("ship", "readme"):
         try:
-            print(f"shipped: {ship(Path(a.results), Path(a.dest))}")
-        except (RuntimeError, OSError, tarfile.TarError, json.JSONDecodeError) as e:
-            print(f"[mini] ship: {e}", file=sys.stderr)
+            if a.cmd == "ship":
+                print(f"shipped: {ship(Path(a.results), Path(a.dest))}")
+            if a.cmd == "readme" or not a.no_readme:
+                out = publish(Path(a.results), Path(a.readme), Path(a.published))
+                print(f"results section of {a.readme} written; table, results and plot in {out}")
+        except (RuntimeError, OSError, tarfile.TarError, json.JSONDecodeError, KeyError) as e:
+            print(f"[mini] {a.cmd}: {e}", file=sys.stderr)
             return 1
         return 0
     if a.cmd == "show":
