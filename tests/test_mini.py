@@ -236,6 +236,16 @@ def test_runner_deals_gpu_jobs_over_the_gpus(tmp_path):
     assert seen[1] == str(os.environ.get("CUDA_VISIBLE_DEVICES"))  # not a GPU job: untouched
 
 
+def test_runner_tolerates_a_failed_job_when_asked(tmp_path):
+    runner = mini.Runner(tmp_path / "logs")
+    ok = mini.Job("ok", [sys.executable, "-c", "print('done')"], dict(os.environ), tmp_path / "ok.log")
+    bad = mini.Job("bad", [sys.executable, "-c", "raise SystemExit(3)"], dict(os.environ), tmp_path / "bad.log")
+    assert runner.run([ok, bad], label="w", tolerate=True) == [bad]
+    assert runner.failed == [bad] and bad.returncode == 3 and (tmp_path / "ok.log").read_text() == "done\n"
+    with pytest.raises(RuntimeError, match="bad failed \\(exit 3\\)"):
+        mini.Runner(tmp_path / "logs2").run([bad], label="w")
+
+
 def test_describe_trajectory_shows_call_clip_and_answer_against_truth():
     rec = _record(start=40.0, end=46.5)
     traj = {"video": "/x/train_0000_100s.mp4",

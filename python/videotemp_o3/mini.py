@@ -216,12 +216,14 @@ class Runner:
         self.gpus = list(gpus)
         self.done: list[Job] = []
         self.stopped: list[str] = []
+        self.failed: list[Job] = []
         log_dir.mkdir(parents=True, exist_ok=True)
 
-    def run(self, jobs: Sequence[Job], *, label: str) -> None:
+    def run(self, jobs: Sequence[Job], *, label: str, tolerate: bool = False) -> list[Job]:
         """Starts every job, waits for all; raises naming the first that failed (with the end
-        of its log) after the others have finished, so that their work is not lost. The
-        deadline stops only jobs marked ``stoppable``."""
+        of its log) after the others have finished, so that their work is not lost — or, with
+        ``tolerate``, returns the failed jobs (also kept in ``failed``) for the caller to carry
+        on without them. The deadline stops only jobs marked ``stoppable``."""
         running = []
         on_gpu = 0
         for job in jobs:
@@ -271,10 +273,14 @@ class Runner:
                 if rc != 0:
                     failed.append(job)
             time.sleep(0.5)
+        self.failed += failed
+        if failed and tolerate:
+            return failed
         if failed:
             job = failed[0]
             tail = job.log.read_text(errors="replace")[-3000:]
             raise RuntimeError(f"{job.name} failed (exit {job.returncode}); log {job.log}:\n{tail}")
+        return []
 
 
 def _say(msg: str) -> None:
@@ -967,41 +973,51 @@ def _run(work: Path, results: Path, scale: Scale, info: dict[str, Any], *, seed:
             if not (resume and _has_checkpoint(work / "train" / arm))]
     if not (resume and (work / "oracle.json").is_file()):
         jobs.append(oracle_job(work, python, runner.log_dir))
-    runner.run(jobs, label="SFT (3 arms) + the oracle")
+    # From here on a failed arm costs only the stages that need it: the others are still trained,
+    # evaluated and reported (the run then ends non-zero, naming it).
+    runner.run(jobs, label="SFT (3 arms) + the oracle", tolerate=True)
     stages["SFT: 3 arms side by side (+ the oracle)"] = time.time() - t
-    info["oracle"] = o = json.loads((work / "oracle.json").read_text())
-    _say(f"oracle on val: MCQ {o['overview']['mcq_accuracy']:.2f} from the overview vs "
-         f"{o['clip']['mcq_accuracy']:.2f} with the right clip; mIoU {o['overview']['grounding_miou']:.2f} "
-         f"vs {o['clip']['grounding_miou']:.2f}")
+    if (work / "oracle.json").is_file():
+        info["oracle"] = o = json.loads((work / "oracle.json").read_text())
+        _say(f"oracle on val: MCQ {o['overview']['mcq_accuracy']:.2f} from the overview vs "
+             f"{o['clip']['mcq_accuracy']:.2f} with the right clip; mIoU {o['overview']['grounding_miou']:.2f} "
+             f"vs {o['clip']['grounding_miou']:.2f}")
     for arm in sft_arms:
-        ckpt[arm] = latest_checkpoint(work / "train" / arm)
+        if _has_checkpoint(work / "train" / arm):
+            ckpt[arm] = latest_checkpoint(work / "train" / arm)
 
     t = time.time()
     limits["grpo"] = training_limit(scale.grpo_time_limit_s, scale.grpo_end_s, t - t_start)
     _say(f"time limits: SFT {limits['sft']:.0f} s, GRPO {limits['grpo']:.0f} s of steps")
     jobs = [grpo_job(arm, work / "rl", ckpt["sft_unified"], work / "train" / arm, scale, seed, device,
                      runner.log_dir / "train" / f"{arm}.log", limits["grpo"]) for arm in GRPO_REWARDS
-            if not (resume and _has_checkpoint(work / "train" / arm))]
+            if "sft_unified" in ckpt and not (resume and _has_checkpoint(work / "train" / arm))]
     # The random init writes until max_new_tokens on every turn: the slowest to evaluate.
     jobs += eval_jobs("random_init", init, work, "test", scale, device, python, runner.log_dir,
                       scale.eval_shards + 1)
     for stage in ("single_pass", "sft_all_rounds", "sft_unified"):
+        if stage not in ckpt:
+            continue
         jobs += eval_jobs(stage, ckpt[stage], work, "test", scale, device, python, runner.log_dir,
                           scale.eval_shards)
         if stage in TOOL_STAGES:
             jobs += eval_jobs(stage, ckpt[stage], work, "val", scale, device, python, runner.log_dir)
-    runner.run(jobs, label="GRPO (2 arms) + evaluation of the SFT stages and the random init")
+    runner.run(jobs, label="GRPO (2 arms) + evaluation of the SFT stages and the random init",
+               tolerate=True)
     stages["GRPO: 2 arms side by side (+ SFT-stage evals)"] = time.time() - t
     for arm in GRPO_REWARDS:
-        ckpt[arm] = latest_checkpoint(work / "train" / arm)
+        if _has_checkpoint(work / "train" / arm):
+            ckpt[arm] = latest_checkpoint(work / "train" / arm)
 
     t = time.time()
     jobs = []
     for stage in GRPO_REWARDS:
+        if stage not in ckpt:
+            continue
         jobs += eval_jobs(stage, ckpt[stage], work, "test", scale, device, python, runner.log_dir,
                           scale.eval_shards)
         jobs += eval_jobs(stage, ckpt[stage], work, "val", scale, device, python, runner.log_dir)
-    runner.run(jobs, label="evaluation of the GRPO stages")
+    runner.run(jobs, label="evaluation of the GRPO stages", tolerate=True)
     stages["eval of the GRPO stages"] = time.time() - t
 
     t = time.time()
@@ -1034,6 +1050,8 @@ def _run(work: Path, results: Path, scale: Scale, info: dict[str, Any], *, seed:
         "jobs": [{"name": j.name, "seconds": round(j.seconds, 1), "returncode": j.returncode}
                  for j in runner.done],
         "stopped_at_deadline": runner.stopped,
+        "failed_jobs": [{"name": j.name, "returncode": j.returncode, "log": str(j.log.relative_to(work)),
+                         "log_tail": j.log.read_text(errors="replace")[-1500:]} for j in runner.failed],
     })
     if best_dir is not None:
         manifest = {"made_by": command or "bash scripts/reproduce_mini.sh", "seed": seed,
@@ -1058,6 +1076,9 @@ def _run(work: Path, results: Path, scale: Scale, info: dict[str, Any], *, seed:
     _say("wall time per stage: " + "; ".join(f"{k} {v:.0f} s" for k, v in info["stage_seconds"].items()))
     _say(f"total {info['total_seconds']:.0f} s; best by validation: {best}")
     print(format_table(rows), flush=True)
+    if runner.failed:
+        _say("FAILED: the report was written without the stages of "
+             + ", ".join(f"{j.name} (exit {j.returncode}, log {j.log})" for j in runner.failed))
     return info
 
 
@@ -1246,6 +1267,10 @@ def readme_section(info: dict, plot_link: str) -> str:
     if limits:
         lines.append("Time limits of the training runs (seconds of steps): "
                      + ", ".join(f"{k} {v:.0f}" for k, v in limits.items()) + ".")
+    failed = info.get("failed_jobs") or []
+    if failed:
+        lines.append(f"Failed processes (their stages are missing above): "
+                     f"{', '.join(j['name'] for j in failed)}.")
     stopped = info.get("stopped_at_deadline") or []
     if stopped:
         lines.append(f"Evaluations stopped at the deadline (scored on what they answered): {', '.join(stopped)}.")
@@ -1356,12 +1381,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         command = (f"DEVICE={a.device} MINI_SCALE={a.scale} SEED={a.seed} "
                    f"bash scripts/reproduce_mini.sh")
         try:
-            run(Path(a.work).resolve(), Path(a.results).resolve(), scale, seed=a.seed,
-                device=a.device, workers=a.workers, command=command, resume=a.resume,
-                budget_s=a.budget_s if a.budget_s is not None else scale.budget_s)
+            info = run(Path(a.work).resolve(), Path(a.results).resolve(), scale, seed=a.seed,
+                       device=a.device, workers=a.workers, command=command, resume=a.resume,
+                       budget_s=a.budget_s if a.budget_s is not None else scale.budget_s)
         except (RuntimeError, OSError) as e:
             print(f"[mini] error: {e} (what was done is in {a.results}: results.json, logs.tar.gz)",
                   file=sys.stderr)
+            return 1
+        if info.get("failed_jobs"):
+            print(f"[mini] error: {len(info['failed_jobs'])} process(es) failed: "
+                  f"{', '.join(j['name'] for j in info['failed_jobs'])} (results.json: failed_jobs; "
+                  "the table holds the other stages)", file=sys.stderr)
             return 1
     return 0
 
