@@ -90,6 +90,8 @@ class Scale:
     sft_max_steps: int
     """-1: the epochs decide."""
     sft_workers: int
+    """Data-loader processes per SFT arm, at most: the three arms share the machine's cores
+    (:func:`sft_loader_workers`)."""
     sft_time_limit_s: float
     """A training run stops (and saves) after this long whatever its schedule: the time budget
     is a hard constraint of the miniature, so it is enforced, and the report says if it bit."""
@@ -114,7 +116,7 @@ class Scale:
 
 SCALES = {
     "full": Scale(name="full", train=512, val=32, test=64,
-                  sft_epochs=5, sft_lr=1e-3, sft_batch=8, sft_max_steps=-1, sft_workers=4,
+                  sft_epochs=5, sft_lr=1e-3, sft_batch=8, sft_max_steps=-1, sft_workers=8,
                   sft_time_limit_s=140, grpo_steps=40, grpo_generations=8, grpo_batch=8,
                   grpo_lr=1e-4, grpo_time_limit_s=100, max_completion=160, max_new_tokens=160,
                   eval_shards=2, budget_s=540, sft_end_s=300, grpo_end_s=430),
@@ -459,6 +461,14 @@ def oracle_job(work: Path, python: str, log_dir: Path) -> Job:
 # ---------------------------------------------------------------------------------------------
 
 
+def sft_loader_workers(scale: Scale, cores: int, arms: int = 3) -> int:
+    """Data-loader processes per SFT arm: the cores left after the arms' own processes and a
+    few for the rest, shared by the arms, capped by the scale (4 on 16 cores, 8 on 32)."""
+    if scale.sft_workers <= 0:
+        return 0
+    return max(1, min(scale.sft_workers, (cores - 4) // arms))
+
+
 def sft_job(arm: str, data: Path, model: Path, out: Path, scale: Scale, seed: int, device: str,
             log: Path, time_limit_s: Optional[float] = None) -> Job:
     env = _env_base(device)
@@ -476,7 +486,7 @@ def sft_job(arm: str, data: Path, model: Path, out: Path, scale: Scale, seed: in
         # Validated as built (stage_data); after the overview was swapped for its pre-sampled
         # file the validator would take that file's frame rate for the video's.
         "VALIDATE": "0",
-        "DATALOADER_NUM_WORKERS": str(scale.sft_workers), "REPORT_TO": "none", "DEEPSPEED": "none",
+        "DATALOADER_NUM_WORKERS": str(sft_loader_workers(scale, os.cpu_count() or 2)), "REPORT_TO": "none", "DEEPSPEED": "none",
         "VIDEOTEMP_MINI_TIME_LIMIT_S": str(time_limit_s or scale.sft_time_limit_s),
     })
     plugins = [str(PLUGIN)]
