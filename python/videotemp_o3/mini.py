@@ -1387,6 +1387,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return 1
         return 0
     if a.cmd == "run":
+        import signal
+
+        def stop(signum, frame):
+            # Once: a time limit (timeout(1)) signals the driver and then its whole group.
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+        # Stopped from outside, the run still writes results.json and logs.tar.gz (run()). SIGINT
+        # too: a background job's shell may have left it ignored.
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
         scale = SCALES[a.scale]
         command = (f"DEVICE={a.device} MINI_SCALE={a.scale} SEED={a.seed} "
                    f"bash scripts/reproduce_mini.sh")
