@@ -68,8 +68,10 @@ def test_sft_annotations_give_one_mcq_and_one_grounding_per_video(tmp_path):
     assert mcq["span"] == grounding["span"] == [40.0, 46.5]
     assert mcq["options"] == [f"{l}. {p}" for l, p in zip("ABCD", synthetic.PATTERNS)]
     assert mcq["answer"] == "C"
-    # The questions eval/run.py asks: the benchmark's stem, for grounding too.
-    assert grounding["query"] == mcq["question"] == synthetic.QUESTION.format(colour="red")
+    # The questions eval/run.py asks: the MCQ's stem; for grounding the release's query (the stem
+    # and the text of the right option), as the videotemp-g reader makes it.
+    assert mcq["question"] == synthetic.QUESTION.format(colour="red")
+    assert grounding["query"] == mcq["question"] + "\nAnswer: checkerboard"
     assert mcq["video"] == str((tmp_path / rec["videos"][0]).resolve())
     rl = mini.rl_annotations(tmp_path)
     assert rl[0]["options"] == list(synthetic.PATTERNS) and rl[0]["timestamp"] == [40.0, 46.5]
