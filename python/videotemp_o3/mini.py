@@ -301,7 +301,7 @@ def _overview_file(args: tuple[str, str]) -> tuple[str, str]:
     reader = VideoReader(source, num_threads=1)
     # ms-swift's own sampling of a whole video under its environment (qwen-vl-utils): the
     # environment's budget over [0, duration].
-    clip = clip_for_swift(reader, 0.0, reader.duration, FrameBudget.from_env(), out_dir)
+    clip = clip_for_swift(reader, 0.0, reader.duration_seconds, FrameBudget.from_env(), out_dir)
     return source, clip.path
 
 
