@@ -103,7 +103,7 @@ def test_overview_file_holds_the_frames_ms_swift_samples(tmp_path, monkeypatch):
     frames = stored.frames_at_indices(range(stored.num_frames)).frames
     assert frames.shape == agent_view.frames.shape == (32, 56, 112, 3)
     assert (frames == agent_view.frames).all()                       # lossless, same frames
-    assert stored.metadata.avg_fps == pytest.approx(agent_view.fps)  # same temporal positions
+    assert stored.metadata.avg_fps == pytest.approx(agent_view.sample_fps)  # same temporal positions
     assert mini.with_overview({"videos": [str(src), "c.mkv"]}, {str(src): path})["videos"] == [path, "c.mkv"]
 
 
