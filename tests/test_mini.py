@@ -206,6 +206,7 @@ def test_publish_writes_the_readme_section_from_results(tmp_path):
     text = readme.read_text()
     assert "pending" not in text and text.startswith("# x\n\nbefore\n") and text.endswith("after\n")
     assert "NVIDIA H100 80GB HBM3 × 2" in text and "`DEVICE=cuda MINI_SCALE=full SEED=0" in text
+    assert "512 s from nothing (budget 540 s). Test split: 64 MCQ and 64 grounding questions" in text
     assert "| + GRPO, penalty-aware IoU reward | 50.0 (n=64) | 50.0 (n=64) |" in text
     assert "![MCQ accuracy and grounding mIoU by video length, per stage](docs/mini/plot.png)" in text
     assert "data (splits, SFT and RL data) 61 s" in text and "MCQ 19.0 % from the overview vs 100.0 %" in text

@@ -1180,7 +1180,7 @@ def ship(results: Path, dest: Path = REPO / "models" / "videotemp-mini") -> Path
     lines = [
         "# videotemp-mini: the miniature's trained agent",
         "",
-        f"A {manifest.get('title', manifest.get('stage'))} checkpoint of a small Qwen2.5-VL-architecture "
+        f"Stage \"{manifest.get('title', manifest.get('stage'))}\" of a small Qwen2.5-VL-architecture "
         f"model ({_parameters(dest / 'model.safetensors') / 1e6:.1f} M parameters, random init) trained from scratch on the synthetic task family "
         "(python/videotemp_o3/synthetic.py) by the project's own SFT and GRPO scripts. It is the "
         "default model of `bash scripts/demo.sh`; it knows nothing but this task.",
@@ -1264,8 +1264,8 @@ def readme_section(info: dict, plot_link: str) -> str:
         device = f"{device} × {gpus} (independent processes dealt over the GPUs)"
     lines = [README_START, "",
              f"Results of `{info.get('command')}` on {device}, seed {info.get('seed')}, commit "
-             f"`{(info.get('git_commit') or 'unknown')[:12]}`: {info.get('total_seconds', 0):.0f} s from nothing "
-             f"(budget {info.get('budget_s')} s). Test split: {rows[0]['mcq_n'] if rows else 0} MCQ and "
+             f"`{(info.get('git_commit') or 'unknown')[:12]}`: {info.get('total_seconds', 0):.0f} s from nothing"
+             + (f" (budget {info['budget_s']:.0f} s)" if info.get("budget_s") else "") + f". Test split: {rows[0]['mcq_n'] if rows else 0} MCQ and "
              f"{rows[0]['grounding_n'] if rows else 0} grounding questions per stage (fewer where an "
              "evaluation was stopped at the deadline: the n of each cell).", "",
              format_table(rows).rstrip("\n"), "",
