@@ -250,15 +250,20 @@ def test_runner_tolerates_a_failed_job_when_asked(tmp_path):
 
 
 def test_describe_trajectory_shows_call_clip_and_answer_against_truth():
+    from videotemp_o3.agent import ClipRecord, Trajectory, TurnRecord
+
     rec = _record(start=40.0, end=46.5)
-    traj = {"video": "/x/train_0000_100s.mp4",
-            "question": {"kind": "grounding", "text": "the red card is on screen", "options": []},
-            "overview": {"frames": 32, "size": [56, 112], "duration": 100.0},
-            "turns": [{"index": 1, "action": "tool_call", "text": protocol.render_turn("x", segments=[(38, 48)]),
-                       "clips": [{"segment": [38.0, 48.0], "frames": 8, "size": [112, 224]}]},
-                      {"index": 2, "action": "answer", "text": "<think>y</think><answer>[40, 46]</answer>"}],
-            "prediction": [40.0, 46.0]}
+    # Serialised by the agent itself (Trajectory.to_json), as eval/run.py saves it.
+    traj = Trajectory(video="/x/train_0000_100s.mp4",
+                      question={"text": "the red card is on screen", "task": "grounding", "options": []},
+                      overview={"frames": 32, "size": [56, 112], "duration": 100.0},
+                      turns=[TurnRecord(1, protocol.render_turn("x", segments=[(38, 48)]), "tool_call", [],
+                                        clips=[ClipRecord([38.0, 48.0], [38.0, 48.0], 8, [112, 224], 0.8,
+                                                          38.0, 47.5, 0)]),
+                             TurnRecord(2, "<think>y</think><answer>[40, 46]</answer>", "answer", [])],
+                      prediction=[40.0, 46.0]).to_json()
     text = mini.describe_trajectory(traj, rec)
+    assert text.startswith("video train_0000_100s.mp4 (100 s); grounding question: the red card is on screen")
     assert "clip 38.0-48.0 s: 8 frames of 112x224; IoU with the truth 0.65" in text
     assert "answer [40.0, 46.0] vs truth [40.0, 46.5]: IoU 0.92" in text
 

@@ -1099,7 +1099,7 @@ def describe_trajectory(traj: dict, record: dict) -> str:
     q = traj.get("question") or {}
     ov = traj.get("overview") or {}
     lines = [f"video {Path(traj['video']).name} ({ov.get('duration', record.get('duration')):.0f} s); "
-             f"{q.get('kind')} question: {q.get('text', '').splitlines()[0]}"]
+             f"{q.get('task')} question: {q.get('text', '').splitlines()[0]}"]
     if q.get("options"):
         lines.append("  options: " + "  ".join(f"{l}. {o}" for l, o in zip("ABCDEF", q["options"])))
     lines.append(f"overview: {ov.get('frames')} frames of {ov.get('size', ['?', '?'])[0]}x"
@@ -1114,7 +1114,7 @@ def describe_trajectory(traj: dict, record: dict) -> str:
         if turn.get("rejected"):
             lines.append(f"  -> call not carried out: {turn['rejected']['problem']}")
     pred = traj.get("prediction")
-    if q.get("kind") == "grounding":
+    if q.get("task") == "grounding":
         got = f"{pred}" if pred is None else f"[{protocol.format_seconds(pred[0])}, {protocol.format_seconds(pred[1])}]"
         score = iou(pred, truth) if pred else 0.0
         lines.append(f"answer {got} vs truth [{protocol.format_seconds(truth[0])}, "
