@@ -372,9 +372,12 @@ def rollout_video_ref(video: str) -> str:
     That is meant for images; for videos it would copy each source video (hundreds of MB)
     into every rollout output, and the Qwen2.5-VL template cannot read it back (qwen-vl-utils
     opens a video string as a path: "File name too long"). A ``file://`` URI is no file path
-    to that check, so it passes unchanged, and all three qwen-vl-utils readers (decord,
-    torchcodec, torchvision) open it. The path is not percent-encoded: FFmpeg's ``file:``
-    protocol takes it verbatim. URLs and data strings are returned as they are.
+    to that check, so it passes unchanged. qwen-vl-utils' own readers open such URIs, but
+    ms-swift routes its decord reader (4.x: all but torchvision's first try) through its
+    ``load_file``, which reads them only because the adapter
+    (:mod:`videotemp_o3.training.swift_plugin`, imported wherever the rollout runs or is
+    encoded) teaches it to. The path is not percent-encoded: FFmpeg's ``file:`` protocol and
+    that ``load_file`` take it verbatim. URLs and data strings are returned as they are.
     """
     if video.startswith(("file://", "http://", "https://", "data:")):
         return video
