@@ -310,6 +310,10 @@ def test_plugin_time_limit_and_no_penalty_reward(monkeypatch):
     reward = orms["iou_reward_no_penalty"](max_turns=3)
     assert reward.config.iou_penalty == 0.0 and reward.config.max_turns == 3
     assert orms["iou_reward"](max_turns=3).config.iou_penalty == 0.1
+    from types import SimpleNamespace
+
+    by_args = orms["iou_reward_no_penalty"](args=SimpleNamespace(max_turns=4))   # ms-swift 4's way
+    assert by_args.config.iou_penalty == 0.0 and by_args.config.max_turns == 4
 
 
 def test_pack_and_ship_round_trip(tmp_path, small_model):
