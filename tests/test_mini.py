@@ -145,8 +145,9 @@ def _score(acc=None, miou=None, r5=None, n=4):
 def _stage(acc, miou):
     traj = {"n": 4, "tool_call_rate": 1.0, "mean_turns": 3.0, "well_formed_rate": 0.5,
             "last_call_iou": 0.4, "n_calls": 4}
-    return {"videotemp": {"score": _score(acc=acc), "trajectories": traj},
-            "videotemp-g": {"score": _score(miou=miou, r5=miou), "trajectories": traj}}
+    # The scorer reports percent; the miniature's rows hold fractions.
+    return {"videotemp": {"score": _score(acc=100 * acc), "trajectories": traj},
+            "videotemp-g": {"score": _score(miou=100 * miou, r5=100 * miou), "trajectories": traj}}
 
 
 def test_table_best_choice_and_plot(tmp_path):

@@ -660,8 +660,17 @@ def score_stage(stage: str, work: Path, split: str, python: str) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
+SCORER_PERCENT = ("acc", "mIoU", "R@0.3", "R@0.5", "R@0.7")
+"""Metrics the scorer reports in percent (lmms-eval's convention); the miniature works in fractions."""
+
+
+def _as_fractions(row: dict) -> dict:
+    return {k: (v / 100 if k in SCORER_PERCENT and v is not None else v) for k, v in row.items()}
+
+
 def _overall(score: dict, table: str) -> dict:
-    return score["tables"][table]["overall"]
+    """The overall row of a score table, metrics as fractions of 1."""
+    return _as_fractions(score["tables"][table]["overall"])
 
 
 def table_rows(scores: dict[str, dict], split: str = "test") -> list[dict]:
@@ -718,7 +727,7 @@ def _bin_values(score: dict, metric: str) -> dict[str, float]:
     from videotemp_o3.benchmarks.videotemp import BINS
 
     rows = score["tables"]["duration"]
-    return {b: rows[b].get(metric) for b in BINS if b in rows}
+    return {b: _as_fractions(rows[b]).get(metric) for b in BINS if b in rows}
 
 
 def plot(scores: dict[str, dict], path: Path, split: str = "test") -> Path:
