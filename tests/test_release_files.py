@@ -9,7 +9,8 @@ prefixes, reversed and unclamped spans, a one-number answer, a track with no rec
 
 Every benchmark of the registry is covered: one the release scores has a file here (a new one
 fails :func:`test_every_benchmark_is_covered` until it gets its own), one it does not score
-refuses ``--release``.
+refuses ``--release``. Last, the release's RL rows (``tests/data/release/rl/``): validated, and
+scored by the release's rewards.
 """
 
 from __future__ import annotations
@@ -294,3 +295,30 @@ def test_the_files_exercise_the_rules():
     assert letters.count(None) >= 5 and {"A", "B", "C", "D"} <= set(letters)
     mmmu = read_jsonl(DATA / "videommmu" / "perception_only.jsonl")
     assert {r["task"] for r in mmmu} == {"Perception"}
+
+
+# --- the release's RL rows ------------------------------------------------------------------------
+
+def test_release_rl_rows_are_validated_and_scored():
+    """Rows in the release's format (data_type, solution, a list of timestamp spans) pass the
+    validator and get every reward; a row the rewards cannot score is named by file:line."""
+    from videotemp_o3.training.rewards import GroundTruth, Rollout, reward_breakdown
+
+    rl = DATA / "rl"
+    run = subprocess.run([sys.executable, "-m", "videotemp_o3.training.rl_data", "validate", "--no-video-check",
+                          str(rl / "qa.jsonl"), str(rl / "grounding.jsonl")], capture_output=True, text=True)
+    assert run.returncode == 0 and "0 problem(s)" in run.stdout, run.stderr
+    run = subprocess.run([sys.executable, "-m", "videotemp_o3.training.rl_data", "validate", "--no-video-check",
+                          str(rl / "bad_qa.jsonl")], capture_output=True, text=True)
+    assert run.returncode == 1
+    assert f"{rl / 'bad_qa.jsonl'}:1: field 'timestamp': missing" in run.stderr
+    assert f"{rl / 'bad_qa.jsonl'}:2: field 'solution'" in run.stderr
+
+    # Second row: two evidence spans [40, 55] and [610, 630], solution "A. red". One call with two
+    # clips: [40, 60] takes [40, 55] (15/20), [600, 640] takes [610, 630] (20/40); mean 0.625,
+    # normalised (0.625 - 0.2) / 0.6; a right answer above 0.1 keeps it.
+    row = read_jsonl(rl / "qa.jsonl")[1]
+    call = ('<think>t</think><tool_call>{"name": "get_video_clip_frame", "arguments": '
+            '[{"start_time": 40, "end_time": 60}, {"start_time": 600, "end_time": 640}]}</tool_call>')
+    rewards = reward_breakdown(Rollout([call, "<think>t</think><answer>A</answer>"]), GroundTruth.from_row(row))
+    assert rewards == pytest.approx({"accuracy": 1.0, "iou": (0.625 - 0.2) / 0.6, "format": 1.0})
