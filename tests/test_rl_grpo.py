@@ -89,7 +89,7 @@ def test_rollout_script_serves_our_scheduler_on_two_gpus(tmp_path):
     assert json.loads(arg(argv, "--vllm_limit_mm_per_prompt")) == {"image": 0, "video": 7}
     assert arg(argv, "--port") == "8000"
     assert env["CUDA_VISIBLE_DEVICES"] == "6,7"
-    assert (env["VIDEO_MAX_PIXELS"], env["FPS_MAX_FRAMES"]) == ("50176", "512")
+    assert (env["VIDEO_MIN_PIXELS"], env["VIDEO_MAX_PIXELS"], env["FPS_MAX_FRAMES"]) == ("50176", "50176", "512")
     assert env["VIDEOTEMP_CLIP_DIR"] == str(tmp_path / "out" / "clips")
 
 
@@ -172,7 +172,10 @@ def test_grpo_script_waits_for_the_rollout_server_then_trains_on_six_gpus(tmp_pa
     assert argv[argv.index("--dataset") + 1:argv.index("--dataset") + 3] == [
         str(data / "qa.jsonl"), str(data / "grounding.jsonl")]
     assert "--multi_turn_scheduler" not in argv  # the server runs it
-    assert (env["VIDEO_MAX_PIXELS"], env["FPS_MAX_FRAMES"]) == ("50176", "512")
+    assert (env["VIDEO_MIN_PIXELS"], env["VIDEO_MAX_PIXELS"]) == ("50176", "50176")
+    assert arg(argv, "--freeze_vit") == "true" and arg(argv, "--freeze_aligner") == "false"
+    assert (env["VIDEO_MIN_PIXELS"], env["VIDEO_MAX_PIXELS"], env["FPS_MAX_FRAMES"]) == ("50176", "50176", "512")
+    assert arg(argv, "--freeze_vit") == "true" and arg(argv, "--freeze_aligner") == "false"
 
 
 @pytest.mark.slow
@@ -213,6 +216,7 @@ def test_grpo_script_chooses_the_reward_set_and_validates_the_data_first(tmp_pat
     argv = json.loads(out.read_text())["argv"]
     assert argv[argv.index("--reward_funcs") + 1:argv.index("--reward_funcs") + 4] == [
         "videotemp_accuracy", "videotemp_iou", "videotemp_format"]
+    assert arg(argv, "--freeze_aligner") == "false"  # the release trains the merger
     # Colocate mode: ms-swift would train every round (the scheduler runs in the trainer), so
     # the release's choice is passed explicitly; our former choice is one variable away.
     assert arg(argv, "--loss_scale") == "last_round"
