@@ -9,8 +9,9 @@ prefixes, reversed and unclamped spans, a one-number answer, a track with no rec
 
 Every benchmark of the registry is covered: one the release scores has a file here (a new one
 fails :func:`test_every_benchmark_is_covered` until it gets its own), one it does not score
-refuses ``--release``. Last, the release's RL rows (``tests/data/release/rl/``): validated, and
-scored by the release's rewards.
+refuses ``--release``. Last, the release's training rows: RL (``tests/data/release/rl/``),
+validated and scored by the release's rewards, and SFT (``tests/data/release/sft/``), masked as
+the release trains them.
 """
 
 from __future__ import annotations
@@ -322,3 +323,17 @@ def test_release_rl_rows_are_validated_and_scored():
             '[{"start_time": 40, "end_time": 60}, {"start_time": 600, "end_time": 640}]}</tool_call>')
     rewards = reward_breakdown(Rollout([call, "<think>t</think><answer>A</answer>"]), GroundTruth.from_row(row))
     assert rewards == pytest.approx({"accuracy": 1.0, "iou": (0.625 - 0.2) / 0.6, "format": 1.0})
+
+
+def test_release_sft_records_get_the_releases_masking(tmp_path):
+    """Records as the release's sft/data files hold them (no per-message loss): the masking
+    sft.sh applies by default trains the last two assistant rounds, as its last_two_rounds."""
+    source = DATA / "sft" / "wi_tool_call" / "longvila.jsonl"
+    run = subprocess.run([sys.executable, "-m", "videotemp_o3.training.masking", "--fill-missing", str(tmp_path),
+                          "--policy", "last_two_rounds", str(source)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    (prepared,) = run.stdout.split()
+    records = read_jsonl(Path(prepared))
+    assert [[m.get("loss") for m in r["messages"] if m["role"] == "assistant"] for r in records] == \
+        [[False, True, True]] * len(read_jsonl(source))
+    assert all("loss" not in m for r in records for m in r["messages"] if m["role"] != "assistant")
