@@ -218,11 +218,14 @@ def test_cpu_training_run(tiny_model_dir, tmp_path, monkeypatch):
     assert torch.isfinite(logits).all()
     assert generated.shape[1] > inputs["input_ids"].shape[1]
 
-    # Full fine-tuning moved the language model; --freeze_vit kept the vision tower as it was.
+    # Full fine-tuning moved the language model and, as in the release (--freeze_aligner false),
+    # the merger; --freeze_vit kept the vision tower as it was.
     initial = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_model_dir, dtype=torch.float32)
     before, after = initial.state_dict(), model.state_dict()
-    visual = [k for k in after if "visual" in k]
+    tower = [k for k in after if "visual" in k and "merger" not in k]
+    merger = [k for k in after if "visual" in k and "merger" in k]
     language = [k for k in after if "layers" in k and "visual" not in k]
-    assert visual and language
-    assert all(torch.equal(before[k], after[k]) for k in visual)
+    assert tower and merger and language
+    assert all(torch.equal(before[k], after[k]) for k in tower)
+    assert any(not torch.equal(before[k], after[k]) for k in merger)
     assert any(not torch.equal(before[k], after[k]) for k in language)
