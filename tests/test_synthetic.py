@@ -73,7 +73,7 @@ def test_rendered_video_reads_back_through_the_budgets(tmp_path):
     path = tmp_path / "v.mp4"
     S.render_video(path, spec)
     reader = VideoReader(path)
-    assert reader.num_frames == 80 and reader.duration == pytest.approx(40.0)
+    assert reader.num_frames == 80 and reader.duration_seconds == pytest.approx(40.0)
     oracle = S.Oracle()
     overview = reader.overview(S.overview_budget())
     assert overview.frames.shape[:3] == (32, 56, 112)

@@ -246,7 +246,9 @@ def render_video(path: os.PathLike | str, spec: VideoSpec, *, size: Optional[tup
                         canvas[y0:y0 + scale * FRAME_HEIGHT, x0:x0 + scale * FRAME_WIDTH] = \
                             frame.repeat(scale, axis=0).repeat(scale, axis=1)
                         picture = canvas
-                    vf = av.VideoFrame.from_ndarray(picture, format="rgb24")
+                    # Converted once per picture, not once per encoded frame: the same picture
+                    # is sent for a second of frames, and the conversion was most of the cost.
+                    vf = av.VideoFrame.from_ndarray(picture, format="rgb24").reformat(format="yuv420p")
                     state = now
                 vf.pts = k
                 vf.time_base = Fraction(1, fps)
@@ -543,7 +545,7 @@ def oracle_report(data_dir: os.PathLike | str, overview=None, clip=None, *,
     for rec in records:
         spec = spec_of(rec)
         reader = VideoReader(root / rec["videos"][0], num_threads=1)
-        duration = reader.duration
+        duration = reader.duration_seconds
         ov = reader.overview(overview)
         pad = margin * (spec.end - spec.start)
         cl = reader.clip(max(0.0, spec.start - pad), min(duration, spec.end + pad), clip)
