@@ -90,7 +90,7 @@ def test_rollout_script_serves_our_scheduler_on_two_gpus(tmp_path):
     assert json.loads(arg(argv, "--vllm_limit_mm_per_prompt")) == {"image": 0, "video": 7}
     assert arg(argv, "--port") == "8000"
     assert env["CUDA_VISIBLE_DEVICES"] == "6,7"
-    assert (env["VIDEO_MAX_PIXELS"], env["FPS_MAX_FRAMES"]) == ("50176", "512")
+    assert (env["VIDEO_MIN_PIXELS"], env["VIDEO_MAX_PIXELS"], env["FPS_MAX_FRAMES"]) == ("50176", "50176", "512")
     assert env["VIDEOTEMP_CLIP_DIR"] == str(tmp_path / "out" / "clips")
 
 
@@ -173,7 +173,10 @@ def test_grpo_script_waits_for_the_rollout_server_then_trains_on_six_gpus(tmp_pa
     assert argv[argv.index("--dataset") + 1:argv.index("--dataset") + 3] == [
         str(data / "qa.jsonl"), str(data / "grounding.jsonl")]
     assert "--multi_turn_scheduler" not in argv  # the server runs it
-    assert (env["VIDEO_MAX_PIXELS"], env["FPS_MAX_FRAMES"]) == ("50176", "512")
+    assert (env["VIDEO_MIN_PIXELS"], env["VIDEO_MAX_PIXELS"]) == ("50176", "50176")
+    assert arg(argv, "--freeze_vit") == "true" and arg(argv, "--freeze_aligner") == "false"
+    assert (env["VIDEO_MIN_PIXELS"], env["VIDEO_MAX_PIXELS"], env["FPS_MAX_FRAMES"]) == ("50176", "50176", "512")
+    assert arg(argv, "--freeze_vit") == "true" and arg(argv, "--freeze_aligner") == "false"
 
 
 @pytest.mark.slow
@@ -214,6 +217,7 @@ def test_grpo_script_chooses_the_reward_set_and_validates_the_data_first(tmp_pat
     argv = json.loads(out.read_text())["argv"]
     assert argv[argv.index("--reward_funcs") + 1:argv.index("--reward_funcs") + 4] == [
         "videotemp_accuracy", "videotemp_iou", "videotemp_format"]
+    assert arg(argv, "--freeze_aligner") == "false"  # the release trains the merger
     # Colocate mode: ms-swift would train every round (the scheduler runs in the trainer), so
     # the release's choice is passed explicitly; our former choice is one variable away.
     assert arg(argv, "--loss_scale") == "last_round"
@@ -304,3 +308,69 @@ def test_cpu_grpo_from_an_sft_seeded_model_answers_calls_with_clips(rl_data, tmp
     assert max(s["num_turns"] for s in steps) >= 2  # a call was answered and the model went on
     assert any(s["rewards/FormatReward/mean"] > 0 for s in steps)
     assert list((tmp_path / "out" / "clips").glob("*.mkv"))
+
+
+PARSE_WITH_MS_SWIFT = """
+import json, sys
+from swift.llm import RLHFArguments
+from swift.utils import parse_args
+for path in sys.argv[1:]:
+    argv = json.load(open(path))["argv"][1:]  # after "rlhf"
+    args, _ = parse_args(RLHFArguments, argv + ["--bf16", "false", "--fp16", "false", "--check_model", "false"])
+    print(path, args.loss_scale)
+"""
+
+
+@pytest.mark.slow
+def test_ms_swift_trains_the_last_round_with_the_release_default(tiny_model_dir, tmp_path):
+    """What grpo.sh passes, read by ms-swift's own argument parser: the loss scale it resolves.
+
+    Server mode (the release's layout) passes no --loss_scale and no scheduler to the trainer;
+    colocate mode runs our scheduler in the trainer, where ms-swift would default to every
+    round, so grpo.sh names last_round. vLLM is not installed here, so the server-mode argv is
+    parsed without its vLLM connection flags (ms-swift's choice depends on --loss_scale and
+    --multi_turn_scheduler only)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("qa.jsonl", "grounding.jsonl"):
+        (data / name).write_text((REPO / "tests" / "data" / "release" / "rl" / name).read_text())
+    calls = {}
+    for mode, extra in (("colocate", {"USE_VLLM": "false"}),
+                        ("colocate-default", {"USE_VLLM": "false", "LOSS_SCALE": "default"}),
+                        ("server", {})):
+        (tmp_path / mode).mkdir()
+        swift, out = recorder(tmp_path / mode)
+        port = free_port()
+        server = http.server.HTTPServer(("127.0.0.1", port), _Health)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            run = subprocess.run(["bash", "rl/grpo.sh"], cwd=REPO, capture_output=True, text=True,
+                                 env=clean_env(SWIFT=swift, MODEL=tiny_model_dir, MODEL_TYPE="qwen2_5_vl",
+                                               RL_DATA=data, VALIDATE=0, ROLLOUT_PORT=port,
+                                               OUTPUT_DIR=tmp_path / "out", TORCH_DTYPE="float32", **extra))
+        finally:
+            server.shutdown()
+            server.server_close()
+        assert run.returncode == 0, run.stderr
+        call = json.loads(out.read_text())
+        if mode == "server":
+            argv = call["argv"]
+            assert "--loss_scale" not in argv and "--multi_turn_scheduler" not in argv
+            kept, skip = [], False
+            for a in argv:  # drop the vLLM connection and the GPU-only DeepSpeed flags with their values
+                if skip:
+                    skip = False
+                elif a.startswith("--vllm_") or a in ("--use_vllm", "--deepspeed"):
+                    skip = True
+                else:
+                    kept.append(a)
+            call["argv"] = kept + ["--use_vllm", "false"]
+        path = tmp_path / f"{mode}.json"
+        path.write_text(json.dumps(call))
+        calls[str(path)] = mode
+    run = subprocess.run([sys.executable, "-c", PARSE_WITH_MS_SWIFT, *calls], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    resolved = dict(line.split() for line in run.stdout.splitlines() if line.startswith(str(tmp_path)))
+    assert {calls[p]: scale for p, scale in resolved.items()} == {
+        "colocate": "last_round", "colocate-default": "default", "server": "last_round"}
