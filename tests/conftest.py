@@ -15,11 +15,6 @@ import pytest
 
 ALLOWED_SKIPS: dict[str, str] = {
     # node id (or a prefix of it: a file, a test without its parameters) -> why it cannot run in CI
-    "tests/test_engine_local.py::test_flash_attention_requires_the_package":
-        "checks the refusal without flash-attn, so it cannot run where flash-attn is installed",
-    "tests/test_rl_grpo.py::test_cpu_grpo_from_an_sft_seeded_model_answers_calls_with_clips":
-        "needs a tiny model fitted by sft/sft.sh (VIDEOTEMP_RL_SEED_MODEL), which no CI step "
-        "builds yet",
 }
 """The skips CI accepts, each with the reason it cannot run there. Keep it short: a test that
 could run in CI belongs there."""
