@@ -15,7 +15,8 @@ temperature 1, each reply is one of:
 * a grounding answer, ``<think>.</think><answer>[S;E]</answer>`` with S in {3, 4} and E in
   {7, 8} — well formed, its IoU depending on the draw;
 
-each with probability 1/2, after the assistant header of every turn (the chain starts at the
+each with probability 1/2 (greedy decoding takes the answer: ties go to the lower token id),
+after the assistant header of every turn (the chain starts at the
 header's final newline, which is how ms-swift's and our chat template open a reply). So within
 a group some rollouts call the tool (and get a clip from the video layer), some answer at once,
 the answers differ: rewards vary, advantages are non-zero, and the loss has a gradient. The
