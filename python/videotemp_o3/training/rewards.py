@@ -263,7 +263,7 @@ def _first_block(text: str, tag: str) -> str | None:
 
 
 def _release_shape(turn: str, action: str) -> bool:
-    """``re.fullmatch(rf"<think>.*?</think>\s*<{action}>.*?</{action}>", turn, re.S)``: the turn
+    r"""``re.fullmatch(rf"<think>.*?</think>\s*<{action}>.*?</{action}>", turn, re.S)``: the turn
     opens with <think>, ends with </action>, and between them a </think> is followed, after
     whitespace only, by <action>."""
     head, tail = "<think>", f"</{action}>"
