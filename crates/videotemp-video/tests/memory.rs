@@ -83,9 +83,15 @@ fn repeated_work_does_not_grow_resident_memory() {
     assert!(mib(&mp4) > 4.0, "the test file must be several MiB ({:.1})", mib(&mp4));
 
     for (path, sample_table) in [(&mp4, true), (&mp4, false), (&mkv, true)] {
-        let what = format!("open + index + close {} ({})", path.display(), if sample_table { "default" } else { "full demux" });
+        let what = format!(
+            "open + index + close {} ({})",
+            path.display(),
+            if sample_table { "default" } else { "full demux" }
+        );
         stays_flat(&what, mib(path), || {
-            let r = VideoReader::open_with(path, ReaderOptions { sample_table_index: sample_table, ..Default::default() }).unwrap();
+            let r =
+                VideoReader::open_with(path, ReaderOptions { sample_table_index: sample_table, ..Default::default() })
+                    .unwrap();
             assert_eq!(r.num_frames().unwrap(), 600);
         });
     }
@@ -118,7 +124,11 @@ fn repeated_work_does_not_grow_resident_memory() {
 
     let requests: Vec<ClipRequest> = [&mp4, &mkv, &mp4]
         .iter()
-        .map(|p| ClipRequest { path: p.to_path_buf(), range: Some((3.0, 3.5)), budget: FrameBudget { max_frames: 4, ..Default::default() } })
+        .map(|p| ClipRequest {
+            path: p.to_path_buf(),
+            range: Some((3.0, 3.5)),
+            budget: FrameBudget { max_frames: 4, ..Default::default() },
+        })
         .collect();
     stays_flat("decode_many", mib(&mp4), || {
         for r in decode_many(&requests, 2) {
