@@ -66,10 +66,12 @@ def test_sft_annotations_give_one_mcq_and_one_grounding_per_video(tmp_path):
     assert [a["id"] for a in anns] == [f"{rec['uid']}:mcq", f"{rec['uid']}:grounding"]
     mcq, grounding = anns
     assert mcq["span"] == grounding["span"] == [40.0, 46.5]
-    assert mcq["options"] == [f"{l}. {p}" for l, p in zip("ABCD", synthetic.PATTERNS)]
+    assert mcq["options"] == [f"{letter}. {p}" for letter, p in zip("ABCD", synthetic.PATTERNS)]
     assert mcq["answer"] == "C"
-    # The questions eval/run.py asks: the benchmark's stem, for grounding too.
-    assert grounding["query"] == mcq["question"] == synthetic.QUESTION.format(colour="red")
+    # The questions eval/run.py asks: the stem for the MCQ; for grounding, as the release asks,
+    # the stem and its correct option.
+    assert mcq["question"] == synthetic.QUESTION.format(colour="red")
+    assert grounding["query"] == f"{mcq['question']}\nAnswer: {synthetic.PATTERNS[2]}"
     assert mcq["video"] == str((tmp_path / rec["videos"][0]).resolve())
     rl = mini.rl_annotations(tmp_path)
     assert rl[0]["options"] == list(synthetic.PATTERNS) and rl[0]["timestamp"] == [40.0, 46.5]
@@ -101,7 +103,7 @@ def test_overview_file_holds_the_frames_ms_swift_samples(tmp_path, monkeypatch):
     frames = stored.frames_at_indices(range(stored.num_frames)).frames
     assert frames.shape == agent_view.frames.shape == (32, 56, 112, 3)
     assert (frames == agent_view.frames).all()                       # lossless, same frames
-    assert stored.metadata.avg_fps == pytest.approx(agent_view.fps)  # same temporal positions
+    assert stored.metadata.avg_fps == pytest.approx(agent_view.sample_fps)  # same temporal positions
     assert mini.with_overview({"videos": [str(src), "c.mkv"]}, {str(src): path})["videos"] == [path, "c.mkv"]
 
 

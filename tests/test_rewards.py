@@ -326,7 +326,7 @@ def test_mcq_table(letter, segment, good_format, acc, iou_r, fmt):
 
 
 def test_last_call_iou_is_the_plain_iou():
-    for segment, (span, expected) in SEGMENT_IOU.items():
+    for segment, (_span, expected) in SEGMENT_IOU.items():
         value = last_call_iou(mcq_trajectory("B", segment, True), MCQ.spans, MCQ.duration)
         assert value == (None if expected is None else pytest.approx(expected)), segment
 

@@ -122,7 +122,7 @@ def test_rollout_script_passes_a_prompt_profile_to_the_environment(tmp_path):
 
 
 class _Health(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 — the http.server interface
+    def do_GET(self):
         ok = self.path == "/health/"
         self.send_response(200 if ok else 404)
         self.end_headers()

@@ -49,12 +49,12 @@ import subprocess
 import sys
 import tarfile
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
 from videotemp_o3 import protocol, synthetic
-from videotemp_o3.segments import Segment, iou
+from videotemp_o3.segments import iou
 
 def _repo() -> Path:
     """The checkout whose scripts (sft/sft.sh, rl/grpo.sh, eval/run.py) the run drives:
@@ -210,7 +210,7 @@ class Runner:
         while running:
             if self.deadline is not None and time.time() > self.deadline:
                 late = [item for item in running if item[0].stoppable]
-                for job, proc, f in late:
+                for _job, proc, _f in late:
                     proc.terminate()
                 for item in late:
                     job, proc, f = item
@@ -301,7 +301,7 @@ def _overview_file(args: tuple[str, str]) -> tuple[str, str]:
     reader = VideoReader(source, num_threads=1)
     # ms-swift's own sampling of a whole video under its environment (qwen-vl-utils): the
     # environment's budget over [0, duration].
-    clip = clip_for_swift(reader, 0.0, reader.duration, FrameBudget.from_env(), out_dir)
+    clip = clip_for_swift(reader, 0.0, reader.duration_seconds, FrameBudget.from_env(), out_dir)
     return source, clip.path
 
 
@@ -628,7 +628,7 @@ def table_rows(scores: dict[str, dict], split: str = "test") -> list[dict]:
         n = (tm["n"] or 0) + (tg["n"] or 0)
 
         def both(key):
-            vals = [(t[key], t["n"]) for t in (tm, tg) if t[key] is not None]
+            vals = [(t[key], t["n"]) for t in (tm, tg) if t[key] is not None]  # noqa: B023 — called in this iteration
             return sum(v * k for v, k in vals) / sum(k for _, k in vals) if vals else None
 
         ious = [(t["last_call_iou"], t["n_calls"]) for t in (tm, tg) if t["last_call_iou"] is not None]
@@ -695,7 +695,7 @@ def plot(scores: dict[str, dict], path: Path, split: str = "test") -> Path:
         ax.grid(alpha=0.3)
     axes[0].axhline(25, color="grey", ls=":", lw=1)
     axes[1].legend(fontsize=7, loc="upper right")
-    fig.suptitle(f"Miniature VideoTemp-o3 on the synthetic test split")
+    fig.suptitle("Miniature VideoTemp-o3 on the synthetic test split")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -1013,7 +1013,7 @@ def describe_trajectory(traj: dict, record: dict) -> str:
     lines = [f"video {Path(traj['video']).name} ({ov.get('duration', record.get('duration')):.0f} s); "
              f"{q.get('kind')} question: {q.get('text', '').splitlines()[0]}"]
     if q.get("options"):
-        lines.append("  options: " + "  ".join(f"{l}. {o}" for l, o in zip("ABCDEF", q["options"])))
+        lines.append("  options: " + "  ".join(f"{letter}. {o}" for letter, o in zip("ABCDEF", q["options"])))
     lines.append(f"overview: {ov.get('frames')} frames of {ov.get('size', ['?', '?'])[0]}x"
                  f"{ov.get('size', ['?', '?'])[1]}")
     for turn in traj.get("turns") or []:

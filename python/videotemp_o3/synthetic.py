@@ -44,10 +44,10 @@ import math
 import os
 import random
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -543,7 +543,7 @@ def oracle_report(data_dir: os.PathLike | str, overview=None, clip=None, *,
     for rec in records:
         spec = spec_of(rec)
         reader = VideoReader(root / rec["videos"][0], num_threads=1)
-        duration = reader.duration
+        duration = reader.duration_seconds
         ov = reader.overview(overview)
         pad = margin * (spec.end - spec.start)
         cl = reader.clip(max(0.0, spec.start - pad), min(duration, spec.end + pad), clip)

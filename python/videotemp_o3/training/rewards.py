@@ -53,7 +53,7 @@ from videotemp_o3.protocol import (DEFAULT_MAX_TURNS, DEFAULT_OPTIONS, MAX_CLIPS
                                    MIN_CLIP_SECONDS, OPTION_LETTERS, TASKS, TOOL_NAME, RejectedCall,
                                    Task,
                                    Turn, parse_choice, parse_span, parse_turn, validate_call)
-from videotemp_o3.segments import Segment, SpanLike, best_iou, iou, matched_mean_iou
+from videotemp_o3.segments import Segment, SpanLike, best_iou, matched_mean_iou
 
 DATA_TYPES = {"qa": "mcq", "grounding": "grounding"}
 """The release's ``data_type`` column and the task each value names."""
@@ -263,7 +263,7 @@ def _first_block(text: str, tag: str) -> str | None:
 
 
 def _release_shape(turn: str, action: str) -> bool:
-    """``re.fullmatch(rf"<think>.*?</think>\s*<{action}>.*?</{action}>", turn, re.S)``: the turn
+    r"""``re.fullmatch(rf"<think>.*?</think>\s*<{action}>.*?</{action}>", turn, re.S)``: the turn
     opens with <think>, ends with </action>, and between them a </think> is followed, after
     whitespace only, by <action>."""
     head, tail = "<think>", f"</{action}>"
