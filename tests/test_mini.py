@@ -68,10 +68,10 @@ def test_sft_annotations_give_one_mcq_and_one_grounding_per_video(tmp_path):
     assert mcq["span"] == grounding["span"] == [40.0, 46.5]
     assert mcq["options"] == [f"{letter}. {p}" for letter, p in zip("ABCD", synthetic.PATTERNS)]
     assert mcq["answer"] == "C"
-    # The questions eval/run.py asks: the stem for the MCQ; for grounding, as the release asks,
-    # the stem and its correct option.
+    # The questions eval/run.py asks: the MCQ's stem; for grounding the release's query (the stem
+    # and the text of the right option), as the videotemp-g reader makes it.
     assert mcq["question"] == synthetic.QUESTION.format(colour="red")
-    assert grounding["query"] == f"{mcq['question']}\nAnswer: {synthetic.PATTERNS[2]}"
+    assert grounding["query"] == mcq["question"] + "\nAnswer: checkerboard"
     assert mcq["video"] == str((tmp_path / rec["videos"][0]).resolve())
     rl = mini.rl_annotations(tmp_path)
     assert rl[0]["options"] == list(synthetic.PATTERNS) and rl[0]["timestamp"] == [40.0, 46.5]
@@ -166,7 +166,7 @@ def test_table_best_choice_and_plot(tmp_path):
 def test_describe_trajectory_shows_call_clip_and_answer_against_truth():
     rec = _record(start=40.0, end=46.5)
     traj = {"video": "/x/train_0000_100s.mp4",
-            "question": {"kind": "grounding", "text": "the red card is on screen", "options": []},
+            "question": {"task": "grounding", "text": "the red card is on screen", "options": []},
             "overview": {"frames": 32, "size": [56, 112], "duration": 100.0},
             "turns": [{"index": 1, "action": "tool_call", "text": protocol.render_turn("x", segments=[(38, 48)]),
                        "clips": [{"segment": [38.0, 48.0], "frames": 8, "size": [112, 224]}]},

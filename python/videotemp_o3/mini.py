@@ -551,7 +551,7 @@ def _merge_parts(stage_dir: Path, task: str) -> Path:
 def trajectory_metrics(stage_dir: Path, task: str, truth: dict[str, tuple[float, float]]) -> dict:
     """Tool-call rate, mean turns, well-formed rate and last-call IoU from the saved
     trajectories of one (stage, split, task)."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for part in sorted(stage_dir.glob(f"{task}.part*.trajectories")):
         for path in sorted(part.glob("*.json")):
             traj = json.loads(path.read_text())
@@ -978,7 +978,7 @@ def _run(work: Path, results: Path, scale: Scale, info: dict[str, Any], *, seed:
                  for j in runner.done],
         "stopped_at_deadline": runner.stopped,
     })
-    if best_dir is not None:
+    if best is not None and best_dir is not None:
         manifest = {"made_by": command or "bash scripts/reproduce_mini.sh", "seed": seed,
                     "scale": scale.name, "stage": best, "title": STAGE_TITLES[best],
                     "chosen_by": "validation split: mean of MCQ accuracy and grounding mIoU",
@@ -1011,7 +1011,7 @@ def describe_trajectory(traj: dict, record: dict) -> str:
     q = traj.get("question") or {}
     ov = traj.get("overview") or {}
     lines = [f"video {Path(traj['video']).name} ({ov.get('duration', record.get('duration')):.0f} s); "
-             f"{q.get('kind')} question: {q.get('text', '').splitlines()[0]}"]
+             f"{q.get('task')} question: {q.get('text', '').splitlines()[0]}"]
     if q.get("options"):
         lines.append("  options: " + "  ".join(f"{letter}. {o}" for letter, o in zip("ABCDEF", q["options"])))
     lines.append(f"overview: {ov.get('frames')} frames of {ov.get('size', ['?', '?'])[0]}x"
@@ -1026,7 +1026,7 @@ def describe_trajectory(traj: dict, record: dict) -> str:
         if turn.get("rejected"):
             lines.append(f"  -> call not carried out: {turn['rejected']['problem']}")
     pred = traj.get("prediction")
-    if q.get("kind") == "grounding":
+    if q.get("task") == "grounding":
         got = f"{pred}" if pred is None else f"[{protocol.format_seconds(pred[0])}, {protocol.format_seconds(pred[1])}]"
         score = iou(pred, truth) if pred else 0.0
         lines.append(f"answer {got} vs truth [{protocol.format_seconds(truth[0])}, "

@@ -47,7 +47,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -248,6 +248,7 @@ def render_video(path: os.PathLike | str, spec: VideoSpec, *, size: Optional[tup
                         picture = canvas
                     vf = av.VideoFrame.from_ndarray(picture, format="rgb24")
                     state = now
+                assert vf is not None  # the first frame always changes the picture
                 vf.pts = k
                 vf.time_base = Fraction(1, fps)
                 for packet in stream.encode(vf):
@@ -537,7 +538,7 @@ def oracle_report(data_dir: os.PathLike | str, overview=None, clip=None, *,
     lines = (root / "data.jsonl").read_text().splitlines()
     records = [json.loads(line) for line in lines if line.strip()][:limit]
     oracle = Oracle()
-    rows = {"overview": [], "clip": []}
+    rows: dict[str, list[tuple[bool, float, bool]]] = {"overview": [], "clip": []}
     clock = {"overview": [0, 0], "clip": [0, 0]}
     sizes = {}
     for rec in records:
@@ -555,7 +556,7 @@ def oracle_report(data_dir: os.PathLike | str, overview=None, clip=None, *,
             clock[name][0] += got["clock_ok"]
             clock[name][1] += len(fr)
             sizes[name] = list(fr.frames.shape[1:3])
-    out = {"questions": len(records), "chance": 0.25}
+    out: dict[str, Any] = {"questions": len(records), "chance": 0.25}
     for name, r in rows.items():
         out[name] = {"mcq_accuracy": float(np.mean([x[0] for x in r])),
                      "grounding_miou": float(np.mean([x[1] for x in r])),

@@ -35,7 +35,7 @@ R@{0.3, 0.5, 0.7} (IoU > t) and Avg per part and in total, two decimals.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from .. import protocol, segments
 from .base import STRICT_THRESHOLD, Benchmark, Item, Judgement, Policy, ReleaseFormat, ScoreOptions, Setting, Settings
@@ -90,7 +90,7 @@ def read(root: Path, name: str, settings: Settings) -> list[Item]:
         spans = (rec.span("timestamp"),) if (grounding_task or rec.has("timestamp")) else ()
         v = videos[0]
         uid = rec.text("uid") if rec.has("uid") else str(index)
-        common = dict(
+        common: dict[str, Any] = dict(
             uid=uid, bench=name,
             video=resolve_video(root, v, ["{}", "{}.mp4", "videos/{}", "videos/{}.mp4"], rec.where, "videos"),
             spans=spans, duration=duration, source=rec.where,
@@ -191,7 +191,8 @@ def release_score_grounding(records, items) -> Report:
         ious["overall"].append(iou)
     rows = []
     for label, values in ious.items():
-        cell = {"mIoU": None if not values else 100.0 * mean(values)}
+        miou = mean(values)
+        cell: dict[str, Any] = {"mIoU": None if miou is None else 100.0 * miou}
         for t in (0.3, 0.5, 0.7):
             cell[f"R@{t:g}"] = 100.0 * sum(v > t for v in values) / len(values) if values else None
         cell["Avg"] = None if not values else mean([cell["mIoU"], cell["R@0.3"], cell["R@0.5"], cell["R@0.7"]])

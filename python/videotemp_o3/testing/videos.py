@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -42,7 +42,7 @@ def read_index(frame: np.ndarray) -> int:
     return value
 
 
-CODECS = {
+CODECS: dict[str, tuple[str, dict[str, Any]]] = {
     # name: (encoder, output options). B-frames and a long, fixed GOP make seeking non-trivial.
     "h264": ("libx264", {"preset": "veryfast", "bf": 3, "pix_fmt": "yuv420p"}),
     "h264_444": ("libx264", {"preset": "veryfast", "bf": 3, "pix_fmt": "yuv444p"}),

@@ -24,6 +24,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from videotemp_o3 import protocol
 from videotemp_o3.jsonl import JsonlError, iter_jsonl
@@ -117,7 +118,7 @@ def _read_record(c: Checker, root: Path, default_uid: str) -> list[Annotation]:
             duration = float(d)
         else:
             c.fail("duration", f"expected positive seconds, got {d!r:.40}")
-    base = dict(where=c.where, uid=uid, video=path, duration=duration)
+    base: dict[str, Any] = dict(where=c.where, uid=uid, video=path, duration=duration)
     out = []
     if record.get("question") is not None:
         ann = _question(c, base)
