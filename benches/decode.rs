@@ -35,18 +35,8 @@ fn bench_video() -> PathBuf {
                 &format!("testsrc2=size=1280x720:rate=30:duration={secs}"),
             ])
             .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "veryfast",
-                "-bf",
-                "3",
-                "-g",
-                "250",
-                "-keyint_min",
-                "250",
-                "-sc_threshold",
-                "0",
+                "-c:v", "libx264", "-preset", "veryfast", "-bf", "3", "-g", "250", "-keyint_min", "250",
+                "-sc_threshold", "0",
             ])
             .args(["-pix_fmt", "yuv420p"])
             .arg(&tmp)

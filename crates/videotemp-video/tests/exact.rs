@@ -69,42 +69,16 @@ fn spelled_index(rgb: &[u8], h: usize, w: usize) -> usize {
 
 fn h264_bframes() -> Vec<&'static str> {
     vec![
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-tune",
-        "zerolatency",
-        "-bf",
-        "3",
-        "-g",
-        "50",
-        "-keyint_min",
-        "50",
-        "-sc_threshold",
-        "0",
-        "-pix_fmt",
-        "yuv420p",
+        "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-bf", "3", "-g", "50", "-keyint_min", "50",
+        "-sc_threshold", "0", "-pix_fmt", "yuv420p",
     ]
 }
 
 fn h264_bframes_real() -> Vec<&'static str> {
     // zerolatency disables B-frames; this one really has them.
     vec![
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-bf",
-        "3",
-        "-g",
-        "50",
-        "-keyint_min",
-        "50",
-        "-sc_threshold",
-        "0",
-        "-pix_fmt",
-        "yuv420p",
+        "-c:v", "libx264", "-preset", "veryfast", "-bf", "3", "-g", "50", "-keyint_min", "50", "-sc_threshold", "0",
+        "-pix_fmt", "yuv420p",
     ]
 }
 

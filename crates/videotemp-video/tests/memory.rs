@@ -10,9 +10,11 @@
 //! an arena of its own, which moves the resident size by several MiB either way from round to
 //! round without anything being held.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
+use std::path::Path;
+
+use common::ffmpeg;
 use videotemp_video::{decode_many, ClipRequest, FrameBudget, ReaderOptions, VideoReader};
 
 extern "C" {
@@ -32,18 +34,6 @@ fn resident_mib() -> f64 {
         .and_then(|v| v.parse().ok())
         .expect("VmRSS in /proc/self/status");
     kb / 1024.0
-}
-
-fn ffmpeg(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
-    let out = dir.join(name);
-    let status = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args(args)
-        .arg(&out)
-        .status()
-        .expect("ffmpeg CLI is installed");
-    assert!(status.success(), "ffmpeg failed for {name}");
-    out
 }
 
 const ROUNDS: usize = 50;

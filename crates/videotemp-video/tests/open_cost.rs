@@ -2,39 +2,16 @@
 //! table the demuxer reads at open (bytes counted by the reader's own I/O), and it is the same
 //! index a full demux of every packet gives.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
+use std::path::{Path, PathBuf};
+
+use common::ffmpeg;
 use videotemp_video::{FrameIndex, IndexScan, ReaderOptions, VideoReader};
 
-/// Runs the FFmpeg CLI with `args` (inputs from lavfi) writing `name` in `dir`.
-fn ffmpeg(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
-    let out = dir.join(name);
-    let status = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args(args)
-        .arg(&out)
-        .status()
-        .expect("ffmpeg CLI is installed");
-    assert!(status.success(), "ffmpeg failed for {name}");
-    out
-}
-
 const H264: &[&str] = &[
-    "-c:v",
-    "libx264",
-    "-preset",
-    "veryfast",
-    "-bf",
-    "3",
-    "-g",
-    "60",
-    "-keyint_min",
-    "60",
-    "-sc_threshold",
-    "0",
-    "-pix_fmt",
-    "yuv420p",
+    "-c:v", "libx264", "-preset", "veryfast", "-bf", "3", "-g", "60", "-keyint_min", "60", "-sc_threshold", "0",
+    "-pix_fmt", "yuv420p",
 ];
 
 fn index_with(path: &Path, sample_table: bool) -> (VideoReader, usize) {
