@@ -92,7 +92,7 @@ def _rewards(text: str) -> None:
     grounding row (rows read by the rewards' own ``GroundTruth.from_row``)."""
     from videotemp_o3.training import rewards
 
-    traj = rewards.Trajectory([text, text])
+    traj = rewards.Rollout([text, text])
     for row in ({"task": "mcq", "answer": "B", "timestamp": [1.0, 2.0], "duration": 600.0},
                 {"task": "grounding", "answer": "[1.0, 2.0]", "duration": 600.0}):
         gt = rewards.GroundTruth.from_row(row)

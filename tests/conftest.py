@@ -10,6 +10,7 @@ each skip, its reason, and whether it was allowed.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +24,14 @@ ALLOWED_SKIPS: dict[str, str] = {
 }
 """The skips CI accepts, each with the reason it cannot run there. Keep it short: a test that
 could run in CI belongs there."""
+
+if not (Path(__file__).resolve().parents[1] / "docs" / "mini" / "results.json").is_file():
+    # Before the miniature's GPU run is published (python -m videotemp_o3.mini ship), there is
+    # no shipped agent to test; from then on these tests run everywhere, CI included.
+    for _test in ("test_shipped_checkpoint_loads_with_its_manifest",
+                  "test_shipped_agent_greedy_trajectory_is_well_formed"):
+        ALLOWED_SKIPS[f"tests/test_mini.py::{_test}"] = (
+            "models/videotemp-mini is shipped by the miniature's GPU run, not published yet")
 
 
 def strict_skips() -> bool:

@@ -246,7 +246,9 @@ def render_video(path: os.PathLike | str, spec: VideoSpec, *, size: Optional[tup
                         canvas[y0:y0 + scale * FRAME_HEIGHT, x0:x0 + scale * FRAME_WIDTH] = \
                             frame.repeat(scale, axis=0).repeat(scale, axis=1)
                         picture = canvas
-                    vf = av.VideoFrame.from_ndarray(picture, format="rgb24")
+                    # Converted once per picture, not once per encoded frame: the same picture
+                    # is sent for a second of frames, and the conversion was most of the cost.
+                    vf = av.VideoFrame.from_ndarray(picture, format="rgb24").reformat(format="yuv420p")
                     state = now
                 assert vf is not None  # the first frame always changes the picture
                 vf.pts = k
