@@ -1240,7 +1240,7 @@ def findings(rows: Sequence[dict]) -> list[dict]:
     out = []
     for claim, paper, better, worse, metric in FINDINGS:
         a, b = by.get(better), by.get(worse)
-        item = {"claim": claim, "paper": paper, "better": better, "worse": worse, "metric": metric}
+        item: dict[str, Any] = {"claim": claim, "paper": paper, "better": better, "worse": worse, "metric": metric}
         if not a or not b or a.get(metric) is None or b.get(metric) is None:
             out.append(dict(item, verdict="not measured"))
             continue
