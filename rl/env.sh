@@ -16,6 +16,9 @@ if [ -z "${MODEL:-}" ]; then
   MODEL=$(ls -d "$RL_ROOT"/output/sft/v*/checkpoint-* 2>/dev/null | sort -V | tail -n 1 || true)
 fi
 : "${MODEL_TYPE:=}"                                  # empty: ms-swift reads it from config.json
+# The chat template, named: ms-swift 4 maps the qwen2_5_vl model type to two templates
+# (qwen2_5_vl, mimo_vl) and refuses to guess; ms-swift 3.10 infers the same qwen2_5_vl.
+: "${TEMPLATE:=${MODEL_TYPE:-qwen2_5_vl}}"
 : "${RL_DATA:=$RL_ROOT/rl/data}"
 : "${DATASETS:=$RL_DATA/qa.jsonl $RL_DATA/grounding.jsonl}"
 : "${OUTPUT_DIR:=$RL_ROOT/output/rl}"

@@ -147,6 +147,7 @@ args=(
   --dataset_num_proc 1
 )
 [ -n "$MODEL_TYPE" ] && args+=(--model_type "$MODEL_TYPE")
+args+=(--template "$TEMPLATE")
 [ -n "$MAX_STEPS" ] && args+=(--max_steps "$MAX_STEPS")
 [ -n "$DEEPSPEED" ] && args+=(--deepspeed "$DEEPSPEED")
 # shellcheck disable=SC2206  # a space-separated list on purpose

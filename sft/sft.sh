@@ -9,6 +9,7 @@
 # Every path and size is an environment variable (defaults below: the release's):
 #   MODEL        model dir or hub id                      Qwen/Qwen2.5-VL-7B-Instruct
 #   MODEL_TYPE   ms-swift model type (empty: inferred)     ""
+#   TEMPLATE     ms-swift chat template (ms-swift 4 cannot infer Qwen2.5-VL's)   MODEL_TYPE, else qwen2_5_vl
 #   DATA         jsonl files and/or folders of them (space-separated)
 #                                                          the eight files under sft/data/
 #   OUTPUT_DIR   checkpoints and logs                      sft/output
@@ -59,6 +60,7 @@ if [[ -x "$REPO/.venv/bin/python" ]]; then PYTHON="${PYTHON:-$REPO/.venv/bin/pyt
 DEVICE="${DEVICE:-cuda}"
 MODEL="${MODEL:-Qwen/Qwen2.5-VL-7B-Instruct}"
 MODEL_TYPE="${MODEL_TYPE:-}"
+TEMPLATE="${TEMPLATE:-${MODEL_TYPE:-qwen2_5_vl}}"
 OUTPUT_DIR="${OUTPUT_DIR:-$REPO/sft/output}"
 EPOCHS="${EPOCHS:-3}"
 LR="${LR:-1e-5}"
@@ -204,6 +206,7 @@ args=(
   --output_dir "$OUTPUT_DIR"
 )
 [[ -n "$MODEL_TYPE" ]] && args+=(--model_type "$MODEL_TYPE")
+args+=(--template "$TEMPLATE")
 [[ "$DEEPSPEED" != "none" ]] && args+=(--deepspeed "$DEEPSPEED")
 if [[ "$DEVICE" == "cpu" ]]; then
   # No mixed precision on CPU (the Trainer would autocast to bf16), and the one shim a CPU run

@@ -145,8 +145,9 @@ def _score(acc=None, miou=None, r5=None, n=4):
 def _stage(acc, miou):
     traj = {"n": 4, "tool_call_rate": 1.0, "mean_turns": 3.0, "well_formed_rate": 0.5,
             "last_call_iou": 0.4, "n_calls": 4}
-    return {"videotemp": {"score": _score(acc=acc), "trajectories": traj},
-            "videotemp-g": {"score": _score(miou=miou, r5=miou), "trajectories": traj}}
+    # The scorer reports percent; the miniature's rows hold fractions.
+    return {"videotemp": {"score": _score(acc=100 * acc), "trajectories": traj},
+            "videotemp-g": {"score": _score(miou=100 * miou, r5=100 * miou), "trajectories": traj}}
 
 
 def test_table_best_choice_and_plot(tmp_path):
@@ -206,6 +207,7 @@ def test_publish_writes_the_readme_section_from_results(tmp_path):
     text = readme.read_text()
     assert "pending" not in text and text.startswith("# x\n\nbefore\n") and text.endswith("after\n")
     assert "NVIDIA H100 80GB HBM3 × 2" in text and "`DEVICE=cuda MINI_SCALE=full SEED=0" in text
+    assert "512 s from nothing (budget 540 s). Test split: 64 MCQ and 64 grounding questions" in text
     assert "| + GRPO, penalty-aware IoU reward | 50.0 (n=64) | 50.0 (n=64) |" in text
     assert "![MCQ accuracy and grounding mIoU by video length, per stage](docs/mini/plot.png)" in text
     assert "data (splits, SFT and RL data) 61 s" in text and "MCQ 19.0 % from the overview vs 100.0 %" in text
@@ -249,15 +251,20 @@ def test_runner_tolerates_a_failed_job_when_asked(tmp_path):
 
 
 def test_describe_trajectory_shows_call_clip_and_answer_against_truth():
+    from videotemp_o3.agent import ClipRecord, Trajectory, TurnRecord
+
     rec = _record(start=40.0, end=46.5)
-    traj = {"video": "/x/train_0000_100s.mp4",
-            "question": {"task": "grounding", "text": "the red card is on screen", "options": []},
-            "overview": {"frames": 32, "size": [56, 112], "duration": 100.0},
-            "turns": [{"index": 1, "action": "tool_call", "text": protocol.render_turn("x", segments=[(38, 48)]),
-                       "clips": [{"segment": [38.0, 48.0], "frames": 8, "size": [112, 224]}]},
-                      {"index": 2, "action": "answer", "text": "<think>y</think><answer>[40, 46]</answer>"}],
-            "prediction": [40.0, 46.0]}
+    # Serialised by the agent itself (Trajectory.to_json), as eval/run.py saves it.
+    traj = Trajectory(video="/x/train_0000_100s.mp4",
+                      question={"text": "the red card is on screen", "task": "grounding", "options": []},
+                      overview={"frames": 32, "size": [56, 112], "duration": 100.0},
+                      turns=[TurnRecord(1, protocol.render_turn("x", segments=[(38, 48)]), "tool_call", [],
+                                        clips=[ClipRecord([38.0, 48.0], [38.0, 48.0], 8, [112, 224], 0.8,
+                                                          38.0, 47.5, 0)]),
+                             TurnRecord(2, "<think>y</think><answer>[40, 46]</answer>", "answer", [])],
+                      prediction=[40.0, 46.0]).to_json()
     text = mini.describe_trajectory(traj, rec)
+    assert text.startswith("video train_0000_100s.mp4 (100 s); grounding question: the red card is on screen")
     assert "clip 38.0-48.0 s: 8 frames of 112x224; IoU with the truth 0.65" in text
     assert "answer [40.0, 46.0] vs truth [40.0, 46.5]: IoU 0.92" in text
 
@@ -304,6 +311,10 @@ def test_plugin_time_limit_and_no_penalty_reward(monkeypatch):
     reward = orms["iou_reward_no_penalty"](max_turns=3)
     assert reward.config.iou_penalty == 0.0 and reward.config.max_turns == 3
     assert orms["iou_reward"](max_turns=3).config.iou_penalty == 0.1
+    from types import SimpleNamespace
+
+    by_args = orms["iou_reward_no_penalty"](args=SimpleNamespace(max_turns=4))   # ms-swift 4's way
+    assert by_args.config.iou_penalty == 0.0 and by_args.config.max_turns == 4
 
 
 def test_pack_and_ship_round_trip(tmp_path, small_model):

@@ -38,7 +38,7 @@ def clean_env(**extra) -> dict:
              "VIDEO_MIN_PIXELS", "FPS_MAX_FRAMES", "FPS_MIN_FRAMES", "VIDEOTEMP_CLIP_DIR",
              "ROLLOUT_HOST", "ROLLOUT_PORT", "USE_VLLM", "CUDA_VISIBLE_DEVICES",
              "NPROC_PER_NODE", "SWIFT", "EXTRA_ARGS", "DEEPSPEED", "REWARDS", "VALIDATE",
-             "LOSS_SCALE", "RL_DATA", "PROMPT_PROFILE")
+             "LOSS_SCALE", "RL_DATA", "PROMPT_PROFILE", "TEMPLATE")
     env = {k: v for k, v in os.environ.items() if k not in knobs and not k.startswith("VIDEOTEMP_")}
     env.update({k: str(v) for k, v in extra.items()})
     return env
@@ -93,6 +93,7 @@ def test_rollout_script_serves_our_scheduler_on_two_gpus(tmp_path):
     assert arg(argv, "--external_plugins") == str(REPO / "rl" / "plugin.py")
     assert arg(argv, "--multi_turn_scheduler") == "videotemp_clips"
     assert arg(argv, "--max_turns") == "3"
+    assert arg(argv, "--template") == "qwen2_5_vl"  # named: ms-swift 4 cannot infer it
     assert arg(argv, "--vllm_use_async_engine") == "true"
     assert arg(argv, "--vllm_data_parallel_size") == "2"
     assert arg(argv, "--vllm_max_model_len") == "40960"

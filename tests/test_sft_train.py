@@ -197,7 +197,7 @@ def test_cpu_training_run(tiny_model_dir, tmp_path, monkeypatch):
                                                            max_pixels=6272))
     text = ("<|im_start|>user\n<|vision_start|><|video_pad|><|vision_end|>What colour is the square?"
             "<|im_end|>\n<|im_start|>assistant\n")
-    inputs = processor(text=[text], videos=[frames.frames], fps=[frames.sample_fps], return_tensors="pt",
+    inputs = processor(text=[text], videos=[frames.frames], fps=frames.sample_fps, return_tensors="pt",
                        do_resize=False)
     with torch.no_grad():
         logits = model(**inputs).logits

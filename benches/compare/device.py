@@ -10,8 +10,9 @@ Makes its input on the machine (no FFmpeg CLI there: PyAV's libx264, all cores, 
 spelling its index. Then measures, most important first, each in a process of its own (peak RSS
 is that process's), and stops starting new work when the budget would be passed:
 
-1. open + index: ``VideoReader(path)`` wall time (ours), at each thread count, 5 times.
-2. memory per open: VmRSS after each of 50 opens of the file (each reader deleted,
+1. open + index: ``VideoReader(path).num_frames`` wall time (ours; the index is built on first
+   use), at each thread count, 5 times.
+2. memory per open: VmRSS after each of 50 opens + index of the file (each reader deleted,
    ``gc.collect()``, glibc ``malloc_trim``), and the same with a W2 clip per open.
 3. W2: one 30 s clip at 2 fps on a fresh reader (opening included), ours / PyAV / decord, at the
    highest thread count, then at 1; 3 repetitions (3 clip starts), libraries round-robin.
@@ -95,8 +96,8 @@ def open_probe(video: str, threads: int, reps: int) -> dict:
     for _ in range(reps):
         t = time.perf_counter()
         r = VideoReader(video, num_threads=threads)
+        n = r.num_frames  # the index is built on first use: opening is both
         times.append(time.perf_counter() - t)
-        n = r.num_frames
         del r
     return {"threads": threads, "open_s": times, "frames": n}
 
@@ -112,6 +113,7 @@ def opens_probe(video: str, threads: int, clip_start: float, seconds: float) -> 
     series = []
     for _ in range(OPENS):
         r = VideoReader(video, num_threads=threads)
+        assert r.num_frames > 0  # builds the index (on first use)
         del r
         series.append(resident_mib())
     out["open_mib"] = series

@@ -660,8 +660,17 @@ def score_stage(stage: str, work: Path, split: str, python: str) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
+SCORER_PERCENT = ("acc", "mIoU", "R@0.3", "R@0.5", "R@0.7")
+"""Metrics the scorer reports in percent (lmms-eval's convention); the miniature works in fractions."""
+
+
+def _as_fractions(row: dict) -> dict:
+    return {k: (v / 100 if k in SCORER_PERCENT and v is not None else v) for k, v in row.items()}
+
+
 def _overall(score: dict, table: str) -> dict:
-    return score["tables"][table]["overall"]
+    """The overall row of a score table, metrics as fractions of 1."""
+    return _as_fractions(score["tables"][table]["overall"])
 
 
 def table_rows(scores: dict[str, dict], split: str = "test") -> list[dict]:
@@ -718,7 +727,7 @@ def _bin_values(score: dict, metric: str) -> dict[str, float]:
     from videotemp_o3.benchmarks.videotemp import BINS
 
     rows = score["tables"]["duration"]
-    return {b: rows[b].get(metric) for b in BINS if b in rows}
+    return {b: _as_fractions(rows[b]).get(metric) for b in BINS if b in rows}
 
 
 def plot(scores: dict[str, dict], path: Path, split: str = "test") -> Path:
@@ -1180,7 +1189,7 @@ def ship(results: Path, dest: Path = REPO / "models" / "videotemp-mini") -> Path
     lines = [
         "# videotemp-mini: the miniature's trained agent",
         "",
-        f"A {manifest.get('title', manifest.get('stage'))} checkpoint of a small Qwen2.5-VL-architecture "
+        f"Stage \"{manifest.get('title', manifest.get('stage'))}\" of a small Qwen2.5-VL-architecture "
         f"model ({_parameters(dest / 'model.safetensors') / 1e6:.1f} M parameters, random init) trained from scratch on the synthetic task family "
         "(python/videotemp_o3/synthetic.py) by the project's own SFT and GRPO scripts. It is the "
         "default model of `bash scripts/demo.sh`; it knows nothing but this task.",
@@ -1264,8 +1273,8 @@ def readme_section(info: dict, plot_link: str) -> str:
         device = f"{device} × {gpus} (independent processes dealt over the GPUs)"
     lines = [README_START, "",
              f"Results of `{info.get('command')}` on {device}, seed {info.get('seed')}, commit "
-             f"`{(info.get('git_commit') or 'unknown')[:12]}`: {info.get('total_seconds', 0):.0f} s from nothing "
-             f"(budget {info.get('budget_s')} s). Test split: {rows[0]['mcq_n'] if rows else 0} MCQ and "
+             f"`{(info.get('git_commit') or 'unknown')[:12]}`: {info.get('total_seconds', 0):.0f} s from nothing"
+             + (f" (budget {info['budget_s']:.0f} s)" if info.get("budget_s") else "") + f". Test split: {rows[0]['mcq_n'] if rows else 0} MCQ and "
              f"{rows[0]['grounding_n'] if rows else 0} grounding questions per stage (fewer where an "
              "evaluation was stopped at the deadline: the n of each cell).", "",
              format_table(rows).rstrip("\n"), "",

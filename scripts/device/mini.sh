@@ -4,7 +4,7 @@
 #
 #   S=$(date +%s); source scripts/device/install.sh train && MINI_CALL_START=$S VIDEOTEMP_COMMIT=<sha> bash scripts/device/mini.sh
 #
-# The run stops itself inside the call: the driver's hard stop is 580 s after MINI_CALL_START
+# The run stops itself inside the call: the driver's hard stop is 570 s after MINI_CALL_START
 # (the call's start, so that the install counts), less a margin; its budget (evaluations still
 # running are stopped, what they answered is scored) ends 50 s before that, for the scoring,
 # the plot and the packing. A stopped driver (SIGTERM) still writes results.json and logs.tar.gz.
@@ -17,7 +17,7 @@ cd "$(dirname "$0")/../.."
 [ "${VIDEOTEMP_STACK:-}" = train ] || { echo "mini.sh: run \`source scripts/device/install.sh train\` first" >&2; exit 2; }
 : "${OUT:?mini.sh: set OUT, the folder whose files come back}"
 START="${MINI_CALL_START:-$(date +%s)}"
-HARD_STOP_S=$(( 580 - ($(date +%s) - START) ))
+HARD_STOP_S=$(( 570 - ($(date +%s) - START) ))
 export WORK=/tmp/mini-work MINI_BUDGET_S=$(( HARD_STOP_S - 50 )) PYTHONUNBUFFERED=1
 rm -rf "$WORK"
 mkdir -p "$WORK/logs" "$OUT"

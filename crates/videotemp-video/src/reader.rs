@@ -164,7 +164,7 @@ impl VideoReader {
     /// ([`FrameIndex::duration_seconds_from_content`]); the container's own claim is
     /// [`VideoMetadata::duration_seconds_from_header`].
     pub fn duration_seconds_from_content(&self) -> Result<f64> {
-        Ok(self.index()?.duration_seconds_from_content())
+        Ok(self.index()?.duration_seconds_from_content(self.meta.avg_fps))
     }
 
     /// The frames displayed at `times` (seconds from the stream's start; any order, repeats

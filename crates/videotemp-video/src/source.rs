@@ -606,11 +606,13 @@ impl FrameIndex {
     }
 
     /// Seconds from the stream's start (time 0) to the end of the last frame, the last frame
-    /// lasting the average frame interval of the stream. 0 for an empty index.
-    pub fn duration_seconds_from_content(&self) -> f64 {
+    /// lasting the average frame interval of the stream; a one-frame stream has no interval of
+    /// its own, so its frame lasts `nominal_fps`'s (the header's frame rate). 0 for an empty
+    /// index.
+    pub fn duration_seconds_from_content(&self, nominal_fps: f64) -> f64 {
         match self.pts.len() {
             0 => 0.0,
-            1 => self.time_of(0).max(0.0),
+            1 => self.time_of(0).max(0.0) + 1.0 / nominal_fps,
             n => {
                 let interval = (self.time_of(n - 1) - self.time_of(0)) / (n - 1) as f64;
                 self.time_of(n - 1) + interval
