@@ -5,6 +5,7 @@ taking the test session down."""
 
 from __future__ import annotations
 
+import os
 import pickle
 import subprocess
 import sys

@@ -723,7 +723,7 @@ def format_table(rows: Sequence[dict]) -> str:
     return head + "\n".join(lines) + "\n"
 
 
-def _bin_values(score: dict, metric: str) -> dict[str, float]:
+def _bin_values(score: dict, metric: str) -> dict[str, float | None]:
     from videotemp_o3.benchmarks.videotemp import BINS
 
     rows = score["tables"]["duration"]
