@@ -256,7 +256,7 @@ def test_summaries_of_sft_and_grpo_logs(tmp_path):
 class _Metrics(http.server.BaseHTTPRequestHandler):
     body = b""
 
-    def do_GET(self):  # noqa: N802 — http.server's interface
+    def do_GET(self):
         self.send_response(200 if self.path == "/metrics" else 404)
         self.end_headers()
         self.wfile.write(self.body if self.path == "/metrics" else b"")

@@ -66,7 +66,7 @@ def test_sft_annotations_give_one_mcq_and_one_grounding_per_video(tmp_path):
     assert [a["id"] for a in anns] == [f"{rec['uid']}:mcq", f"{rec['uid']}:grounding"]
     mcq, grounding = anns
     assert mcq["span"] == grounding["span"] == [40.0, 46.5]
-    assert mcq["options"] == [f"{l}. {p}" for l, p in zip("ABCD", synthetic.PATTERNS)]
+    assert mcq["options"] == [f"{letter}. {p}" for letter, p in zip("ABCD", synthetic.PATTERNS)]
     assert mcq["answer"] == "C"
     # The questions eval/run.py asks: the MCQ's stem; for grounding the release's query (the stem
     # and the text of the right option), as the videotemp-g reader makes it.

@@ -56,6 +56,17 @@ def arg(argv: list[str], name: str) -> str:
     return argv[argv.index(name) + 1]
 
 
+def placeholder_inputs(tmp_path: Path) -> tuple[Path, Path]:
+    """(a model folder, an RL data folder with one empty row per file) for the script tests,
+    whose ms-swift is the recorder."""
+    model, data = tmp_path / "model", tmp_path / "data"
+    model.mkdir()
+    data.mkdir()
+    for name in ("qa.jsonl", "grounding.jsonl"):
+        (data / name).write_text("{}\n")
+    return model, data
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -123,7 +134,7 @@ def test_rollout_script_passes_a_prompt_profile_to_the_environment(tmp_path):
 
 
 class _Health(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 — the http.server interface
+    def do_GET(self):
         ok = self.path == "/health/"
         self.send_response(200 if ok else 404)
         self.end_headers()
@@ -136,11 +147,7 @@ class _Health(http.server.BaseHTTPRequestHandler):
 @pytest.mark.slow
 def test_grpo_script_waits_for_the_rollout_server_then_trains_on_six_gpus(tmp_path):
     swift, out = recorder(tmp_path)
-    model, data = tmp_path / "model", tmp_path / "data"
-    model.mkdir()
-    data.mkdir()
-    for name in ("qa.jsonl", "grounding.jsonl"):
-        (data / name).write_text("{}\n")
+    model, data = placeholder_inputs(tmp_path)
     port = free_port()
     server = http.server.HTTPServer(("127.0.0.1", port), _Health)
     # The server comes up a few seconds after the trainer starts waiting, as vLLM does.
@@ -182,11 +189,7 @@ def test_grpo_script_waits_for_the_rollout_server_then_trains_on_six_gpus(tmp_pa
 @pytest.mark.slow
 def test_grpo_script_fails_clearly_when_the_server_never_answers(tmp_path):
     swift, out = recorder(tmp_path)
-    model, data = tmp_path / "model", tmp_path / "data"
-    model.mkdir()
-    data.mkdir()
-    for name in ("qa.jsonl", "grounding.jsonl"):
-        (data / name).write_text("{}\n")
+    model, data = placeholder_inputs(tmp_path)
     run = subprocess.run(["bash", "rl/grpo.sh"], cwd=REPO, capture_output=True, text=True,
                          env=clean_env(SWIFT=swift, MODEL=model, RL_DATA=data,
                                        ROLLOUT_PORT=free_port(), ROLLOUT_WAIT_S=2,
@@ -199,11 +202,7 @@ def test_grpo_script_fails_clearly_when_the_server_never_answers(tmp_path):
 
 def test_grpo_script_chooses_the_reward_set_and_validates_the_data_first(tmp_path):
     swift, out = recorder(tmp_path)
-    model, data = tmp_path / "model", tmp_path / "data"
-    model.mkdir()
-    data.mkdir()
-    for name in ("qa.jsonl", "grounding.jsonl"):
-        (data / name).write_text("{}\n")
+    model, data = placeholder_inputs(tmp_path)
     env = dict(SWIFT=swift, MODEL=model, RL_DATA=data, USE_VLLM="false",
                OUTPUT_DIR=tmp_path / "out")
     run = subprocess.run(["bash", "rl/grpo.sh"], cwd=REPO, capture_output=True, text=True,

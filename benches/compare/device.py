@@ -225,7 +225,7 @@ def measure(a) -> dict:
             result["open"].append(o)
             say(f"open + index @{th}: median {statistics.median(o['open_s']):.3f} s "
                 f"(min {min(o['open_s']):.3f}, max {max(o['open_s']):.3f}), {o['frames']} frames")
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 — a failed measurement is recorded; the others still run
             result["open"].append({"threads": th, "error": str(e)})
             say(f"open + index @{th} FAILED: {e}")
     save()
@@ -240,7 +240,7 @@ def measure(a) -> dict:
             c = o["open_clip_mib"]
             say(f"RSS over {OPENS} opens @{hi}: {o['open_mib'][0]:.1f} -> {o['open_mib'][-1]:.1f} MiB"
                 + (f"; {len(c)} opens with a clip each: {c[0]:.1f} -> {c[-1]:.1f} MiB" if c else ""))
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 — a failed measurement is recorded; the others still run
             result["opens"].append({"threads": hi, "error": str(e)})
             say(f"RSS over opens FAILED: {e}")
     else:

@@ -49,12 +49,12 @@ import subprocess
 import sys
 import tarfile
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
 from videotemp_o3 import protocol, synthetic
-from videotemp_o3.segments import Segment, iou
+from videotemp_o3.segments import iou
 
 def _repo() -> Path:
     """The checkout whose scripts (sft/sft.sh, rl/grpo.sh, eval/run.py) the run drives:
@@ -246,7 +246,7 @@ class Runner:
         while running:
             if self.deadline is not None and time.time() > self.deadline:
                 late = [item for item in running if item[0].stoppable]
-                for job, proc, f in late:
+                for _job, proc, _f in late:
                     proc.terminate()
                 for item in late:
                     job, proc, f = item
@@ -601,7 +601,7 @@ def _merge_parts(stage_dir: Path, task: str) -> Path:
 def trajectory_metrics(stage_dir: Path, task: str, truth: dict[str, tuple[float, float]]) -> dict:
     """Tool-call rate, mean turns, well-formed rate and last-call IoU from the saved
     trajectories of one (stage, split, task)."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for part in sorted(stage_dir.glob(f"{task}.part*.trajectories")):
         for path in sorted(part.glob("*.json")):
             traj = json.loads(path.read_text())
@@ -687,7 +687,7 @@ def table_rows(scores: dict[str, dict], split: str = "test") -> list[dict]:
         n = (tm["n"] or 0) + (tg["n"] or 0)
 
         def both(key):
-            vals = [(t[key], t["n"]) for t in (tm, tg) if t[key] is not None]
+            vals = [(t[key], t["n"]) for t in (tm, tg) if t[key] is not None]  # noqa: B023 — called in this iteration
             return sum(v * k for v, k in vals) / sum(k for _, k in vals) if vals else None
 
         ious = [(t["last_call_iou"], t["n_calls"]) for t in (tm, tg) if t["last_call_iou"] is not None]
@@ -723,7 +723,7 @@ def format_table(rows: Sequence[dict]) -> str:
     return head + "\n".join(lines) + "\n"
 
 
-def _bin_values(score: dict, metric: str) -> dict[str, float]:
+def _bin_values(score: dict, metric: str) -> dict[str, float | None]:
     from videotemp_o3.benchmarks.videotemp import BINS
 
     rows = score["tables"]["duration"]
@@ -754,7 +754,7 @@ def plot(scores: dict[str, dict], path: Path, split: str = "test") -> Path:
         ax.grid(alpha=0.3)
     axes[0].axhline(25, color="grey", ls=":", lw=1)
     axes[1].legend(fontsize=7, loc="upper right")
-    fig.suptitle(f"Miniature VideoTemp-o3 on the synthetic test split")
+    fig.suptitle("Miniature VideoTemp-o3 on the synthetic test split")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -1072,7 +1072,7 @@ def _run(work: Path, results: Path, scale: Scale, info: dict[str, Any], *, seed:
         "failed_jobs": [{"name": j.name, "returncode": j.returncode, "log": str(j.log.relative_to(work)),
                          "log_tail": j.log.read_text(errors="replace")[-1500:]} for j in runner.failed],
     })
-    if best_dir is not None:
+    if best is not None and best_dir is not None:
         manifest = {"made_by": command or "bash scripts/reproduce_mini.sh", "seed": seed,
                     "scale": scale.name, "stage": best, "title": STAGE_TITLES[best],
                     "chosen_by": "validation split: mean of MCQ accuracy and grounding mIoU",
@@ -1110,7 +1110,7 @@ def describe_trajectory(traj: dict, record: dict) -> str:
     lines = [f"video {Path(traj['video']).name} ({ov.get('duration', record.get('duration')):.0f} s); "
              f"{q.get('task')} question: {q.get('text', '').splitlines()[0]}"]
     if q.get("options"):
-        lines.append("  options: " + "  ".join(f"{l}. {o}" for l, o in zip("ABCDEF", q["options"])))
+        lines.append("  options: " + "  ".join(f"{letter}. {o}" for letter, o in zip("ABCDEF", q["options"])))
     lines.append(f"overview: {ov.get('frames')} frames of {ov.get('size', ['?', '?'])[0]}x"
                  f"{ov.get('size', ['?', '?'])[1]}")
     for turn in traj.get("turns") or []:
@@ -1249,7 +1249,7 @@ def findings(rows: Sequence[dict]) -> list[dict]:
     out = []
     for claim, paper, better, worse, metric in FINDINGS:
         a, b = by.get(better), by.get(worse)
-        item = {"claim": claim, "paper": paper, "better": better, "worse": worse, "metric": metric}
+        item: dict[str, Any] = {"claim": claim, "paper": paper, "better": better, "worse": worse, "metric": metric}
         if not a or not b or a.get(metric) is None or b.get(metric) is None:
             out.append(dict(item, verdict="not measured"))
             continue

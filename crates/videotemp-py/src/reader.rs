@@ -98,7 +98,13 @@ impl PyVideoReader {
         signature = (path, num_threads=None, *, skip_nonref=true, drain=true),
         text_signature = "(path: str | os.PathLike[str], num_threads: int = 0, *, skip_nonref: bool = True, drain: bool = True)"
     )]
-    fn new(py: Python<'_>, path: PathBuf, num_threads: Option<&Bound<'_, PyAny>>, skip_nonref: bool, drain: bool) -> PyResult<Self> {
+    fn new(
+        py: Python<'_>,
+        path: PathBuf,
+        num_threads: Option<&Bound<'_, PyAny>>,
+        skip_nonref: bool,
+        drain: bool,
+    ) -> PyResult<Self> {
         let requested: usize = match num_threads {
             Some(n) => count("num_threads", n, Some(&path))?,
             None => 0,
@@ -151,7 +157,12 @@ impl PyVideoReader {
         signature = (timestamps, size=None),
         text_signature = "(self, timestamps: Sequence[float], size: tuple[int, int] | None = None)"
     )]
-    fn frames_at<'py>(&self, py: Python<'py>, timestamps: Vec<f64>, size: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyDict>> {
+    fn frames_at<'py>(
+        &self,
+        py: Python<'py>,
+        timestamps: Vec<f64>,
+        size: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
         let size = size_arg(size, &self.path)?;
         let r = self.inner.clone();
         let end = py.detach(|| r.duration_seconds_from_content()).py_at(&self.path)?;

@@ -449,7 +449,7 @@ def trajectory_turns(completion: str, messages: Sequence[Mapping[str, Any]] | No
                      trajectory_inputs: Mapping[str, list[dict]] | None) -> list[str]:
     """The longest record of the conversation among the row and its request's rows."""
     candidates = [assistant_turns(messages)]
-    if trajectory_inputs and request_id in trajectory_inputs:
+    if trajectory_inputs and request_id is not None and request_id in trajectory_inputs:
         candidates += [assistant_turns(with_text_turns(r.get("messages"), r.get("rollout_infos")))
                        for r in trajectory_inputs[request_id]]
     turns = max(candidates, key=len)

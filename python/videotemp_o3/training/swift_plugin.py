@@ -69,7 +69,7 @@ if SWIFT_MAJOR >= 4:
     from swift.rewards.orm import ORM, orms
     from swift.rollout.multi_turn import MultiTurnScheduler, multi_turns
 
-    _LOAD_FILE_HOMES = ("swift.template.vision_utils", "swift.template")
+    _LOAD_FILE_HOMES: tuple[str, ...] = ("swift.template.vision_utils", "swift.template")
 else:
     from swift.llm.infer.protocol import (ChatCompletionResponse, ChatCompletionResponseChoice, ChatMessage,
                                           RequestConfig, RolloutOutput, UsageInfo)
@@ -104,7 +104,7 @@ def _read_file_uris() -> None:
     it); idempotent.
     """
     for home in _LOAD_FILE_HOMES:
-        module = importlib.import_module(home)
+        module: Any = importlib.import_module(home)
         original = module.load_file
         if getattr(original, "reads_file_uris", False):
             continue
@@ -115,7 +115,7 @@ def _read_file_uris() -> None:
                 path = path.strip()[len(FILE_URI):]
             return _original(path)
 
-        load_file.reads_file_uris = True
+        load_file.reads_file_uris = True  # type: ignore[attr-defined]  # marks the wrapper as ours
         module.load_file = load_file
 
 
