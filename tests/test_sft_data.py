@@ -154,6 +154,34 @@ def test_build_file_is_seeded_and_valid(video, annotations, tmp_path):
     assert out_a.read_text() != out_b.read_text()
 
 
+def _thinking(record) -> list[str]:
+    return [re.sub(r"\d+(\.\d+)?", "#", protocol.parse_turn(m["content"]).think or "")
+            for m in record["messages"] if m["role"] == "assistant"]
+
+
+def test_fixed_wording_changes_only_the_phrasing(video, annotations, tmp_path):
+    reader = VideoReader(video)
+    mcq = read_annotations(annotations)[0][1]
+    phrasings = {"varied": set(), "fixed": set()}
+    for seed in range(12):
+        records = {w: build_record(mcq, reader, random.Random(seed), tmp_path / "clips",
+                                   BuildConfig(wording=w), refine=True)
+                   for w in ("varied", "fixed")}
+        # Same draws either way: the same calls, clips and answer.
+        assert calls_and_clips(records["varied"]) == calls_and_clips(records["fixed"])
+        assert records["varied"]["messages"][-1] == records["fixed"]["messages"][-1]
+        for w, record in records.items():
+            phrasings[w].add(tuple(_thinking(record)[:2]))
+    assert len(phrasings["fixed"]) == 1
+    assert len(phrasings["varied"]) > 1
+    # The CLI passes it through.
+    out = tmp_path / "fixed.jsonl"
+    assert main(["build", str(annotations), "-o", str(out), "--clips-dir", str(tmp_path / "c"),
+                 "--refine-fraction", "1", "--wording", "fixed"]) == 0
+    firsts = {_thinking(json.loads(line))[0].split(" ")[0] for line in out.read_text().splitlines()}
+    assert firsts == {"From"}
+
+
 def test_without_tool_calls(video, annotations, tmp_path):
     out = tmp_path / "wo.jsonl"
     report = build_file(annotations, out, tmp_path / "clips", BuildConfig(with_tool_calls=False),

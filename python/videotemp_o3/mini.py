@@ -116,10 +116,10 @@ class Scale:
 
 SCALES = {
     "full": Scale(name="full", train=512, val=32, test=64,
-                  sft_epochs=5, sft_lr=1e-3, sft_batch=8, sft_max_steps=-1, sft_workers=8,
-                  sft_time_limit_s=140, grpo_steps=40, grpo_generations=8, grpo_batch=8,
-                  grpo_lr=1e-4, grpo_time_limit_s=100, max_completion=160, max_new_tokens=160,
-                  eval_shards=2, budget_s=540, sft_end_s=300, grpo_end_s=430),
+                  sft_epochs=6, sft_lr=1e-3, sft_batch=8, sft_max_steps=-1, sft_workers=8,
+                  sft_time_limit_s=200, grpo_steps=40, grpo_generations=8, grpo_batch=8,
+                  grpo_lr=1e-4, grpo_time_limit_s=60, max_completion=160, max_new_tokens=160,
+                  eval_shards=4, budget_s=540, sft_end_s=350, grpo_end_s=450),
     "smoke": Scale(name="smoke", train=4, val=4, test=4,
                    sft_epochs=1, sft_lr=1e-3, sft_batch=2, sft_max_steps=3, sft_workers=0,
                    sft_time_limit_s=600, grpo_steps=1, grpo_generations=2, grpo_batch=2,
@@ -410,7 +410,10 @@ def stage_data(work: Path, scale: Scale, seed: int, runner: Runner, device: str,
         # shards' random choices independent.
         common = [python, "-m", "videotemp_o3.training.sft_data", "build", str(src),
                   "--clip-max-frames", str(synthetic.CLIP_MAX_FRAMES), "--seed", str(seed * 1000 + k),
-                  "--clips-dir", str(sft / "clips")]
+                  "--clips-dir", str(sft / "clips"),
+                  # One phrasing per reasoning step: the 10 M-parameter model mixed the builder's
+                  # several phrasings into garbled turns (the first GPU run: 22 % well formed).
+                  "--wording", "fixed"]
         jobs.append(Job(f"sft-data-{k}", common + ["-o", str(sft / "tool" / f"part{k:02d}.jsonl")],
                         env, runner.log_dir / "data" / f"sft_tool_{k}.log"))
         jobs.append(Job(f"sft-direct-{k}", common + ["-o", str(sft / "direct" / f"part{k:02d}.jsonl"),

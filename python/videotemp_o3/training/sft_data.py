@@ -47,7 +47,7 @@ import random
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional, Sequence
 
 from videotemp_o3 import protocol
 from videotemp_o3.clip_tool import ClipTool
@@ -63,6 +63,9 @@ from videotemp_o3.budgets import CLIP_MAX_FRAMES, TRAINING_VIDEO_ENV
 from videotemp_o3.training.swift_media import (VIDEO_TAG, Codec, MediaFiles, clip_budget,
                                                clip_for_swift, video_for_swift)
 from videotemp_o3.video import VideoError, VideoReader
+
+Wording = Literal["varied", "fixed"]
+WORDINGS: tuple[Wording, ...] = ("varied", "fixed")
 
 __all__ = ["WO_TOOL_CALL", "WI_TOOL_CALL", "release_files", "BuildConfig", "SftBuildReport",
            "build_record", "build_file", "main"]
@@ -110,6 +113,15 @@ class BuildConfig:
     """A file whose text replaces the profile's system prompt."""
     prompt_profile: PromptProfile = DEFAULT_PROFILE
     """The wording of the system prompt, the first turn's prefix and the tool feedback."""
+    wording: Wording = "varied"
+    """The reasoning's phrasing: ``varied`` draws one of several per step (a real model should
+    not learn one string); ``fixed`` always takes the first, for a model too small to keep
+    several apart (the miniature's 10 M-parameter agent mixed them into garbled sentences). The
+    draws happen either way, so both give the same spans and clips for a seed."""
+
+    def phrase(self, rng: random.Random, options: Sequence[str]) -> str:
+        drawn = rng.choice(options)
+        return options[0] if self.wording == "fixed" else drawn
 
     def clip_tool(self) -> ClipTool:
         """The agent's clip tool with this data's clip budget and limits."""
@@ -215,10 +227,10 @@ def build_record(ann: Annotation, reader: VideoReader, rng: random.Random,
             # The refined clip is said to lie within the first one: keep it there (this only
             # trims margins outside the evidence, so its IoU can only grow).
             accurate = Segment(max(accurate.start, explore.start), min(accurate.end, explore.end))
-        plan.append((explore, rng.choice(_THINK_EXPLORE)))
-        plan.append((accurate, rng.choice(_THINK_REFINE)))
+        plan.append((explore, config.phrase(rng, _THINK_EXPLORE)))
+        plan.append((accurate, config.phrase(rng, _THINK_REFINE)))
     else:
-        plan.append((accurate, rng.choice(_THINK_CALL)))
+        plan.append((accurate, config.phrase(rng, _THINK_CALL)))
 
     shown: list[Segment] = []
     previous: Optional[Segment] = None
@@ -373,6 +385,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     b.add_argument("--max-turns", type=int, default=BuildConfig.max_turns)
     b.add_argument("--clip-max-frames", type=int, default=BuildConfig.clip_max_frames)
     b.add_argument("--codec", choices=("ffv1", "mjpeg"), default=BuildConfig.codec)
+    b.add_argument("--wording", choices=WORDINGS, default=BuildConfig.wording,
+                   help="the reasoning's phrasing: several per step drawn per record (varied), "
+                        "or always the first (fixed: for very small models)")
     b.add_argument("--prompt-profile", metavar="FILE",
                    help="JSON prompt profile: the wording of the system prompt, the first turn's "
                         "prefix and the tool feedback (default: ours; README: prompt profiles)")
@@ -405,7 +420,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     config = BuildConfig(with_tool_calls=not a.no_tool_calls, refine_fraction=a.refine_fraction,
                          seed=a.seed, policy=a.policy, tau=a.tau, max_turns=a.max_turns,
                          clip_max_frames=a.clip_max_frames, codec=a.codec,
-                         system_prompt_path=a.system_prompt, prompt_profile=profile)
+                         system_prompt_path=a.system_prompt, prompt_profile=profile,
+                         wording=a.wording)
     print(f"prompt profile: {profile.name}", file=sys.stderr)
     print(f"clip budget: {clip_budget(max_frames=config.clip_max_frames)}", file=sys.stderr)
     try:
