@@ -186,14 +186,22 @@ def gather_wheels(stacks: list[str], cache: Path) -> dict[str, list[Path]]:
             pip_download(batch, wheels)
     for spec in wanted:
         name, version = spec.split("==")
-        if name == "vllm" and find_wheel(wheels, spec) is None:
+        repack = REPO / "scripts/device/repack_vllm.py"
+        stamp = wheels / f"vllm-{version}.repacked-by"
+        if name == "vllm" and (find_wheel(wheels, spec) is None
+                               or not stamp.is_file() or stamp.read_text() != sha256(repack)):
+            # A wheel repacked by an older repack_vllm.py may lack what the current one keeps
+            # (the FlashAttention 3 build once was): repack again when the script changed.
+            stale = find_wheel(wheels, spec)
+            if stale is not None:
+                stale.unlink()
             orig = cache / "orig"
             orig.mkdir(exist_ok=True)
             if find_wheel(orig, spec) is None:
                 say(f"pip download {spec} (the whole wheel, to repack)")
                 pip_download([spec], orig)
-            subprocess.run([sys.executable, str(REPO / "scripts/device/repack_vllm.py"),
-                            str(find_wheel(orig, spec)), str(wheels)], check=True)
+            subprocess.run([sys.executable, str(repack), str(find_wheel(orig, spec)), str(wheels)], check=True)
+            stamp.write_text(sha256(repack))
         if name == "deepspeed" and find_wheel(wheels, spec) is None:
             say(f"building {spec} as a pure-Python wheel (DS_BUILD_OPS=0)")
             env = dict(os.environ, DS_BUILD_OPS="0", DS_ACCELERATOR="cuda")
