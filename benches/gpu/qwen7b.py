@@ -43,7 +43,10 @@ QWEN25_VL_7B = {
 }
 
 # The tiny model's files that carry the tokenizer, chat template and processors (not its weights).
-PROCESSOR_FILES = ("added_tokens.json", "chat_template.jinja", "preprocessor_config.json", "special_tokens_map.json",
+# transformers 5 saves the processors in one processor_config.json, 4.x in preprocessor_config.json
+# and video_preprocessor_config.json: whichever the builder wrote is copied.
+PROCESSOR_FILES = ("added_tokens.json", "chat_template.jinja", "preprocessor_config.json", "processor_config.json",
+                   "special_tokens_map.json",
                    "tokenizer.json", "tokenizer_config.json", "video_preprocessor_config.json", "generation_config.json")
 
 

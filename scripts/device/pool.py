@@ -40,6 +40,11 @@ MEDIA_DIR = Path(os.environ.get("VIDEOTEMP_MEDIA", "/tmp/videotemp-media"))
 SAFE_ENV = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1"}
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1",
                "TRL_EXPERIMENTAL_SILENCE": "1", "PYTHONUNBUFFERED": "1"}
+# What the repacked vLLM (repack_vllm.py, stage.py's closure) leaves out must not be reached for:
+# ms-swift 4 registers a vLLM plug-in that imports Qwen3.5's model and with it compressed-tensors
+# (not carried: no Qwen2.5-VL path needs it), and vLLM's GPU sampler imports FlashInfer unless
+# told not to (FlashInfer is not carried; the PyTorch sampler is used instead).
+REPACKED_VLLM_ENV = {"VLLM_PLUGINS": "", "VLLM_USE_FLASHINFER_SAMPLER": "0"}
 
 
 def log(msg: str) -> None:
@@ -204,7 +209,8 @@ def install(stack: str) -> int:
             log(f"media unpacked to {MEDIA_DIR}")
     env = {"PYTHONPATH": f"{site}" + (f":{os.environ['PYTHONPATH']}" if os.environ.get("PYTHONPATH") else ""),
            "PATH": f"{site}/bin:{os.environ.get('PATH', '')}", "PYTHON": "python3",
-           "VIDEOTEMP_STACK": stack, "VIDEOTEMP_MEDIA": str(MEDIA_DIR), **SAFE_ENV, **OFFLINE_ENV}
+           "VIDEOTEMP_STACK": stack, "VIDEOTEMP_MEDIA": str(MEDIA_DIR), **SAFE_ENV, **OFFLINE_ENV,
+           **(REPACKED_VLLM_ENV if stack == "latest" else {})}
     for k, v in env.items():
         print(f"export {k}={shlex.quote(v)}")
     log(f"stack {stack} ready: PYTHONPATH={site}")
