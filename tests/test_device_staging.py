@@ -94,7 +94,7 @@ def staged(tmp_path):
     with tarfile.open(media, "w") as tar:
         tar.add(media_dir / "serve", arcname="serve")
     files = [big, shared, only, media]
-    manifest = {"stacks": {"one": sorted([big.name, shared.name]), "two": sorted([shared.name, only.name])},
+    manifest = {"stacks": {"one": sorted([big.name, shared.name]), "latest": sorted([shared.name, only.name])},
                 "files": {f.name: {"sha256": stage.sha256(f), "size": f.stat().st_size} for f in files},
                 "media": "media.tar"}
     chunks = stage.pack(files, 70_000)
@@ -129,13 +129,14 @@ def test_receive_install_round_trip(staged):
     assert f"bigpkg-1.0-py3-none-any.whl (chunk c{last_big}" in r.stderr
     r = pool(env, "receive", out / f"c{last_big}")
     assert r.returncode == 0 and "joined bigpkg-1.0-py3-none-any.whl from 2 parts" in r.stderr
-    assert "stack one: complete" in r.stderr and "stack two: complete" in r.stderr
+    assert "stack one: complete" in r.stderr and "stack latest: complete" in r.stderr
     r = pool(env, "install", "one")
     assert r.returncode == 0, r.stderr
     exports = dict(line.removeprefix("export ").split("=", 1) for line in r.stdout.splitlines())
     site = tmp / "sites" / "site-one"
     assert exports["PYTHONPATH"].split(":")[0] == str(site)
     assert exports["NCCL_NVLS_ENABLE"] == "0" and exports["PYTHON"] == "python3"
+    assert "VLLM_PLUGINS" not in exports  # only the stack with the repacked vLLM turns plug-ins off
     probe = subprocess.run([sys.executable, "-c", "import bigpkg, sharedpkg; print(bigpkg.VALUE, sharedpkg.VALUE)"],
                            env=dict(env, PYTHONPATH=str(site)), capture_output=True, text=True)
     assert probe.stdout.split() == ["big", "shared"], probe.stderr
@@ -167,10 +168,13 @@ def test_install_sh_exports_into_the_calling_shell(staged):
     out, env, _, tmp = staged
     for d in out.glob("c*"):
         assert pool(env, "receive", d).returncode == 0
-    script = f"source {DEVICE / 'install.sh'} two && python3 -c 'import onlypkg; print(onlypkg.VALUE)' && echo $VIDEOTEMP_STACK"
+    # `latest` (the repacked vLLM) also gets the switches that keep vLLM from importing what the
+    # repack or the carried closure leaves out; an empty VLLM_PLUGINS must arrive set, not unset.
+    script = (f"source {DEVICE / 'install.sh'} latest && python3 -c 'import onlypkg; print(onlypkg.VALUE)'"
+              " && echo $VIDEOTEMP_STACK ${VLLM_PLUGINS+plugins=[$VLLM_PLUGINS]} sampler=$VLLM_USE_FLASHINFER_SAMPLER")
     r = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split()[-2:] == ["only", "two"]
+    assert r.stdout.split()[-4:] == ["only", "latest", "plugins=[]", "sampler=0"]
     r = subprocess.run(["bash", "-c", f"source {DEVICE / 'install.sh'} missing; echo rc=$?"], env=env,
                        capture_output=True, text=True)
     assert "rc=2" in r.stdout  # a failed install returns, it does not kill the calling shell
