@@ -30,10 +30,11 @@ MAX_CLIPS_PER_CALL=3      # fixed by the protocol (and the format reward): not a
 MAX_VIDEOS=$((1 + (MAX_TURNS - 1) * MAX_CLIPS_PER_CALL))
 
 # --- the release's training frame budget (docs/design.md §3) --------------------------------------
-# The same defaults as sft/sft.sh (videotemp_o3.budgets.TRAINING_VIDEO_ENV; a
-# test keeps them in step). VIDEO_MIN_PIXELS is left at qwen-vl-utils' 100352: with it the
-# per-frame cap is 1.05 x 100352, not 50176 (swift_media's docstring explains the arithmetic).
+# The same defaults as sft/sft.sh (videotemp_o3.budgets.TRAINING_VIDEO_ENV; a test keeps them
+# in step): the release sets VIDEO_MIN_PIXELS = VIDEO_MAX_PIXELS = 50176 (left at qwen-vl-utils'
+# 100352, the minimum would win and frames would get about twice the pixels).
 export VIDEO_MAX_PIXELS=${VIDEO_MAX_PIXELS:-50176}
+export VIDEO_MIN_PIXELS=${VIDEO_MIN_PIXELS:-$VIDEO_MAX_PIXELS}
 export FPS_MAX_FRAMES=${FPS_MAX_FRAMES:-512}
 # Clips: 2 fps, 4-64 frames unless overridden (videotemp_o3.training.rl_env).
 export VIDEOTEMP_CLIP_DIR=${VIDEOTEMP_CLIP_DIR:-$OUTPUT_DIR/clips}

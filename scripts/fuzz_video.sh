@@ -98,7 +98,10 @@ else
   TOOLCHAIN=(); SAN=none; say "stable toolchain only: -s none (crashes, aborts, panics, hangs; no leak detection)"
 fi
 NICE="${NICE:-15}"
-(cd fuzz && nice -n "$NICE" cargo "${TOOLCHAIN[@]}" fuzz build -O -s "$SAN" "${TARGETS[@]}") || die "building the fuzz targets failed"
+# cargo fuzz build takes one target (or none: all); after the first, only the target itself builds.
+for t in "${TARGETS[@]}"; do
+  (cd fuzz && nice -n "$NICE" cargo "${TOOLCHAIN[@]}" fuzz build -O -s "$SAN" "$t") || die "building the fuzz target $t failed"
+done
 
 # --- run ----------------------------------------------------------------------------------------
 total=0; findings=0

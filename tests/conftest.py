@@ -16,14 +16,9 @@ import pytest
 
 ALLOWED_SKIPS: dict[str, str] = {
     # node id (or a prefix of it: a file, a test without its parameters) -> why it cannot run in CI
-    "tests/test_engine_local.py::test_flash_attention_requires_the_package":
-        "checks the refusal without flash-attn, so it cannot run where flash-attn is installed",
     "tests/test_swift4_adapter.py":
         "ms-swift 4 only: the main environment keeps the release's ms-swift 3.10, and "
         "tests/test_swift4.py reruns this file in the ms-swift 4 overlay (where a skip fails it)",
-    "tests/test_rl_grpo.py::test_cpu_grpo_from_an_sft_seeded_model_answers_calls_with_clips":
-        "needs a tiny model fitted by sft/sft.sh (VIDEOTEMP_RL_SEED_MODEL), which no CI step "
-        "builds yet",
     "tests/test_mini.py::test_reproduce_mini_smoke_on_cpu":
         "the whole miniature at smoke scale is about 40 minutes on 2 cores, more than CI's whole "
         "budget; its parts are tested one by one in tests/test_mini.py (VIDEOTEMP_MINI_SMOKE=1 runs it)",

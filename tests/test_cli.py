@@ -82,10 +82,17 @@ def test_contact_sheet_bounds_and_bad_input_are_one_line(tmp_path, capsys):
     video = make_indexed_video(tmp_path / "v.mp4", frames=120, fps=30)
     out = tmp_path / "sheet.png"
     # One bound alone: from the start / to the end of the 4 s video (was ignored / a TypeError).
+    def tile_indices() -> list[int]:  # 4 tiles of 240 x 144 px in 3 columns, under a 24-px title
+        sheet = np.asarray(Image.open(out).convert("RGB"))
+        return [read_index(sheet[24 + r * 160:24 + r * 160 + 144, c * 240:(c + 1) * 240])
+                for r, c in (divmod(k, 3) for k in range(4))]
+
     assert main(["contact-sheet", str(video), "--out", str(out), "--nframes", "4", "--end", "2"]) == 0
     assert "4 frames" in capsys.readouterr().out
+    assert tile_indices() == [0, 20, 40, 60]  # [0, 2] s at 30 fps
     assert main(["contact-sheet", str(video), "--out", str(out), "--nframes", "4", "--start", "3"]) == 0
     capsys.readouterr()
+    assert min(tile_indices()) >= 90 and max(tile_indices()) == 119  # [3 s, the end]
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video at all" * 50)
     for argv, status, says in (

@@ -149,6 +149,11 @@ def test_a_second_run_on_a_held_results_file_is_refused(tmp_path, capsys):
     (random.Random(0).randbytes(4096).replace(b"\n", b"") + b"\n", r"r\.jsonl:1: (invalid JSON|not UTF-8)"),
     (b'{"uid": "q0", "raw": "\xff\xfe"}\n', r"r\.jsonl:1: not UTF-8 text \(byte 0xff"),
     (b"\x89PNG\r\n\x1a\n\x00\x00", r"r\.jsonl:1: (invalid JSON|not UTF-8)"),
+    # One line without a uid: a damaged results file, not the release's {uid: answer} dict.
+    (b'{"bench": "videotemp", "raw": "<answer>A</answer>", "prediction": "A"}\n',
+     r"r\.jsonl:1: result record has no 'uid'"),
+    (ours("q0", bench="videotemp-g").encode() + b"\n",
+     r"r\.jsonl:1: this result is for benchmark 'videotemp-g', not 'videotemp'; score it with"),
 ])
 def test_score_damaged_results_one_line(tmp_path, capsys, content, message):
     import re
@@ -359,6 +364,30 @@ def test_model_from_the_server_and_exit_status_on_total_failure(tmp_path, small_
     assert [ln["uid"] for ln in lines] == ["q0", "q1"] and all("HTTP 400" in ln["error"] for ln in lines)
 
 
+def test_server_errors_are_retried_then_recorded_and_the_run_fails(tmp_path, small_video, capsys, server,
+                                                                   monkeypatch):
+    from videotemp_o3.engines.openai import OpenAIEngine
+
+    # The real engine with a short backoff (1, 2, 4 s by default): the retries, not their wait.
+    init = OpenAIEngine.__init__
+    monkeypatch.setattr(OpenAIEngine, "__init__", lambda self, *a, **kw: init(self, *a, **{**kw, "backoff_seconds": 0.01}))
+    srv = server(models=("served-x",), chat=500)
+    out, rc = openai_run(tmp_path, small_video, srv.url)
+    assert rc == 1
+    assert "[run] 2 of 2 question(s) ended in an error" in capsys.readouterr().err
+    posts = [path for method, path, _ in srv.requests if method == "POST"]
+    assert len(posts) == 2 * 4  # each question: the request and 3 retries
+    lines = [json.loads(ln) for ln in out.read_text().splitlines()]
+    assert [ln["uid"] for ln in lines] == ["q0", "q1"] and all("HTTP 500" in ln["error"] for ln in lines)
+    # The rerun retries the errored questions (a server back up answers them).
+    srv.chat = ["<think>x</think><answer>A</answer>", "<think>x</think><answer>B</answer>"]
+    rc = run_main(["--bench", "videotemp", "--data-dir", str(tmp_path / "d"), "--output", str(out), "--no-score",
+                   "--engine", "openai", "--base-url", srv.url, *SMALL])
+    assert rc == 0
+    done = [json.loads(ln) for ln in out.read_text().splitlines()][2:]
+    assert sorted((r["uid"], r["error"]) for r in done) == [("q0", None), ("q1", None)]
+
+
 def test_a_model_the_server_does_not_serve(tmp_path, small_video, capsys, server):
     srv = server(models=("served-x",))
     out, rc = openai_run(tmp_path, small_video, srv.url, "--model", "Qwen/Qwen2.5-VL-7B-Instruct")
@@ -501,6 +530,9 @@ def test_sigint_stops_a_real_run_and_the_rerun_resumes(small_video, tiny_model_d
         assert run_main(["--bench", "videotemp", "--data-dir", str(data), "--output", str(out), "--no-score",
                          "--model", str(tiny_model_dir), "--device", "cpu", *SMALL]) == 2
         proc.send_signal(signal.SIGINT)
+        time.sleep(0.2)
+        if proc.poll() is None:  # an impatient second Ctrl-C while it stops: no abort, no traceback
+            proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)  # stops promptly (not after the 8 questions)
     finally:
         if proc.poll() is None:

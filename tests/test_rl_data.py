@@ -255,6 +255,26 @@ def test_builder_skips_bad_annotations_and_says_where(synthetic, tmp_path):
     assert "neither a question" in " ".join(reasons[6])
 
 
+def test_build_command_skips_repeated_uids_and_non_utf8_lines(synthetic, tmp_path, capsys):
+    from videotemp_o3.training.rl_data import main as rl_main
+
+    data, records = synthetic
+    video = str(data.parent / records[0]["videos"][0])
+    first = {"video": video, "question": "What colour is the square?", "options": ["red", "green"],
+             "answer": "A", "timestamp": [3, 8], "uid": "same"}
+    query = {"video": video, "query": "the square", "span": [3, 8], "uid": "same"}  # other file: fine
+    ann = tmp_path / "annotations.jsonl"
+    ann.write_bytes(b"".join(json.dumps(r).encode() + b"\n" for r in (first, query, {**first, "answer": "B"}))
+                    + b'{"uid": "caf\xe9"}\n')
+    assert rl_main(["build", str(ann), "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and ".tmp" not in err
+    assert f"skipped: {ann}:3: field 'uid': 'same' repeats {ann}:1" in err
+    assert f"skipped: {ann}:4: not UTF-8 text (byte 0xe9" in err
+    assert [r["answer"] for r in rows(tmp_path / "out" / QA_FILE)] == ["A"]  # the first one kept
+    assert [r["uid"] for r in rows(tmp_path / "out" / GROUNDING_FILE)] == ["same"]
+
+
 def test_command_line(built, tmp_path):
     ok = subprocess.run([sys.executable, "-m", "videotemp_o3.training.rl_data", "validate",
                          str(built.qa), str(built.grounding)], capture_output=True, text=True)

@@ -101,7 +101,7 @@ def test_rollout_script_serves_our_scheduler_on_two_gpus(tmp_path):
     assert json.loads(arg(argv, "--vllm_limit_mm_per_prompt")) == {"image": 0, "video": 7}
     assert arg(argv, "--port") == "8000"
     assert env["CUDA_VISIBLE_DEVICES"] == "6,7"
-    assert (env["VIDEO_MAX_PIXELS"], env["FPS_MAX_FRAMES"]) == ("50176", "512")
+    assert (env["VIDEO_MIN_PIXELS"], env["VIDEO_MAX_PIXELS"], env["FPS_MAX_FRAMES"]) == ("50176", "50176", "512")
     assert env["VIDEOTEMP_CLIP_DIR"] == str(tmp_path / "out" / "clips")
 
 
@@ -180,7 +180,10 @@ def test_grpo_script_waits_for_the_rollout_server_then_trains_on_six_gpus(tmp_pa
     assert argv[argv.index("--dataset") + 1:argv.index("--dataset") + 3] == [
         str(data / "qa.jsonl"), str(data / "grounding.jsonl")]
     assert "--multi_turn_scheduler" not in argv  # the server runs it
-    assert (env["VIDEO_MAX_PIXELS"], env["FPS_MAX_FRAMES"]) == ("50176", "512")
+    assert (env["VIDEO_MIN_PIXELS"], env["VIDEO_MAX_PIXELS"]) == ("50176", "50176")
+    assert arg(argv, "--freeze_vit") == "true" and arg(argv, "--freeze_aligner") == "false"
+    assert (env["VIDEO_MIN_PIXELS"], env["VIDEO_MAX_PIXELS"], env["FPS_MAX_FRAMES"]) == ("50176", "50176", "512")
+    assert arg(argv, "--freeze_vit") == "true" and arg(argv, "--freeze_aligner") == "false"
 
 
 @pytest.mark.slow
@@ -213,6 +216,7 @@ def test_grpo_script_chooses_the_reward_set_and_validates_the_data_first(tmp_pat
     argv = json.loads(out.read_text())["argv"]
     assert argv[argv.index("--reward_funcs") + 1:argv.index("--reward_funcs") + 4] == [
         "videotemp_accuracy", "videotemp_iou", "videotemp_format"]
+    assert arg(argv, "--freeze_aligner") == "false"  # the release trains the merger
     # Colocate mode: ms-swift would train every round (the scheduler runs in the trainer), so
     # the release's choice is passed explicitly; our former choice is one variable away.
     assert arg(argv, "--loss_scale") == "last_round"
@@ -273,33 +277,110 @@ def rl_data(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_cpu_grpo_runs_two_steps_and_logs_every_reward(tiny_model_dir, rl_data, tmp_path):
-    steps, log = run_cpu_grpo(tiny_model_dir, rl_data, tmp_path / "out")
+def test_cpu_grpo_with_a_tool_calling_policy_gets_a_learning_signal(tiny_model_dir, rl_data, tmp_path):
+    """Real GRPO steps with a policy that calls the tool: clips from our video layer reach the
+    model inside the rollouts, rewards vary within a group, and the loss has a gradient.
+
+    The policy (videotemp_o3.testing.chain_policy) is the tiny model with a Markov chain written
+    into its weights: each reply is a short-form tool call or a well-formed grounding answer,
+    at random (a random tiny model never calls the tool: one turn, every reward 0, no gradient).
+    """
+    from videotemp_o3.testing.chain_policy import CALL_SPANS, build_chain_policy
+    from videotemp_o3.video import VideoReader
+
+    policy = build_chain_policy(tiny_model_dir, tmp_path / "policy")
+    out = tmp_path / "out"
+    steps, log = run_cpu_grpo(policy, rl_data, out, NUM_GENERATIONS=4, PER_DEVICE_BATCH_SIZE=4,
+                              MAX_COMPLETION_LENGTH=32)
     assert "colocate mode without vLLM" in log
     assert [s["global_step/max_steps"] for s in steps] == ["1/2", "2/2"]
     for step in steps:
         for name in ("AccuracyReward", "IoUReward", "FormatReward"):  # the release's set
-            assert f"rewards/{name}/mean" in step, sorted(step)
-            assert f"rewards/{name}/std" in step
-        assert "num_turns" in step  # the multi-turn loop ran (our scheduler decides the end)
+            assert f"rewards/{name}/mean" in step and f"rewards/{name}/std" in step, sorted(step)
+    # Rewards differ within a group, so advantages are non-zero and the loss has a gradient.
+    varied = [s for s in steps if s["reward_std"] > 0 and s["frac_reward_zero_std"] < 1]
+    assert varied, steps
+    assert all(s["grad_norm"] > 0 for s in varied), steps
+    assert max(s["num_turns"] for s in steps) >= 2  # a call was answered and the policy went on
+
+    # Every clip our scheduler cut is a real video of a span the policy asked for ...
+    clips = sorted((out / "clips").glob("*.mkv"))
+    assert clips
+    for clip in clips:
+        start, end = (float(x) for x in clip.stem.split("_")[-2].split("-"))
+        assert (start, end) in CALL_SPANS
+        assert VideoReader(str(clip)).num_frames >= 2
+    # ... and the model was given it: a later turn's prompt holds the call, then the clip's turn.
+    completions = [json.loads(line) for line in next((out / "grpo").glob("v*/completions.jsonl")).read_text().splitlines()]
+    prompts = [p for c in completions for p in c["prompt"]]
+    answered = [(s, e) for s, e in CALL_SPANS
+                if any(f"<tool_call>[{s}, {e}]</tool_call><|im_end|>\n<|im_start|>user\n<video>This clip is "
+                       f"{s:.1f} s – {e:.1f} s" in p for p in prompts)]
+    assert answered, prompts[:2]
+    assert any(a != 0 for c in completions for a in c["advantages"])
+
+
+PARSE_WITH_MS_SWIFT = """
+import json, sys
+from swift.llm import RLHFArguments
+from swift.utils import parse_args
+for path in sys.argv[1:]:
+    argv = json.load(open(path))["argv"][1:]  # after "rlhf"
+    args, _ = parse_args(RLHFArguments, argv + ["--bf16", "false", "--fp16", "false", "--check_model", "false"])
+    print(path, args.loss_scale)
+"""
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("VIDEOTEMP_RL_SEED_MODEL"),
-                    reason="set VIDEOTEMP_RL_SEED_MODEL to a tiny model fitted by sft/sft.sh")
-def test_cpu_grpo_from_an_sft_seeded_model_answers_calls_with_clips(rl_data, tmp_path):
-    """The whole loop inside GRPO: a policy that writes tool calls gets clips, then answers.
+def test_ms_swift_trains_the_last_round_with_the_release_default(tiny_model_dir, tmp_path):
+    """What grpo.sh passes, read by ms-swift's own argument parser: the loss scale it resolves.
 
-    A random tiny model almost never writes a valid call, so this run starts from one fitted by
-    the CPU SFT path (sft/sft.sh, DEVICE=cpu) on tool-call trajectories of the same generated
-    videos — the synthetic benchmark with durations 20 and 30 s, seed 0, events of 3–5 s, made
-    into SFT data by ``videotemp_o3.training.sft_data build --refine-fraction 0`` and trained
-    for ~200 steps at lr 5e-3 under this file's CPU_VIDEO_ENV. That takes many CPU minutes,
-    hence opt-in; tests/test_rl_scheduler.py covers the clip path on every run with a scripted
-    policy.
-    """
-    steps, _ = run_cpu_grpo(Path(os.environ["VIDEOTEMP_RL_SEED_MODEL"]), rl_data,
-                            tmp_path / "out", MAX_COMPLETION_LENGTH=192, TEMPERATURE=0.3)
-    assert max(s["num_turns"] for s in steps) >= 2  # a call was answered and the model went on
-    assert any(s["rewards/FormatReward/mean"] > 0 for s in steps)
-    assert list((tmp_path / "out" / "clips").glob("*.mkv"))
+    Server mode (the release's layout) passes no --loss_scale and no scheduler to the trainer;
+    colocate mode runs our scheduler in the trainer, where ms-swift would default to every
+    round, so grpo.sh names last_round. vLLM is not installed here, so the server-mode argv is
+    parsed without its vLLM connection flags (ms-swift's choice depends on --loss_scale and
+    --multi_turn_scheduler only)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("qa.jsonl", "grounding.jsonl"):
+        (data / name).write_text((REPO / "tests" / "data" / "release" / "rl" / name).read_text())
+    calls = {}
+    for mode, extra in (("colocate", {"USE_VLLM": "false"}),
+                        ("colocate-default", {"USE_VLLM": "false", "LOSS_SCALE": "default"}),
+                        ("server", {})):
+        (tmp_path / mode).mkdir()
+        swift, out = recorder(tmp_path / mode)
+        port = free_port()
+        server = http.server.HTTPServer(("127.0.0.1", port), _Health)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            run = subprocess.run(["bash", "rl/grpo.sh"], cwd=REPO, capture_output=True, text=True,
+                                 env=clean_env(SWIFT=swift, MODEL=tiny_model_dir, MODEL_TYPE="qwen2_5_vl",
+                                               RL_DATA=data, VALIDATE=0, ROLLOUT_PORT=port,
+                                               OUTPUT_DIR=tmp_path / "out", TORCH_DTYPE="float32", **extra))
+        finally:
+            server.shutdown()
+            server.server_close()
+        assert run.returncode == 0, run.stderr
+        call = json.loads(out.read_text())
+        if mode == "server":
+            argv = call["argv"]
+            assert "--loss_scale" not in argv and "--multi_turn_scheduler" not in argv
+            kept, skip = [], False
+            for a in argv:  # drop the vLLM connection and the GPU-only DeepSpeed flags with their values
+                if skip:
+                    skip = False
+                elif a.startswith("--vllm_") or a in ("--use_vllm", "--deepspeed"):
+                    skip = True
+                else:
+                    kept.append(a)
+            call["argv"] = kept + ["--use_vllm", "false"]
+        path = tmp_path / f"{mode}.json"
+        path.write_text(json.dumps(call))
+        calls[str(path)] = mode
+    run = subprocess.run([sys.executable, "-c", PARSE_WITH_MS_SWIFT, *calls], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    resolved = dict(line.split() for line in run.stdout.splitlines() if line.startswith(str(tmp_path)))
+    assert {calls[p]: scale for p, scale in resolved.items()} == {
+        "colocate": "last_round", "colocate-default": "default", "server": "last_round"}

@@ -161,6 +161,11 @@ BAD_CALLS = [
     ("bad_json", THINK + '<tool_call>{"name": "get_video_clip_frame", "arguments": [{"start_'
                          '</tool_call>', CallProblem.BAD_JSON),
     ("two_blocks", call((1, 2)) + call((3, 4))[len(THINK):], CallProblem.SEVERAL_CALLS),
+    # Rollouts that once raised inside the parser (issue #15) and would have stopped a GRPO step.
+    ("unclosed_brackets", THINK + "<tool_call>" + "[" * 5000 + "</tool_call>", CallProblem.BAD_JSON),
+    ("huge_integer", THINK + '<tool_call>{"name": "get_video_clip_frame", "arguments": [{"start_time": '
+                     + "9" * 5000 + ', "end_time": 3}]}</tool_call>', CallProblem.NOT_FINITE),
+    ("spaces", THINK + "<tool_call>[1" + " " * 50_000 + "," + " " * 50_000 + "x</tool_call>", CallProblem.BAD_JSON),
 ]
 
 

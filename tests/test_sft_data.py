@@ -258,6 +258,14 @@ def bad_variants(good: dict, tmp_path) -> list[tuple[object, str]]:
         (variant(lambda r: r.__setitem__("evidence", [35.0, 48.0])),
          r"evidence \[35\.0, 48\.0\] lies outside the video"),
         ("not json", r"invalid JSON"),
+        # Replies that once escaped the parsers (issue #15): a report line each, not a stop.
+        (variant(set_msg(2, "<think>x</think>\n<tool_call>" + "[" * 5000 + "</tool_call>")),
+         r"message 2: malformed tool call: bad_json"),
+        (variant(set_msg(6, "<think>x</think>\n<answer>[" + "9" * 5000 + ", 1]</answer>")),
+         r"message 6: answer '\[9999.*(not a span|outside the video)"),
+        (variant(set_msg(2, '<think>x</think>\n<tool_call>{"name": "get_video_clip_frame", "arguments": '
+                            '[{"start_time": ' + "9" * 5000 + ', "end_time": 1}]}</tool_call>')),
+         r"message 2: "),
     ]
 
 
@@ -281,6 +289,16 @@ def test_validator_reports_every_bad_record_with_file_and_line(good_record, tmp_
     # Good records are not reported; the summary counts the bad ones.
     assert not any(r.startswith((f"{data}:1: ", f"{data}:{len(lines)}: ")) for r in reported)
     assert f"{data}: {len(lines)} records, {len(variants)} bad" in out.err
+
+
+def test_validator_reports_non_utf8_lines_and_goes_on(good_record, tmp_path, capsys):
+    data = tmp_path / "latin1.jsonl"
+    good = json.dumps(good_record).encode()
+    data.write_bytes(good + b"\n" + b'{"messages": "caf\xe9"}\n' + good + b"\n")
+    assert main(["validate", str(data)]) == 1
+    out = capsys.readouterr()
+    assert out.out.splitlines() == [f"{data}:2: not UTF-8 text (byte 0xe9 at column 18); save the file as UTF-8"]
+    assert f"{data}: 3 records, 1 bad" in out.err and "Traceback" not in out.err
 
 
 def test_validator_accepts_good_data_and_checks_files_and_forms(good_record, tmp_path, capsys):

@@ -56,6 +56,29 @@ def test_huge_output_size_raises_instead_of_aborting(ten):
     assert last.startswith("RAISED InvalidArgumentError size ") and "ten.mp4" in last and "100000x100000" in last
 
 
+FUZZ = os.path.join(os.path.dirname(__file__), os.pardir, "fuzz", "regressions")
+FUZZ_EXTENSIONS = ["mp4", "mkv", "ts", "webm", "avi", "y4m", "mov", "flv"]  # fuzz/src/harness.rs
+
+
+@pytest.mark.parametrize("finding", ["open_index-declared-frame-count-1e10", "remux-mov-declared-frame-count"])
+def test_a_header_declaring_billions_of_frames_is_indexed_from_its_packets(tmp_path, finding):
+    # Found by fuzzing (fuzz/regressions/): a damaged AVI / MOV header declares ~3.4e9 frames, and
+    # reserving an index entry for each was "memory allocation of 161598145968 bytes failed", SIGABRT.
+    with open(os.path.join(FUZZ, finding), "rb") as f:
+        data = f.read()
+    path = tmp_path / f"damaged.{FUZZ_EXTENSIONS[data[0] & 7]}"
+    path.write_bytes(data[2:])  # the harness's input: extension byte, option byte, the file
+    rc, last = run_child("""
+        from videotemp_o3.video import VideoError
+        try:
+            print("FRAMES", VideoReader(p).num_frames)
+        except VideoError as e:
+            print("RAISED", type(e).__name__, e)
+    """, path)
+    assert rc == 0, last
+    assert last.startswith("FRAMES") or (last.startswith("RAISED") and "damaged" in last), last
+
+
 def test_output_that_cannot_fit_in_memory_is_a_memory_error(ten):
     # Sizes FFmpeg can scale to, but 300 frames of them need 170 GiB.
     rc, last = run_child("""

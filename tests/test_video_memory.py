@@ -3,35 +3,24 @@ videos in one process; a rollout worker opens one per request).
 
 Each check repeats the same work 50 times and asserts the process's resident memory grew by
 less than 16 MiB, on a generated video of several MiB: a leak of a file's worth per open (what
-building the index used to leak) would be hundreds of MiB. Resident memory is VmRSS from
-/proc/self/status after glibc's ``malloc_trim(0)`` (freed heap pages go back to the system, so
-allocator caching is not counted) with glibc limited to two arenas (short-lived decoding threads
-would otherwise park freed memory in arenas of their own and move the figure either way).
+building the index used to leak) would be hundreds of MiB. How resident memory is measured: tests/memory_helpers.py.
 """
 
 from __future__ import annotations
 
-import ctypes
-import gc
 import subprocess
-import sys
 
 import pytest
 
+from memory_helpers import ON_LINUX, glibc, stays_flat
 from videotemp_o3.video import FrameBudget, VideoReader, sample_many
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status, glibc malloc_trim")
-
-ROUNDS = 50
-LIMIT_MIB = 16.0
-M_ARENA_MAX = -8
+pytestmark = pytest.mark.skipif(not ON_LINUX, reason="reads /proc/self/status, glibc malloc_trim")
 
 
 @pytest.fixture(scope="module")
 def libc():
-    lib = ctypes.CDLL("libc.so.6")
-    lib.mallopt(M_ARENA_MAX, 2)
-    return lib
+    return glibc()
 
 
 @pytest.fixture(scope="module")
@@ -43,27 +32,6 @@ def video(tmp_path_factory):
                     "-bf", "3", "-g", "90", "-b:v", "3M", "-pix_fmt", "yuv420p", str(path)], check=True)
     assert path.stat().st_size > 4 << 20
     return path
-
-
-def resident_mib(libc) -> float:
-    gc.collect()
-    libc.malloc_trim(0)
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS in /proc/self/status")
-
-
-def stays_flat(libc, what: str, work) -> None:
-    for _ in range(3):  # warm up: codec tables, thread pools
-        work()
-    before = resident_mib(libc)
-    for _ in range(ROUNDS):
-        work()
-    after = resident_mib(libc)
-    assert after - before < LIMIT_MIB, (
-        f"{what}: resident memory grew {after - before:.1f} MiB over {ROUNDS} rounds ({before:.1f} -> {after:.1f} MiB)")
 
 
 def test_opening_and_indexing_does_not_leak(libc, video):

@@ -734,11 +734,19 @@ enum PacketSource {
     SampleTable,
 }
 
+/// The most packet entries reserved up front from a header's frame count (under 4 MB): every
+/// video up to 18 minutes at 60 fps fits without a reallocation.
+const PREALLOCATED_PACKETS: i64 = 1 << 16;
+
 fn read_all_packets(path: &Path, demuxer: &mut Demuxer, source: PacketSource) -> Result<Vec<PacketInfo>> {
     let vp9 = source == PacketSource::Vp9;
     let st = unsafe { *(*demuxer.input().as_ptr()).streams.add(demuxer.stream_index) };
     let stream = demuxer.input().stream(demuxer.stream_index).unwrap();
-    let mut out: Vec<PacketInfo> = Vec::with_capacity(stream.frames().max(0) as usize + 16);
+    // The header's frame count is a hint only: a damaged AVI header declared 3.4 billion frames,
+    // and reserving for them aborted the process. Reserve at most PREALLOCATED_PACKETS; the
+    // vector grows past that as packets actually arrive.
+    let declared = stream.frames().clamp(0, PREALLOCATED_PACKETS) as usize;
+    let mut out: Vec<PacketInfo> = Vec::with_capacity(declared + 16);
     let stream_index = demuxer.stream_index;
     let mut packet = ff::Packet::empty();
     let mut failures = 0;

@@ -327,7 +327,7 @@ BENCHMARK = Benchmark(
     policy=Policy(unparsed="exclude", missing="exclude"), settings=(MCQ_ONLY,),
     release=ReleaseFormat(
         output="eval/videommmu/output/test.jsonl", render=_render, score=release_score,
-        read=lambda doc: jsonl_records(doc, ("task", "gt_answer", "video_path"), "videommmu"),
+        read=lambda doc: jsonl_records(doc, ("task", "gt_answer"), "videommmu"),
         key=_release_key, item_key=lambda item: (item.fields["track"], item.fields["id"])),
     group_by="track", description=__doc__ or "",
 )

@@ -136,8 +136,8 @@ def report_grounding(items: Sequence[Item], js: Mapping[str, Judgement], policy:
 
 # --- the release's output and scorer ----------------------------------------------------------
 
-def _release_records(doc: ResultsDocument, required: tuple[str, ...]) -> list[Record]:
-    records = jsonl_records(doc, ("duration", "response", *required), "videotemp")
+def _release_records(doc: ResultsDocument, required: tuple[str, ...], present: tuple[str, ...] = ()) -> list[Record]:
+    records = jsonl_records(doc, ("duration", *required), "videotemp", present)
     for rec in records:
         rec.number("duration")
     return records
@@ -220,7 +220,7 @@ MCQ = Benchmark(
     files=FILES, read=read, judge=judge_mcq, report=report_mcq, policy=_POLICY,
     release=ReleaseFormat(
         output="eval/videotemp/output/test.jsonl", render=_render_mcq, score=release_score_mcq,
-        read=lambda doc: _release_records(doc, ("answer",)), key=_release_key, item_key=_item_key),
+        read=lambda doc: _release_records(doc, ("answer",), present=("response",)), key=_release_key, item_key=_item_key),
     group_by="duration_bin", description=__doc__ or "")
 GROUNDING = Benchmark(
     name="videotemp-g", title="VideoTemp-Bench (grounding)", task="grounding", data_subdir=_DATA,
@@ -228,5 +228,5 @@ GROUNDING = Benchmark(
     settings=(GROUNDING_QUERY, STRICT_THRESHOLD),
     release=ReleaseFormat(
         output="eval/videotemp/output/test-g.jsonl", render=_render_grounding, score=release_score_grounding,
-        read=lambda doc: _release_records(doc, ("timestamp",)), key=_release_key, item_key=_item_key),
+        read=lambda doc: _release_records(doc, ("timestamp", "response")), key=_release_key, item_key=_item_key),
     group_by="duration_bin", description=__doc__ or "")

@@ -110,7 +110,7 @@ def build_rl_data(annotations: Iterable[os.PathLike | str], out_dir: os.PathLike
 
     Annotations with problems (bad fields, missing or unreadable video, a span outside the
     video, an annotated duration that disagrees with the file, an open question, several
-    spans) are left out and listed in the report; the files are written atomically and
+    spans, a uid already used for the same task) are left out and listed in the report; the files are written atomically and
     validated before they replace old ones.
     """
     out = Path(out_dir)
@@ -118,6 +118,9 @@ def build_rl_data(annotations: Iterable[os.PathLike | str], out_dir: os.PathLike
     rows: dict[str, list[dict]] = {"mcq": [], "grounding": []}
     problems: list[DataProblem] = []
     media = MediaFiles()
+    # uid -> where it was first used, per output file: GRPO groups and results are keyed by uid,
+    # so a repeat is left out here (with its line) rather than failing the finished file.
+    first_use: dict[str, dict[str, str]] = {"mcq": {}, "grounding": {}}
     for path in annotations:
         anns, bad = read_annotations(path, video_root)
         problems += bad
@@ -133,10 +136,15 @@ def build_rl_data(annotations: Iterable[os.PathLike | str], out_dir: os.PathLike
                 problems.append(DataProblem(ann.where, "timestamp", f"{len(ann.spans)} spans; "
                                             "our RL rows carry one span each"))
                 continue
+            if ann.uid in first_use[ann.task]:
+                problems.append(DataProblem(ann.where, "uid", f"{ann.uid!r} repeats "
+                                            f"{first_use[ann.task][ann.uid]} (uids must be unique)"))
+                continue
             duration = measured_duration(ann, media)
             if isinstance(duration, DataProblem):
                 problems.append(duration)
                 continue
+            first_use[ann.task][ann.uid] = ann.where
             rows[ann.task].append(row(ann, str(ann.video.absolute()), duration, profile))
         if progress and anns:
             print(file=sys.stderr)

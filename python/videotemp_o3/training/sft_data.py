@@ -392,6 +392,8 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     for key, value in TRAINING_VIDEO_ENV.items():
         if key not in os.environ:
+            if key == "VIDEO_MIN_PIXELS" and "VIDEO_MAX_PIXELS" in os.environ:
+                value = os.environ["VIDEO_MAX_PIXELS"]  # as sft/sft.sh: the minimum follows the maximum
             os.environ[key] = value
             print(f"{key} not set: using the training default {value} (set it as for sft/sft.sh)",
                   file=sys.stderr)
