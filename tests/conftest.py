@@ -124,6 +124,16 @@ def tiny_model_dir(tmp_path_factory):
     return ensure_tiny_model(tmp_path_factory.getbasetemp())
 
 
+@pytest.fixture
+def small_clip_budget(monkeypatch, tmp_path):
+    """ms-swift's video environment with small frames (the clip pixel budget comes from it, as in
+    training) and a clip folder of the test's own, for the rollout tests."""
+    monkeypatch.setenv("VIDEO_MIN_PIXELS", "3136")
+    monkeypatch.setenv("VIDEO_MAX_PIXELS", "6272")
+    monkeypatch.setenv("FPS_MAX_FRAMES", "16")
+    monkeypatch.setenv("VIDEOTEMP_CLIP_DIR", str(tmp_path / "clips"))
+
+
 @pytest.fixture(scope="session")
 def local_engine(tiny_model_dir):
     """The embedded transformers engine on the tiny model (CPU)."""

@@ -13,10 +13,10 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from local_server import LocalServer, QuietHandler
 
 from videotemp_o3.agent import Agent, AgentConfig
 from videotemp_o3.benchmarks import BenchmarkDataError, Item, ResultRecord, get_benchmark
@@ -262,7 +262,7 @@ def test_score_flags_checked_before_the_table(tmp_path, capsys, argv, message):
 
 # --- servers: down, failing, hanging ------------------------------------------------------------------------
 
-class Server:
+class Server(LocalServer):
     """A local HTTP server speaking just enough of the OpenAI API: ``models`` is what
     /v1/models lists (None: hang), ``chat`` answers /v1/chat/completions: an HTTP status,
     "hang" (accept, then never reply), or a list of reply texts given in turn."""
@@ -272,21 +272,13 @@ class Server:
         self.release = threading.Event()
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def _send(self, status, body):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(QuietHandler):
             def do_GET(self):
                 outer.requests.append(("GET", self.path, None))
                 if outer.models is None:
                     outer.release.wait(30)
                     return
-                self._send(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in outer.models]})
+                self.send_json(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in outer.models]})
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -296,24 +288,17 @@ class Server:
                     return
                 if isinstance(outer.chat, list):
                     text = outer.chat.pop(0)
-                    self._send(200, {"choices": [{"message": {"role": "assistant", "content": text},
-                                                  "finish_reason": "stop"}],
-                                     "usage": {"prompt_tokens": 100, "completion_tokens": 10}})
+                    self.send_json(200, {"choices": [{"message": {"role": "assistant", "content": text},
+                                                      "finish_reason": "stop"}],
+                                         "usage": {"prompt_tokens": 100, "completion_tokens": 10}})
                     return
-                self._send(outer.chat, {"error": {"message": "bad request: no such model or video"}})
+                self.send_json(outer.chat, {"error": {"message": "bad request: no such model or video"}})
 
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        super().__init__(Handler)
 
     def close(self):
         self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().close()
 
 
 @pytest.fixture
