@@ -74,4 +74,23 @@ if [ $# -eq 0 ]; then
     'videotemp_o3.protocol.xǁ*' \
     'videotemp_o3.segments.*' 'videotemp_o3.benchmarks.metrics.*'
 fi
-exec nice -n 10 "$ROOT/.venv/bin/mutmut" run --max-children 2 "$@"
+# A mutant that loops forever while allocating (say, a search that no longer advances) would
+# exhaust the machine's memory long before mutmut's CPU-time limit stops it: past
+# MUTANT_RSS_MB (default 2048) of resident memory it gets that limit's signal (SIGXCPU), so
+# mutmut records it as a timeout — the tests caught it hanging.
+watch_memory() {
+  local limit_kb=$(( ${MUTANT_RSS_MB:-2048} * 1024 )) pid rss
+  while sleep 3; do
+    for pid in $(pgrep -f "^mutmut: " || true); do
+      rss=$(awk '/^VmRSS/{print $2}' "/proc/$pid/status" 2>/dev/null || true)
+      if [ -n "$rss" ] && [ "$rss" -gt "$limit_kb" ]; then
+        echo "[mutation] $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null): ${rss} kB resident, stopped as a timeout" >&2
+        kill -XCPU "$pid" 2>/dev/null || true
+      fi
+    done
+  done
+}
+watch_memory &
+watcher=$!
+trap 'kill "$watcher" 2>/dev/null' EXIT
+nice -n 10 "$ROOT/.venv/bin/mutmut" run --max-children 2 "$@"
