@@ -37,6 +37,10 @@ only_mutate = ["src/videotemp_o3/protocol.py", "src/videotemp_o3/segments.py",
                "src/videotemp_o3/benchmarks/metrics.py", "src/videotemp_o3/training/rewards.py"]
 # The unit tests of these modules and of their callers that run in this process (a test that
 # runs a script in a subprocess imports the original code and cannot kill a mutant).
+# A mutant's CPU-time limit is 2 x multiplier x (its tests' time + 1 s): mutmut's default
+# multiplier of 15 lets a mutant that loops forever (a search that stops advancing) run for
+# half an hour of CPU where the tests take a minute.
+timeout_multiplier = 2.0
 pytest_add_cli_args_test_selection = [
     "tests/test_protocol.py", "tests/test_protocol_properties.py", "tests/test_segments.py",
     "tests/test_metrics.py",
