@@ -726,6 +726,21 @@ def test_release_rules_name_the_row_they_cannot_score():
         reward_breakdown(Rollout([answer("two")]), gt, reward_set="mine")
 
 
+def test_grounding_rows_need_no_answer_text():
+    # The spans are a grounding row's answer: a row with a timestamp alone is scorable.
+    assert GroundTruth.from_row({"task": "grounding", "timestamp": [1, 2]}).spans == (Segment(1, 2),)
+
+
+def test_release_format_problems_word_for_word():
+    from videotemp_o3.training.rewards import release_format_problem
+
+    assert release_format_problem("just text") == (
+        "not exactly <think>…</think> then <tool_call>…</tool_call> or <answer>…</answer>")
+    assert release_format_problem(THINK + '<tool_call>{"name": "crop"}</tool_call>') == (
+        "the tool call is not get_video_clip_frame with numeric start_time/end_time")
+    assert release_format_problem(answer("B")) is None and release_format_problem(call((1, 2))) is None
+
+
 def test_release_final_answer_of_nothing_is_empty():
     assert release_final_answer(Rollout([])) == ""
     assert release_final_answer(Rollout([""])) == ""
@@ -751,6 +766,9 @@ def test_every_reward_follows_the_configuration():
     looked = Rollout([call((0, 10)), answer("B")])
     assert iou_reward(looked, Q10, RAW) == 0.5 and iou_reward(looked, Q10) == pytest.approx(0.5)
     assert videotemp_iou_reward(looked, Q10, RAW) == 0.5
+    # Call [0, 8]: IoU 5/8, kept raw (the release's normalisation would make it 0.708).
+    wider = Rollout([call((0, 8)), answer("B")])
+    assert iou_reward(wider, Q10, RAW) == 0.625 and iou_reward(wider, Q10) == pytest.approx((0.625 - 0.2) / 0.6)
     # IoU 0.4 is a right grounding answer from 0.3 on, not from the default 0.5.
     near = Rollout([call((0, 10)), answer("[0, 4]")])
     assert answer_is_correct(near, G10, RAW) and not answer_is_correct(near, G10)
@@ -794,6 +812,9 @@ def test_a_call_that_cannot_be_read_is_an_empty_call():
     bad = THINK + '<tool_call>{"name": "get_video_clip_frame", "arguments": [{"start_time": </tool_call>'
     assert requested_calls(Rollout([bad, answer("B")])) == [()]
     assert requested_calls(Rollout([call((1, 2)), bad, answer("B")])) == [(Segment(1, 2),), ()]
+    # A call of another tool is read (its spans too) but shows nothing.
+    other = THINK + '<tool_call>{"name": "crop_video", "arguments": [{"start_time": 1, "end_time": 2}]}</tool_call>'
+    assert requested_calls(Rollout([other, answer("B")])) == [()]
 
 
 @pytest.mark.parametrize("said, truth, right", [
