@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Mutation testing (mutmut) of the core modules: does every plausible bug in them make a test fail?
 #
-#   bash scripts/mutation.sh                     # protocol (parsing), segments, benchmarks.metrics
+#   bash scripts/mutation.sh                     # protocol (parsing), segments, benchmarks.metrics, training.rewards
 #   bash scripts/mutation.sh 'videotemp_o3.segments.*'     # only the mutants matching a pattern
 #   bash scripts/mutation.sh --results           # the survivors of the last run, and the score
 #
@@ -9,7 +9,8 @@
 # run happens in a staging folder (.mutation/) that holds the package as src/videotemp_o3 and a
 # copy of tests/. Hypothesis runs derandomised and short there (profile "mutation",
 # tests/conftest.py), so that a mutant is killed or survives the same way every time.
-# Niced; two workers. Reuses the results of an earlier run unless a source changed.
+# Niced; two workers. Every mutant a run selects is tested again (mutmut reruns the mutants it is
+# named), so name the survivors to retest only them; --results shows the last verdicts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -65,7 +66,7 @@ if [ "${1:-}" = "--results" ]; then
   exec "$ROOT/.venv/bin/mutmut" results
 fi
 # Default selection: the parsing functions of protocol.py (its prompt texts are wording, not
-# logic), and all of segments.py and benchmarks/metrics.py.
+# logic), and all of segments.py, benchmarks/metrics.py and training/rewards.py.
 if [ $# -eq 0 ]; then
   set -- 'videotemp_o3.protocol.x_parse*' 'videotemp_o3.protocol.x__read_think*' \
     'videotemp_o3.protocol.x__spans_from_arguments*' 'videotemp_o3.protocol.x__to_seconds*' \
@@ -76,7 +77,7 @@ if [ $# -eq 0 ]; then
     'videotemp_o3.protocol.x_call_error_feedback*' 'videotemp_o3.protocol.x_tool_feedback*' \
     'videotemp_o3.protocol.x_clip_feedback*' 'videotemp_o3.protocol.x__span_text*' \
     'videotemp_o3.protocol.xǁ*' \
-    'videotemp_o3.segments.*' 'videotemp_o3.benchmarks.metrics.*'
+    'videotemp_o3.segments.*' 'videotemp_o3.benchmarks.metrics.*' 'videotemp_o3.training.rewards.*'
 fi
 # A mutant that loops forever while allocating (say, a search that no longer advances) would
 # exhaust the machine's memory long before mutmut's CPU-time limit stops it: past
