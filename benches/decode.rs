@@ -25,8 +25,19 @@ fn bench_video() -> PathBuf {
         eprintln!("generating {} ({} s of 720p H.264)...", path.display(), secs);
         let tmp = path.with_extension("tmp.mp4");
         let ok = Command::new("ffmpeg")
-            .args(["-v", "error", "-y", "-f", "lavfi", "-i", &format!("testsrc2=size=1280x720:rate=30:duration={secs}")])
-            .args(["-c:v", "libx264", "-preset", "veryfast", "-bf", "3", "-g", "250", "-keyint_min", "250", "-sc_threshold", "0"])
+            .args([
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                &format!("testsrc2=size=1280x720:rate=30:duration={secs}"),
+            ])
+            .args([
+                "-c:v", "libx264", "-preset", "veryfast", "-bf", "3", "-g", "250", "-keyint_min", "250",
+                "-sc_threshold", "0",
+            ])
             .args(["-pix_fmt", "yuv420p"])
             .arg(&tmp)
             .status()
@@ -44,7 +55,14 @@ fn overview_budget() -> FrameBudget {
 }
 
 fn clip_budget() -> FrameBudget {
-    FrameBudget { fps: 2.0, min_frames: 4, max_frames: 64, min_pixels: 200_704, max_pixels: 200_704, ..FrameBudget::default() }
+    FrameBudget {
+        fps: 2.0,
+        min_frames: 4,
+        max_frames: 64,
+        min_pixels: 200_704,
+        max_pixels: 200_704,
+        ..FrameBudget::default()
+    }
 }
 
 fn workloads(c: &mut Criterion) {
@@ -53,7 +71,11 @@ fn workloads(c: &mut Criterion) {
     let duration = probe.num_frames().unwrap() as f64 / probe.metadata().avg_fps;
     let threads_list: Vec<usize> = {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        if cores > 1 { vec![1, cores] } else { vec![1] }
+        if cores > 1 {
+            vec![1, cores]
+        } else {
+            vec![1]
+        }
     };
     let clip_starts: Vec<f64> = (0..7).map(|i| (duration - 31.0).max(0.0) * (i as f64 * 0.37 % 1.0)).collect();
 

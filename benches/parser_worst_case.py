@@ -144,7 +144,7 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     shapes = [s for s in _shapes() if args.only in s]
     width = max(map(len, shapes))
-    print(f"CPU seconds per reply: parse (agent: parse_turn, answer, call, observation) / rewards (6 calls)")
+    print("CPU seconds per reply: parse (agent: parse_turn, answer, call, observation) / rewards (6 calls)")
     print(f"{'shape':<{width}}  " + "  ".join(f"{s:>17,}" for s in sizes) + "  obs.len  escaped")
     for shape in shapes:
         cells, notes, longest = [], set(), 0

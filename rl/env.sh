@@ -16,6 +16,9 @@ if [ -z "${MODEL:-}" ]; then
   MODEL=$(ls -d "$RL_ROOT"/output/sft/v*/checkpoint-* 2>/dev/null | sort -V | tail -n 1 || true)
 fi
 : "${MODEL_TYPE:=}"                                  # empty: ms-swift reads it from config.json
+# The chat template, named: ms-swift 4 maps the qwen2_5_vl model type to two templates
+# (qwen2_5_vl, mimo_vl) and refuses to guess; ms-swift 3.10 infers the same qwen2_5_vl.
+: "${TEMPLATE:=${MODEL_TYPE:-qwen2_5_vl}}"
 : "${RL_DATA:=$RL_ROOT/rl/data}"
 : "${DATASETS:=$RL_DATA/qa.jsonl $RL_DATA/grounding.jsonl}"
 : "${OUTPUT_DIR:=$RL_ROOT/output/rl}"
@@ -27,10 +30,11 @@ MAX_CLIPS_PER_CALL=3      # fixed by the protocol (and the format reward): not a
 MAX_VIDEOS=$((1 + (MAX_TURNS - 1) * MAX_CLIPS_PER_CALL))
 
 # --- the release's training frame budget (docs/design.md §3) --------------------------------------
-# The same defaults as sft/sft.sh (videotemp_o3.budgets.TRAINING_VIDEO_ENV; a
-# test keeps them in step). VIDEO_MIN_PIXELS is left at qwen-vl-utils' 100352: with it the
-# per-frame cap is 1.05 x 100352, not 50176 (swift_media's docstring explains the arithmetic).
+# The same defaults as sft/sft.sh (videotemp_o3.budgets.TRAINING_VIDEO_ENV; a test keeps them
+# in step): the release sets VIDEO_MIN_PIXELS = VIDEO_MAX_PIXELS = 50176 (left at qwen-vl-utils'
+# 100352, the minimum would win and frames would get about twice the pixels).
 export VIDEO_MAX_PIXELS=${VIDEO_MAX_PIXELS:-50176}
+export VIDEO_MIN_PIXELS=${VIDEO_MIN_PIXELS:-$VIDEO_MAX_PIXELS}
 export FPS_MAX_FRAMES=${FPS_MAX_FRAMES:-512}
 # Clips: 2 fps, 4-64 frames unless overridden (videotemp_o3.training.rl_env).
 export VIDEOTEMP_CLIP_DIR=${VIDEOTEMP_CLIP_DIR:-$OUTPUT_DIR/clips}

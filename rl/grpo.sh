@@ -40,6 +40,7 @@
 #                        every round, because the scheduler runs in the trainer).
 #                        Any ms-swift loss-scale name is passed as given: default = every
 #                        assistant round, the tool calls too (the project's former choice).
+#   FREEZE_ALIGNER       false (default): the merger trains, as in the release's grpo.sh and sft.sh
 #   SAVE_STEPS (100) LOGGING_STEPS (1) REPORT_TO (tensorboard on GPU, none on CPU)
 #   EXTRA_ARGS           more `swift rlhf` arguments, appended as given
 set -euo pipefail
@@ -61,6 +62,7 @@ source "$(dirname "$0")/env.sh"
 : "${REWARD_WEIGHTS:=}"
 : "${VALIDATE:=1}"
 : "${LOSS_SCALE:=release}"
+: "${FREEZE_ALIGNER:=false}"
 : "${SAVE_STEPS:=100}"
 : "${LOGGING_STEPS:=1}"
 : "${EXTRA_ARGS:=}"
@@ -123,6 +125,7 @@ args=(
   --model "$MODEL"
   "$TUNER_FLAG" full
   --freeze_vit true                       # the release trains with the vision encoder frozen
+  --freeze_aligner "$FREEZE_ALIGNER"      # and the merger trained (false)
   --torch_dtype "$TORCH_DTYPE"
   --attn_impl "$ATTN_IMPL"
   --dataset $DATASETS
@@ -147,6 +150,7 @@ args=(
   --dataset_num_proc 1
 )
 [ -n "$MODEL_TYPE" ] && args+=(--model_type "$MODEL_TYPE")
+args+=(--template "$TEMPLATE")
 [ -n "$MAX_STEPS" ] && args+=(--max_steps "$MAX_STEPS")
 [ -n "$DEEPSPEED" ] && args+=(--deepspeed "$DEEPSPEED")
 # shellcheck disable=SC2206  # a space-separated list on purpose

@@ -10,7 +10,7 @@ Everything lives in the installed package (``videotemp_o3.training.swift_plugin`
 only imports it, plus one shim that a CPU run of ms-swift needs (below).
 """
 
-import videotemp_o3.training.swift_plugin  # noqa: F401  (registers the scheduler and rewards)
+import videotemp_o3.training.swift_plugin  # registers the scheduler and rewards
 
 
-import videotemp_o3.training.swift_compat  # noqa: F401,E402  (the CPU shim; no-op on GPUs)
+import videotemp_o3.training.swift_compat  # noqa: F401  (the CPU shim; no-op on GPUs)

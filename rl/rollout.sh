@@ -54,6 +54,7 @@ args=(
   --port "$ROLLOUT_PORT"
 )
 [ -n "$MODEL_TYPE" ] && args+=(--model_type "$MODEL_TYPE")
+args+=(--template "$TEMPLATE")
 
 rl_log "rollout server: $MODEL on GPUs $ROLLOUT_DEVICES (data parallel $dp x tensor parallel $ROLLOUT_TP)"
 rl_log "listening on $ROLLOUT_BIND:$ROLLOUT_PORT (health: GET /health/); clips in $VIDEOTEMP_CLIP_DIR"

@@ -52,24 +52,18 @@ echo "$ldd_out" | grep -q 'not found' && die "unresolved libraries"
 
 # --- 3. test videos -----------------------------------------------------------------------------
 cat >"$work/make_videos.py" <<'EOF'
-import subprocess, sys
+import sys
 from pathlib import Path
 from videotemp_o3.testing import videos as V
 
 out = Path(sys.argv[1])
-encoders = subprocess.run(["ffmpeg", "-hide_banner", "-encoders"], capture_output=True, text=True).stdout
 V.CODECS.setdefault("mpeg4", ("mpeg4", {"bf": 2, "q:v": 3, "pix_fmt": "yuv420p"}))
 V.CODECS.setdefault("ffv1", ("ffv1", {"pix_fmt": "bgr0"}))  # the training clips' codec
 # (No MPEG-TS: the reader fails to decode the first GOP of a .ts, in both installs alike.)
 specs = [("h264.mp4", "h264"), ("hevc.mkv", "hevc"), ("vp9.webm", "vp9"), ("mpeg4.avi", "mpeg4"),
          ("ffv1.mkv", "ffv1")]
-if sys.argv[2] == "1":
-    if " libsvtav1 " in encoders:
-        V.CODECS.setdefault("av1", ("libsvtav1", {"preset": 12, "pix_fmt": "yuv420p"}))
-        specs.append(("av1.mkv", "av1"))
-    elif " libaom-av1 " in encoders:
-        V.CODECS.setdefault("av1", ("libaom-av1", {"cpu-used": 8, "pix_fmt": "yuv420p"}))
-        specs.append(("av1.mkv", "av1"))
+if sys.argv[2] == "1" and V.use_available_av1_encoder():
+    specs.append(("av1.mkv", "av1"))
 for name, codec in specs:
     # 5 s at 30 fps, 2 s GOPs; 144x256 is below the budget's min_pixels, so clip() resizes.
     V.make_indexed_video(out / name, frames=150, fps=30.0, size=(144, 256), codec=codec, gop=60)

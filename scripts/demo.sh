@@ -19,7 +19,7 @@ bash scripts/setup.sh
 PY=.venv/bin/python
 DATA="${DATA:-eval/videotemp/data}"
 OUT="${OUT:-runs/demo}"
-SHIPPED=models/videotemp-mini
+SHIPPED="${SHIPPED:-models/videotemp-mini}"   # the shipped agent (a folder of `mini ship`)
 
 # Data of an older generator (no "pattern" field) is replaced, so the agent sees its own task.
 if [ ! -f "$DATA/data.jsonl" ] || ! grep -q '"pattern"' "$DATA/data.jsonl"; then

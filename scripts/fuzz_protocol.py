@@ -24,7 +24,7 @@ with atheris.instrument_imports(include=["videotemp_o3.protocol", "videotemp_o3.
                                          "videotemp_o3.training.rewards"]):
     from videotemp_o3 import protocol, segments  # noqa: F401
     from videotemp_o3.training import rewards  # noqa: F401
-from videotemp_o3.testing import reply_checks  # noqa: E402
+from videotemp_o3.testing import reply_checks
 
 
 def test_one_input(data: bytes) -> None:

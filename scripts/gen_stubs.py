@@ -71,7 +71,7 @@ def _doc_block(text: str, indent: str) -> list[str]:
     body = text.replace('"""', r"\"\"\"").splitlines()
     if len(body) == 1:
         return [f'{indent}"""{body[0]}"""']
-    return [f'{indent}"""{body[0]}'] + [f"{indent}{l}".rstrip() for l in body[1:]] + [f'{indent}"""']
+    return [f'{indent}"""{body[0]}'] + [f"{indent}{line}".rstrip() for line in body[1:]] + [f'{indent}"""']
 
 
 def _function(name: str, obj, indent: str, bound: bool, what: str, decorator: str | None = None) -> list[str]:
@@ -99,7 +99,7 @@ def _class(cls) -> list[str]:
             continue  # slots PyO3 or Python generate (__new__, __lt__, __doc__...): nothing to declare
         elif inspect.isdatadescriptor(raw):
             text, rtype = _split_doc(raw, what)
-            out += [f"    @property", f"    def {name}(self) -> {rtype}:"] + (_doc_block(text, "        ") or ["        ..."])
+            out += ["    @property", f"    def {name}(self) -> {rtype}:"] + (_doc_block(text, "        ") or ["        ..."])
         elif isinstance(raw, staticmethod):
             out += _function(name, raw.__func__, "    ", False, what, "staticmethod")
         elif callable(raw):

@@ -2,7 +2,8 @@
 # Installs everything VideoTemp-o3 needs on a fresh Debian/Ubuntu machine, idempotently:
 #   - system packages: the FFmpeg CLI and -dev libraries, clang (bindgen), pkg-config, patchelf;
 #     Chromium and a font for the report's headless-browser test
-#   - a Rust toolchain check (rustup's cargo must be on PATH)
+#   - a Rust toolchain check (rustup's cargo must be on PATH) and its clippy and rustfmt
+#     components (the gates of scripts/gates.sh)
 #   - a virtual environment at .venv with the package built by maturin (release mode) and the
 #     extras named in VIDEOTEMP_EXTRAS (default: everything the tests need), versions pinned
 #     by requirements/lock.txt. pip's cache makes the multi-GB torch wheel a one-time download.
@@ -34,6 +35,11 @@ if ! command -v cargo >/dev/null 2>&1; then
   [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 fi
 command -v cargo >/dev/null 2>&1 || { echo "cargo not found: install Rust (https://rustup.rs) and rerun" >&2; exit 1; }
+if ! cargo clippy --version >/dev/null 2>&1 || ! cargo fmt --version >/dev/null 2>&1; then
+  command -v rustup >/dev/null 2>&1 || { echo "cargo clippy / cargo fmt not found and no rustup to add them: install Rust with rustup (https://rustup.rs) and rerun" >&2; exit 1; }
+  say "adding the clippy and rustfmt components"
+  rustup component add clippy rustfmt
+fi
 
 # --- Python environment ------------------------------------------------------------------------
 if [ ! -x .venv/bin/python ]; then

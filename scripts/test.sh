@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh machine: installs what it needs (scripts/setup.sh), then runs
+# The whole test suite on a fresh machine: installs what it needs (scripts/setup.sh), runs the
+# static gates (scripts/gates.sh: ruff, mypy, cargo fmt --check, cargo clippy -D warnings), then
 # the Rust tests (cargo test) and the Python tests (pytest). Fails if any fails or none ran.
 #
 #   bash scripts/test.sh                  # everything (what CI runs)
@@ -12,6 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+
+echo "[test] gates"
+bash scripts/gates.sh
 
 echo "[test] cargo test (Rust core)"
 cargo test --release --locked

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     write_image_mc(mcq, data / "wo_tool_call" / "video_r1_image_mc.jsonl", root / "images")
 
     bad = 0
-    for name, n, problems in validate_files(release_files(data)):
+    for _name, _n, problems in validate_files(release_files(data)):
         bad += len(problems)
         for problem in problems:
             print(problem, file=sys.stderr)

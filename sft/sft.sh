@@ -9,6 +9,7 @@
 # Every path and size is an environment variable (defaults below: the release's):
 #   MODEL        model dir or hub id                      Qwen/Qwen2.5-VL-7B-Instruct
 #   MODEL_TYPE   ms-swift model type (empty: inferred)     ""
+#   TEMPLATE     ms-swift chat template (ms-swift 4 cannot infer Qwen2.5-VL's)   MODEL_TYPE, else qwen2_5_vl
 #   DATA         jsonl files and/or folders of them (space-separated)
 #                                                          the eight files under sft/data/
 #   OUTPUT_DIR   checkpoints and logs                      sft/output
@@ -17,15 +18,15 @@
 #   EPOCHS 3   LR 1e-5   GRAD_ACC 32   BATCH_SIZE 1 (per device)
 #   MAX_LENGTH 40960 (tokens of a whole trajectory with its videos; rl/env.sh uses the same)
 #   WARMUP_RATIO 0.05   MAX_STEPS -1   SAVE_STEPS 500   SAVE_TOTAL_LIMIT 2   LOGGING_STEPS 5
-#   SEED 42   GRADIENT_CHECKPOINTING true   FREEZE_VIT true   FREEZE_ALIGNER true
+#   SEED 42   GRADIENT_CHECKPOINTING true   FREEZE_VIT true   FREEZE_ALIGNER false (the release trains the merger)
 #   DATASET_NUM_PROC 4   DATALOADER_NUM_WORKERS 4   REPORT_TO tensorboard   SAVE_ONLY_MODEL false
 #   DTYPE        bfloat16 (cpu: float32)
 #   ATTN_IMPL    flash_attn when flash-attn is installed, else sdpa
 #   DEEPSPEED    sft/ds_zero2.json (sft/ds_zero3.json for models that do not fit; "none" to skip)
 #   VALIDATE     1: check DATA with the validator before training (0 to skip)
 # Video budget read by ms-swift (and by the data builder, which must use the same values):
-#   VIDEO_MAX_PIXELS 50176   FPS_MAX_FRAMES 512   (VIDEO_MIN_PIXELS, FPS, FPS_MIN_FRAMES,
-#   VIDEO_TOTAL_PIXELS pass through when set)
+#   VIDEO_MAX_PIXELS 50176   VIDEO_MIN_PIXELS (= VIDEO_MAX_PIXELS, as the release sets both)
+#   FPS_MAX_FRAMES 512   (FPS, FPS_MIN_FRAMES, VIDEO_TOTAL_PIXELS pass through when set)
 #
 # Several GPUs or nodes: ms-swift's launcher variables, passed through to torchrun:
 #   NPROC_PER_NODE=8 bash sft/sft.sh
@@ -59,6 +60,7 @@ if [[ -x "$REPO/.venv/bin/python" ]]; then PYTHON="${PYTHON:-$REPO/.venv/bin/pyt
 DEVICE="${DEVICE:-cuda}"
 MODEL="${MODEL:-Qwen/Qwen2.5-VL-7B-Instruct}"
 MODEL_TYPE="${MODEL_TYPE:-}"
+TEMPLATE="${TEMPLATE:-${MODEL_TYPE:-qwen2_5_vl}}"
 OUTPUT_DIR="${OUTPUT_DIR:-$REPO/sft/output}"
 EPOCHS="${EPOCHS:-3}"
 LR="${LR:-1e-5}"
@@ -74,7 +76,7 @@ LOGGING_STEPS="${LOGGING_STEPS:-5}"
 SEED="${SEED:-42}"
 GRADIENT_CHECKPOINTING="${GRADIENT_CHECKPOINTING:-true}"
 FREEZE_VIT="${FREEZE_VIT:-true}"
-FREEZE_ALIGNER="${FREEZE_ALIGNER:-true}"
+FREEZE_ALIGNER="${FREEZE_ALIGNER:-false}"
 DATASET_NUM_PROC="${DATASET_NUM_PROC:-4}"
 DATALOADER_NUM_WORKERS="${DATALOADER_NUM_WORKERS:-4}"
 REPORT_TO="${REPORT_TO:-tensorboard}"
@@ -87,6 +89,7 @@ case "$MASKING" in
 esac
 # The release's training budget; keep in step with budgets.TRAINING_VIDEO_ENV (tested).
 export VIDEO_MAX_PIXELS="${VIDEO_MAX_PIXELS:-50176}"
+export VIDEO_MIN_PIXELS="${VIDEO_MIN_PIXELS:-$VIDEO_MAX_PIXELS}"
 export FPS_MAX_FRAMES="${FPS_MAX_FRAMES:-512}"
 
 if [[ -z "${DATA:-}" ]]; then
@@ -139,10 +142,10 @@ echo "output:     $OUTPUT_DIR"
 echo "device:     $DEVICE  dtype $DTYPE  attention $ATTN_IMPL  deepspeed $DEEPSPEED"
 echo "launcher:   NPROC_PER_NODE=${NPROC_PER_NODE:-1} NNODES=${NNODES:-1} NODE_RANK=${NODE_RANK:-0} MASTER_ADDR=${MASTER_ADDR:-} MASTER_PORT=${MASTER_PORT:-}"
 echo "schedule:   epochs $EPOCHS  lr $LR  batch $BATCH_SIZE x grad-acc $GRAD_ACC  max length $MAX_LENGTH  max steps $MAX_STEPS"
-echo "video:      VIDEO_MAX_PIXELS=$VIDEO_MAX_PIXELS FPS_MAX_FRAMES=$FPS_MAX_FRAMES VIDEO_MIN_PIXELS=${VIDEO_MIN_PIXELS:-default}"
+echo "video:      VIDEO_MAX_PIXELS=$VIDEO_MAX_PIXELS FPS_MAX_FRAMES=$FPS_MAX_FRAMES VIDEO_MIN_PIXELS=$VIDEO_MIN_PIXELS"
 # What those variables mean per frame: qwen-vl-utils caps a frame at
-# max(min(VIDEO_MAX_PIXELS, total/frames*2), VIDEO_MIN_PIXELS*1.05), so with the release's
-# VIDEO_MAX_PIXELS=50176 and the default VIDEO_MIN_PIXELS the minimum wins (~100k pixels).
+# max(min(VIDEO_MAX_PIXELS, total/frames*2), VIDEO_MIN_PIXELS*1.05), so a VIDEO_MIN_PIXELS
+# left at qwen-vl-utils' 100352 would win over VIDEO_MAX_PIXELS=50176 (~100k pixels a frame).
 "$PYTHON" - <<'PY' || true
 from videotemp_o3.video import FrameBudget
 b = FrameBudget.from_env()
@@ -204,6 +207,7 @@ args=(
   --output_dir "$OUTPUT_DIR"
 )
 [[ -n "$MODEL_TYPE" ]] && args+=(--model_type "$MODEL_TYPE")
+args+=(--template "$TEMPLATE")
 [[ "$DEEPSPEED" != "none" ]] && args+=(--deepspeed "$DEEPSPEED")
 if [[ "$DEVICE" == "cpu" ]]; then
   # No mixed precision on CPU (the Trainer would autocast to bf16), and the one shim a CPU run

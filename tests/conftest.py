@@ -10,14 +10,29 @@ each skip, its reason, and whether it was allowed.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 ALLOWED_SKIPS: dict[str, str] = {
     # node id (or a prefix of it: a file, a test without its parameters) -> why it cannot run in CI
+    "tests/test_swift4_adapter.py":
+        "ms-swift 4 only: the main environment keeps the release's ms-swift 3.10, and "
+        "tests/test_swift4.py reruns this file in the ms-swift 4 overlay (where a skip fails it)",
+    "tests/test_mini.py::test_reproduce_mini_smoke_on_cpu":
+        "the whole miniature at smoke scale is about 40 minutes on 2 cores, more than CI's whole "
+        "budget; its parts are tested one by one in tests/test_mini.py (VIDEOTEMP_MINI_SMOKE=1 runs it)",
 }
 """The skips CI accepts, each with the reason it cannot run there. Keep it short: a test that
 could run in CI belongs there."""
+
+if not (Path(__file__).resolve().parents[1] / "docs" / "mini" / "results.json").is_file():
+    # Before the miniature's GPU run is published (python -m videotemp_o3.mini ship), there is
+    # no shipped agent to test; from then on these tests run everywhere, CI included.
+    for _test in ("test_shipped_checkpoint_loads_with_its_manifest",
+                  "test_shipped_agent_greedy_trajectory_is_well_formed"):
+        ALLOWED_SKIPS[f"tests/test_mini.py::{_test}"] = (
+            "models/videotemp-mini is shipped by the miniature's GPU run, not published yet")
 
 
 def strict_skips() -> bool:

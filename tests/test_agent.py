@@ -175,3 +175,34 @@ def test_a_prompt_profile_shapes_every_text_the_model_reads(local_engine, video,
     assert clip_turn[1]["text"] == "\nClip 10.0-16.0."
     assert engine.seen[2][-1]["content"] == [{"type": "text",
                                                "text": "No: a segment ends before it starts."}]
+
+
+def test_the_releases_evaluation_wording_gives_its_message_layout(local_engine, video, tmp_path):
+    """A profile written by scripts/release_prompt_profile.py (evaluation side, made-up texts):
+    the instructions go in the system message, the first turn is the video then the question,
+    and a clip is answered by the video then the success text, as the release's eval/utils.py
+    lays out its messages."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    release = tmp_path / "release"
+    (release / "eval").mkdir(parents=True)
+    (release / "eval" / "utils.py").write_text(
+        'PREFIX_PROMPT = "Think first."\nCROP_SUCCESS_PROMPT = "Clip ready."\nCROP_FAIL_PROMPT = "No clip."\n')
+    script = Path(__file__).resolve().parents[1] / "scripts" / "release_prompt_profile.py"
+    run = subprocess.run([sys.executable, str(script), str(release), "-o", str(tmp_path / "p.json")],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    profile = protocol.PromptProfile.load(tmp_path / "p.json")
+    replies = [protocol.render_turn("look", segments=[(10.0, 16.0)]), protocol.render_turn("done", answer="A")]
+    engine = Scripted(local_engine, replies)
+    question = Question("Which frame?", "mcq", ["one", "two"])
+    traj = Agent(engine, small_config(prompt_profile=profile)).run(video, question)
+    assert traj.error is None, traj.error
+    system, first = engine.seen[0]
+    assert system["role"] == "system" and system["content"] == [{"type": "text", "text": "Think first."}]
+    assert [p["type"] for p in first["content"]] == ["video", "text"]
+    assert first["content"][1]["text"] == question.prompt(traj.overview["duration"])  # no prefix
+    clip_turn = engine.seen[1][-1]["content"]
+    assert [p["type"] for p in clip_turn] == ["video", "text"] and clip_turn[1]["text"] == "Clip ready."

@@ -117,7 +117,7 @@ def test_append_is_whole_lines(tmp_path):
     for i in range(3):
         append_result(path, ResultRecord(str(i), "videomme", "ü", "A"))
     lines = path.read_text(encoding="utf-8").splitlines()
-    assert [json.loads(l)["uid"] for l in lines] == ["0", "1", "2"]
+    assert [json.loads(line)["uid"] for line in lines] == ["0", "1", "2"]
     assert json.loads(lines[0]) == {"uid": "0", "bench": "videomme", "raw": "ü", "prediction": "A",
                                     "segments": [], "turns": 0, "seconds": 0.0, "error": None, "calls": []}
 

@@ -118,7 +118,6 @@ def test_plan_equals_qwen_vl_utils(monkeypatch, budget, video, rng):
 
 def test_linspace_matches_torch_float32_everywhere():
     rng = np.random.default_rng(0)
-    budget = FrameBudget(nframes=2)
     for _ in range(3000):
         first = int(rng.integers(0, 5000))
         last = first + int(rng.integers(1, 60000))

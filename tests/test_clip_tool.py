@@ -117,8 +117,10 @@ def test_the_agent_the_environment_and_the_builder_share_it():
 
 
 def test_the_environment_imports_without_ms_swift():
-    code = ("import sys, videotemp_o3.clip_tool, videotemp_o3.agent, "
-            "videotemp_o3.training.rl_env, videotemp_o3.training.sft_data; "
+    # Everything but the ms-swift adapter (swift_plugin) imports without ms-swift.
+    code = ("import sys, videotemp_o3.clip_tool, videotemp_o3.agent, videotemp_o3.protocol, "
+            "videotemp_o3.training.rewards, videotemp_o3.training.rl_env, videotemp_o3.training.rl_check, "
+            "videotemp_o3.training.sft_data; "
             "assert not any(m == 'swift' or m.startswith('swift.') for m in sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO,
                    env={"PYTHONPATH": str(REPO / "python")})

@@ -194,8 +194,9 @@ def test_repack_vllm_drops_the_kernels_and_keeps_a_consistent_record(tmp_path):
     assert out.name == src.name
     with zipfile.ZipFile(out) as z:
         names = set(z.namelist())
+        # FlashAttention 3 stays: vLLM imports a FlashAttention build on any CUDA machine.
         kept = {"vllm/__init__.py", "vllm/_C_stable_libtorch.abi3.so", "vllm/vllm_flash_attn/__init__.py",
-                "vllm/vllm_flash_attn/ops/triton/rotary.py"}
+                "vllm/vllm_flash_attn/_vllm_fa3_C.abi3.so", "vllm/vllm_flash_attn/ops/triton/rotary.py"}
         assert kept <= names
         assert not {n for n in files if n not in kept} & names
         record = z.read("vllm-0.26.0.dist-info/RECORD").decode().splitlines()
@@ -211,6 +212,7 @@ def test_repack_vllm_drops_the_kernels_and_keeps_a_consistent_record(tmp_path):
     assert r.returncode == 0, r.stderr
     assert (site / "vllm" / "_C_stable_libtorch.abi3.so").exists()
     assert not (site / "vllm" / "vllm_flash_attn" / "_vllm_fa2_C.abi3.so").exists()
+    assert (site / "vllm" / "vllm_flash_attn" / "_vllm_fa3_C.abi3.so").exists()
     (tmp_path / "other").mkdir()
     plain = make_wheel(tmp_path / "other", "vllm", "0.26.0", {"vllm/__init__.py": b""})
     with pytest.raises(SystemExit, match="not the wheel"):
@@ -254,7 +256,7 @@ def test_summaries_of_sft_and_grpo_logs(tmp_path):
 class _Metrics(http.server.BaseHTTPRequestHandler):
     body = b""
 
-    def do_GET(self):  # noqa: N802 — http.server's interface
+    def do_GET(self):
         self.send_response(200 if self.path == "/metrics" else 404)
         self.end_headers()
         self.wfile.write(self.body if self.path == "/metrics" else b"")

@@ -55,7 +55,8 @@ def test_scripted_run_scores_by_hand(synth, tmp_path):
     items = bench.load(synth)
     assert [i.duration for i in items] == [40, 200, 610, 1210]
     gold = [i.answer for i in items]
-    wrong = lambda g: "ABCD"[("ABCD".index(g) + 1) % 4]
+    def wrong(g):
+        return "ABCD"[("ABCD".index(g) + 1) % 4]
     # Item 1: clip then the right letter; 2: right; 3: wrong; 4: unparseable.
     s0, e0 = items[0].spans[0]
     replies = [protocol.render_turn("look", segments=[(s0, e0)]), protocol.render_turn("seen", answer=gold[0]),
@@ -65,8 +66,8 @@ def test_scripted_run_scores_by_hand(synth, tmp_path):
     out = tmp_path / "results.jsonl"
     errors = run_items("videotemp", items, [small_agent(InOrder(replies))], out)
     assert errors == 0
-    lines = [json.loads(l) for l in out.read_text().splitlines()]
-    assert [l["uid"] for l in lines] == [i.uid for i in items]
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["uid"] for r in lines] == [i.uid for i in items]
     assert lines[0]["segments"] == [[s0, e0]] and lines[0]["turns"] == 2
     assert (out.parent / "results.trajectories" / f"{items[0].uid}.json").exists()
     report = score("videotemp", out, synth).as_dict()
@@ -89,8 +90,8 @@ def test_real_engine_run_is_recorded_as_generated_and_scored(synth, local_engine
         max_new_tokens=8, max_turns=2))
     out = tmp_path / "results.jsonl"
     assert run_items("videotemp", items, [agent], out) == 0
-    lines = [json.loads(l) for l in out.read_text().splitlines()]
-    assert [l["uid"] for l in lines] == [i.uid for i in items]
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["uid"] for r in lines] == [i.uid for i in items]
     for line, item in zip(lines, items):
         saved = json.loads((out.parent / "results.trajectories" / f"{item.uid}.json").read_text())
         last = saved["turns"][-1]["text"]
@@ -98,7 +99,7 @@ def test_real_engine_run_is_recorded_as_generated_and_scored(synth, local_engine
         assert line["prediction"] == protocol.parse_choice(protocol.parse_turn(last).answer,
                                                            len(item.options))
     report = score("videotemp", out, synth).as_dict()
-    assert report["counts"]["unparsed"] == sum(l["prediction"] is None for l in lines)
+    assert report["counts"]["unparsed"] == sum(r["prediction"] is None for r in lines)
     bins = report["tables"]["duration"]
     for line, item, name in zip(lines, items, ("<3min", "3-10min")):  # 40 s and 200 s
         assert bins[name]["acc"] == (100.0 if line["prediction"] == item.answer else 0.0)
@@ -108,7 +109,7 @@ def test_real_engine_run_is_recorded_as_generated_and_scored(synth, local_engine
 def test_missing_videos_are_listed_then_skipped_on_request(synth, tmp_path, capsys):
     data = tmp_path / "data"
     (data / "videos").mkdir(parents=True)
-    recs = [json.loads(l) for l in (synth / "data.jsonl").read_text().splitlines()][:2]
+    recs = [json.loads(line) for line in (synth / "data.jsonl").read_text().splitlines()][:2]
     for r in recs:
         os.symlink(synth / r["videos"][0], data / r["videos"][0])
     recs.append(dict(recs[0], uid="ghost", videos=["videos/ghost.mp4"]))
@@ -140,10 +141,10 @@ def test_kill_and_resume_loses_and_duplicates_nothing(synth, tiny_model_dir, tmp
         assert proc.poll() is None, "the run ended before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    first = [json.loads(l)["uid"] for l in out.read_text().splitlines()]
+    first = [json.loads(line)["uid"] for line in out.read_text().splitlines()]
     assert 1 <= len(first) < 4, first
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
-    uids = [json.loads(l)["uid"] for l in out.read_text().splitlines()]
+    uids = [json.loads(line)["uid"] for line in out.read_text().splitlines()]
     assert sorted(uids) == sorted(i.uid for i in get_benchmark("videotemp-g").load(synth))  # nothing lost
     assert len(uids) == len(set(uids))  # nothing duplicated
     assert uids[: len(first)] == first  # what was done stayed done

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from videotemp_o3.jsonl import JsonlError, append_jsonl, iter_jsonl, read_jsonl
+from videotemp_o3.jsonl import JsonlError, append_jsonl, read_jsonl
 
 
 def write(tmp_path, data: bytes):

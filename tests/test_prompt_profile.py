@@ -152,27 +152,61 @@ def test_sft_trajectories_take_the_profile(tmp_path, monkeypatch):
     assert msgs[4]["content"].endswith(").")  # no final-answer request in this profile
 
 
-def test_release_profile_script(tmp_path):
-    # A stand-in for the release's plugin file: the same constant names, made-up texts.
-    plugin = tmp_path / "release" / "rl" / "video_crop_plugin.py"
-    plugin.parent.mkdir(parents=True)
-    plugin.write_text('import re\nPREFIX_PROMPT = """Prefix costs $1.\\nQuestion:\\n"""\n'
-                      'CROP_SUCCESS_PROMPT = "It worked."\nCROP_FAIL_PROMPT = "It failed."\n'
-                      'def unrelated():\n    PREFIX_PROMPT = "not this one"\n')
+def release_checkout(root: Path) -> Path:
+    """A stand-in for the release's checkout: its two files with the same constant names and
+    made-up texts (the evaluation side with a system-style opening, the training side with a
+    lead-in to the question), plus a local of the same name that must not be read."""
+    (root / "rl").mkdir(parents=True)
+    (root / "eval").mkdir()
+    (root / "rl" / "video_crop_plugin.py").write_text(
+        'import re\nPREFIX_PROMPT = """Prefix costs $1.\\nQuestion:\\n"""\n'
+        'CROP_SUCCESS_PROMPT = "It worked."\nCROP_FAIL_PROMPT = "It failed."\n'
+        'def unrelated():\n    PREFIX_PROMPT = "not this one"\n')
+    (root / "eval" / "utils.py").write_text(
+        'PREFIX_PROMPT = """Be helpful.\\n\\nThink first."""\n'
+        'CROP_SUCCESS_PROMPT = "Clip ready."\nCROP_FAIL_PROMPT = "No clip."\n')
+    return root
+
+
+def run_script(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "scripts" / "release_prompt_profile.py"), *args],
+                          capture_output=True, text=True)
+
+
+def test_release_profile_script_training_side(tmp_path):
+    release = release_checkout(tmp_path / "release")
     out = tmp_path / "release.json"
-    run = subprocess.run([sys.executable, str(REPO / "scripts" / "release_prompt_profile.py"),
-                          str(tmp_path / "release"), "-o", str(out)],
-                         capture_output=True, text=True)
+    run = run_script(str(release), "--for", "training", "-o", str(out))
     assert run.returncode == 0, run.stderr
     p = PromptProfile.load(out)
-    assert (p.name, p.system_text(), p.final_answer) == ("release", "", "")
+    assert (p.name, p.system_text(), p.final_answer) == ("release-training", "", "")
     assert p.first_turn("Q") == "Prefix costs $1.\nQuestion:\nQ"
     assert p.clip_success([Segment(1, 2)], video_tag="<video>") == "<video>\nIt worked."
     assert p.clip_success([Segment(1, 2), Segment(3, 4)], video_tag="<video>") == \
         "<video>\n<video>\nIt worked."
     assert p.tool_feedback(None) == "It failed."
+    plugin = release / "rl" / "video_crop_plugin.py"
     plugin.write_text('PREFIX_PROMPT = "x"\n')
-    run = subprocess.run([sys.executable, str(REPO / "scripts" / "release_prompt_profile.py"),
-                          str(plugin), "-o", str(out)], capture_output=True, text=True)
+    run = run_script(str(plugin), "--for", "training", "-o", str(out))
     assert run.returncode == 2
     assert "no string constant CROP_SUCCESS_PROMPT, CROP_FAIL_PROMPT" in run.stderr
+
+
+def test_release_profile_script_evaluation_side(tmp_path):
+    release = release_checkout(tmp_path / "release")
+    out = tmp_path / "eval.json"
+    run = run_script(str(release), "-o", str(out))  # the evaluation's wording is the default
+    assert run.returncode == 0, run.stderr
+    assert "(eval wording)" in run.stdout
+    p = PromptProfile.load(out)
+    # The instructions are the system message; the first turn is the question as given.
+    assert (p.name, p.system_text(), p.first_turn("Q"), p.final_answer) == (
+        "release-eval", "Be helpful.\n\nThink first.", "Q", "")
+    # The clips and then the text, as separate parts with nothing between them.
+    assert p.clip_success([Segment(1, 2)], video_tag="<v>") == "<v>Clip ready."
+    assert p.clip_success([Segment(1, 2), Segment(3, 4)], video_tag="<v>") == "<v><v>Clip ready."
+    assert p.call_failure(RejectedCall(CallProblem.REVERSED, "x")) == \
+        "a segment ends before it starts (x). No clip."
+    (release / "eval" / "utils.py").unlink()
+    run = run_script(str(release), "-o", str(out))
+    assert run.returncode == 2 and "eval/utils.py not found" in run.stderr

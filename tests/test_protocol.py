@@ -571,7 +571,7 @@ class _CountingText(str):
 
     scanned = 0
 
-    def find(self, needle, start=0, end=None):  # noqa: D401 - str's signature
+    def find(self, needle, start=0, end=None):
         hit = super().find(needle, start) if end is None else super().find(needle, start, end)
         type(self).scanned += (len(self) if hit < 0 else hit + len(needle)) - start
         return hit

@@ -290,3 +290,20 @@ def test_release_flag_needs_a_release_scorer(capsys):
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "the release does not evaluate charades" in err
+
+
+def test_null_answers_as_the_release_reads_them(tmp_path, capsys):
+    # MCQ: the release's `not response` reads null as empty, a guess of A; grounding: the
+    # release's number search cannot read null (it stops there), so the record is refused.
+    rows = [(100, "A", [1, 2]), (100, "B", [1, 2])]
+    data = vt_data(tmp_path / "data", rows)
+    out = jsonl(tmp_path / "test.jsonl", [dict(data[0], response=None), dict(data[1], response=None)])
+    report = run_json(capsys, ["videotemp", "--input_file", str(out), "--release"])
+    assert (report["tables"]["duration"]["overall"]["correct"], report["tables"]["duration"]["overall"]["n"]) \
+        == (1, 2)
+    assert main(["videotemp-g", "--input_file", str(out), "--release"]) == 2
+    assert f"{out}:1: field 'response': is null" in capsys.readouterr().err
+    del data[0]["answer"]
+    out = jsonl(tmp_path / "test.jsonl", [dict(data[0], response="A")])
+    assert main(["videotemp", "--input_file", str(out), "--release"]) == 2
+    assert f"{out}:1: field 'answer': missing" in capsys.readouterr().err

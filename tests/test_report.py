@@ -266,9 +266,9 @@ def test_model_text_is_shown_not_run(run, browser, tmp_path):
     """A reply that contains markup is text on the page: no element, no script, no broken block."""
     evil = '<script>window.pwned = 1</script></script><img src=x onerror="window.pwned=2">'
     results = tmp_path / "r.jsonl"
-    lines = [json.loads(l) for l in run["results"].read_text().splitlines()]
+    lines = [json.loads(line) for line in run["results"].read_text().splitlines()]
     lines[3]["raw"] = f"<think>{evil}</think><answer>{evil}</answer>"
-    results.write_text("".join(json.dumps(l) + "\n" for l in lines))
+    results.write_text("".join(json.dumps(line) + "\n" for line in lines))
     page = build_report(results, data_dir=run["data"], thumbnails=False, log=lambda _m: None)
     uid = run["items"][3].uid
     tab = open_page(browser, page, f"#open={uid}")

@@ -38,7 +38,7 @@ def clean_env(**extra) -> dict:
              "VIDEO_MIN_PIXELS", "FPS_MAX_FRAMES", "FPS_MIN_FRAMES", "VIDEOTEMP_CLIP_DIR",
              "ROLLOUT_HOST", "ROLLOUT_PORT", "USE_VLLM", "CUDA_VISIBLE_DEVICES",
              "NPROC_PER_NODE", "SWIFT", "EXTRA_ARGS", "DEEPSPEED", "REWARDS", "VALIDATE",
-             "LOSS_SCALE", "RL_DATA", "PROMPT_PROFILE")
+             "LOSS_SCALE", "RL_DATA", "PROMPT_PROFILE", "TEMPLATE")
     env = {k: v for k, v in os.environ.items() if k not in knobs and not k.startswith("VIDEOTEMP_")}
     env.update({k: str(v) for k, v in extra.items()})
     return env
@@ -54,6 +54,17 @@ def recorder(tmp_path: Path) -> tuple[Path, Path]:
 
 def arg(argv: list[str], name: str) -> str:
     return argv[argv.index(name) + 1]
+
+
+def placeholder_inputs(tmp_path: Path) -> tuple[Path, Path]:
+    """(a model folder, an RL data folder with one empty row per file) for the script tests,
+    whose ms-swift is the recorder."""
+    model, data = tmp_path / "model", tmp_path / "data"
+    model.mkdir()
+    data.mkdir()
+    for name in ("qa.jsonl", "grounding.jsonl"):
+        (data / name).write_text("{}\n")
+    return model, data
 
 
 def free_port() -> int:
@@ -82,6 +93,7 @@ def test_rollout_script_serves_our_scheduler_on_two_gpus(tmp_path):
     assert arg(argv, "--external_plugins") == str(REPO / "rl" / "plugin.py")
     assert arg(argv, "--multi_turn_scheduler") == "videotemp_clips"
     assert arg(argv, "--max_turns") == "3"
+    assert arg(argv, "--template") == "qwen2_5_vl"  # named: ms-swift 4 cannot infer it
     assert arg(argv, "--vllm_use_async_engine") == "true"
     assert arg(argv, "--vllm_data_parallel_size") == "2"
     assert arg(argv, "--vllm_max_model_len") == "40960"
@@ -89,7 +101,7 @@ def test_rollout_script_serves_our_scheduler_on_two_gpus(tmp_path):
     assert json.loads(arg(argv, "--vllm_limit_mm_per_prompt")) == {"image": 0, "video": 7}
     assert arg(argv, "--port") == "8000"
     assert env["CUDA_VISIBLE_DEVICES"] == "6,7"
-    assert (env["VIDEO_MAX_PIXELS"], env["FPS_MAX_FRAMES"]) == ("50176", "512")
+    assert (env["VIDEO_MIN_PIXELS"], env["VIDEO_MAX_PIXELS"], env["FPS_MAX_FRAMES"]) == ("50176", "50176", "512")
     assert env["VIDEOTEMP_CLIP_DIR"] == str(tmp_path / "out" / "clips")
 
 
@@ -122,7 +134,7 @@ def test_rollout_script_passes_a_prompt_profile_to_the_environment(tmp_path):
 
 
 class _Health(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 — the http.server interface
+    def do_GET(self):
         ok = self.path == "/health/"
         self.send_response(200 if ok else 404)
         self.end_headers()
@@ -135,11 +147,7 @@ class _Health(http.server.BaseHTTPRequestHandler):
 @pytest.mark.slow
 def test_grpo_script_waits_for_the_rollout_server_then_trains_on_six_gpus(tmp_path):
     swift, out = recorder(tmp_path)
-    model, data = tmp_path / "model", tmp_path / "data"
-    model.mkdir()
-    data.mkdir()
-    for name in ("qa.jsonl", "grounding.jsonl"):
-        (data / name).write_text("{}\n")
+    model, data = placeholder_inputs(tmp_path)
     port = free_port()
     server = http.server.HTTPServer(("127.0.0.1", port), _Health)
     # The server comes up a few seconds after the trainer starts waiting, as vLLM does.
@@ -172,17 +180,16 @@ def test_grpo_script_waits_for_the_rollout_server_then_trains_on_six_gpus(tmp_pa
     assert argv[argv.index("--dataset") + 1:argv.index("--dataset") + 3] == [
         str(data / "qa.jsonl"), str(data / "grounding.jsonl")]
     assert "--multi_turn_scheduler" not in argv  # the server runs it
-    assert (env["VIDEO_MAX_PIXELS"], env["FPS_MAX_FRAMES"]) == ("50176", "512")
+    assert (env["VIDEO_MIN_PIXELS"], env["VIDEO_MAX_PIXELS"]) == ("50176", "50176")
+    assert arg(argv, "--freeze_vit") == "true" and arg(argv, "--freeze_aligner") == "false"
+    assert (env["VIDEO_MIN_PIXELS"], env["VIDEO_MAX_PIXELS"], env["FPS_MAX_FRAMES"]) == ("50176", "50176", "512")
+    assert arg(argv, "--freeze_vit") == "true" and arg(argv, "--freeze_aligner") == "false"
 
 
 @pytest.mark.slow
 def test_grpo_script_fails_clearly_when_the_server_never_answers(tmp_path):
     swift, out = recorder(tmp_path)
-    model, data = tmp_path / "model", tmp_path / "data"
-    model.mkdir()
-    data.mkdir()
-    for name in ("qa.jsonl", "grounding.jsonl"):
-        (data / name).write_text("{}\n")
+    model, data = placeholder_inputs(tmp_path)
     run = subprocess.run(["bash", "rl/grpo.sh"], cwd=REPO, capture_output=True, text=True,
                          env=clean_env(SWIFT=swift, MODEL=model, RL_DATA=data,
                                        ROLLOUT_PORT=free_port(), ROLLOUT_WAIT_S=2,
@@ -195,11 +202,7 @@ def test_grpo_script_fails_clearly_when_the_server_never_answers(tmp_path):
 
 def test_grpo_script_chooses_the_reward_set_and_validates_the_data_first(tmp_path):
     swift, out = recorder(tmp_path)
-    model, data = tmp_path / "model", tmp_path / "data"
-    model.mkdir()
-    data.mkdir()
-    for name in ("qa.jsonl", "grounding.jsonl"):
-        (data / name).write_text("{}\n")
+    model, data = placeholder_inputs(tmp_path)
     env = dict(SWIFT=swift, MODEL=model, RL_DATA=data, USE_VLLM="false",
                OUTPUT_DIR=tmp_path / "out")
     run = subprocess.run(["bash", "rl/grpo.sh"], cwd=REPO, capture_output=True, text=True,
@@ -213,6 +216,7 @@ def test_grpo_script_chooses_the_reward_set_and_validates_the_data_first(tmp_pat
     argv = json.loads(out.read_text())["argv"]
     assert argv[argv.index("--reward_funcs") + 1:argv.index("--reward_funcs") + 4] == [
         "videotemp_accuracy", "videotemp_iou", "videotemp_format"]
+    assert arg(argv, "--freeze_aligner") == "false"  # the release trains the merger
     # Colocate mode: ms-swift would train every round (the scheduler runs in the trainer), so
     # the release's choice is passed explicitly; our former choice is one variable away.
     assert arg(argv, "--loss_scale") == "last_round"
@@ -314,3 +318,69 @@ def test_cpu_grpo_with_a_tool_calling_policy_gets_a_learning_signal(tiny_model_d
                        f"{s:.1f} s – {e:.1f} s" in p for p in prompts)]
     assert answered, prompts[:2]
     assert any(a != 0 for c in completions for a in c["advantages"])
+
+
+PARSE_WITH_MS_SWIFT = """
+import json, sys
+from swift.llm import RLHFArguments
+from swift.utils import parse_args
+for path in sys.argv[1:]:
+    argv = json.load(open(path))["argv"][1:]  # after "rlhf"
+    args, _ = parse_args(RLHFArguments, argv + ["--bf16", "false", "--fp16", "false", "--check_model", "false"])
+    print(path, args.loss_scale)
+"""
+
+
+@pytest.mark.slow
+def test_ms_swift_trains_the_last_round_with_the_release_default(tiny_model_dir, tmp_path):
+    """What grpo.sh passes, read by ms-swift's own argument parser: the loss scale it resolves.
+
+    Server mode (the release's layout) passes no --loss_scale and no scheduler to the trainer;
+    colocate mode runs our scheduler in the trainer, where ms-swift would default to every
+    round, so grpo.sh names last_round. vLLM is not installed here, so the server-mode argv is
+    parsed without its vLLM connection flags (ms-swift's choice depends on --loss_scale and
+    --multi_turn_scheduler only)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("qa.jsonl", "grounding.jsonl"):
+        (data / name).write_text((REPO / "tests" / "data" / "release" / "rl" / name).read_text())
+    calls = {}
+    for mode, extra in (("colocate", {"USE_VLLM": "false"}),
+                        ("colocate-default", {"USE_VLLM": "false", "LOSS_SCALE": "default"}),
+                        ("server", {})):
+        (tmp_path / mode).mkdir()
+        swift, out = recorder(tmp_path / mode)
+        port = free_port()
+        server = http.server.HTTPServer(("127.0.0.1", port), _Health)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            run = subprocess.run(["bash", "rl/grpo.sh"], cwd=REPO, capture_output=True, text=True,
+                                 env=clean_env(SWIFT=swift, MODEL=tiny_model_dir, MODEL_TYPE="qwen2_5_vl",
+                                               RL_DATA=data, VALIDATE=0, ROLLOUT_PORT=port,
+                                               OUTPUT_DIR=tmp_path / "out", TORCH_DTYPE="float32", **extra))
+        finally:
+            server.shutdown()
+            server.server_close()
+        assert run.returncode == 0, run.stderr
+        call = json.loads(out.read_text())
+        if mode == "server":
+            argv = call["argv"]
+            assert "--loss_scale" not in argv and "--multi_turn_scheduler" not in argv
+            kept, skip = [], False
+            for a in argv:  # drop the vLLM connection and the GPU-only DeepSpeed flags with their values
+                if skip:
+                    skip = False
+                elif a.startswith("--vllm_") or a in ("--use_vllm", "--deepspeed"):
+                    skip = True
+                else:
+                    kept.append(a)
+            call["argv"] = kept + ["--use_vllm", "false"]
+        path = tmp_path / f"{mode}.json"
+        path.write_text(json.dumps(call))
+        calls[str(path)] = mode
+    run = subprocess.run([sys.executable, "-c", PARSE_WITH_MS_SWIFT, *calls], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    resolved = dict(line.split() for line in run.stdout.splitlines() if line.startswith(str(tmp_path)))
+    assert {calls[p]: scale for p, scale in resolved.items()} == {
+        "colocate": "last_round", "colocate-default": "default", "server": "last_round"}

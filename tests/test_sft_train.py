@@ -58,10 +58,21 @@ def training_data(tmp: Path) -> Path:
     return data
 
 
-def test_sft_defaults_match_the_media_module():
-    text = SCRIPT.read_text()
-    for key, value in TRAINING_VIDEO_ENV.items():
-        assert f'export {key}="${{{key}:-{value}}}"' in text
+def test_sft_defaults_match_the_media_module(tmp_path):
+    """sft.sh's frame budget is budgets.TRAINING_VIDEO_ENV (the release's: VIDEO_MIN_PIXELS =
+    VIDEO_MAX_PIXELS = 50176, FPS_MAX_FRAMES = 512); the minimum follows a maximum set by hand."""
+    names = sorted(TRAINING_VIDEO_ENV)
+    env = {k: v for k, v in os.environ.items() if k not in TRAINING_VIDEO_ENV}
+    # The script's budget lines, run alone (the rest of the script needs a model and data).
+    lines = [line for line in SCRIPT.read_text().splitlines()
+             if line.startswith("export ") and any(line.startswith(f"export {n}=") for n in names)]
+    assert len(lines) == len(names)
+    show = "; ".join(lines) + "; echo " + " ".join("$" + n for n in names)
+    out = subprocess.run(["bash", "-c", show], env=env, capture_output=True, text=True, check=True)
+    assert dict(zip(names, out.stdout.split())) == TRAINING_VIDEO_ENV
+    out = subprocess.run(["bash", "-c", show], env={**env, "VIDEO_MAX_PIXELS": "6272"}, capture_output=True,
+                         text=True, check=True)
+    assert dict(zip(names, out.stdout.split()))["VIDEO_MIN_PIXELS"] == "6272"
 
 
 @pytest.mark.parametrize("stage", [2, 3])
@@ -129,6 +140,8 @@ def test_records_without_loss_marks_get_the_releases_masking(tmp_path):
         return done.stdout + done.stderr, files, losses
 
     log, files, losses = run()
+    argv = json.loads(calls.read_text())["argv"]
+    assert argv[argv.index("--freeze_aligner") + 1] == "false"  # the release trains the merger
     masked = tmp_path / "out" / "masked_data"
     assert files == [str(masked / "wi_tool_call" / "activitynet.jsonl"),
                      str(masked / "wo_tool_call" / "activitynet.jsonl"), str(ours)]
@@ -197,7 +210,7 @@ def test_cpu_training_run(tiny_model_dir, tmp_path, monkeypatch):
                                                            max_pixels=6272))
     text = ("<|im_start|>user\n<|vision_start|><|video_pad|><|vision_end|>What colour is the square?"
             "<|im_end|>\n<|im_start|>assistant\n")
-    inputs = processor(text=[text], videos=[frames.frames], fps=[frames.sample_fps], return_tensors="pt",
+    inputs = processor(text=[text], videos=[frames.frames], fps=frames.sample_fps, return_tensors="pt",
                        do_resize=False)
     with torch.no_grad():
         logits = model(**inputs).logits
@@ -205,11 +218,14 @@ def test_cpu_training_run(tiny_model_dir, tmp_path, monkeypatch):
     assert torch.isfinite(logits).all()
     assert generated.shape[1] > inputs["input_ids"].shape[1]
 
-    # Full fine-tuning moved the language model; --freeze_vit kept the vision tower as it was.
+    # Full fine-tuning moved the language model and, as in the release (--freeze_aligner false),
+    # the merger; --freeze_vit kept the vision tower as it was.
     initial = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_model_dir, dtype=torch.float32)
     before, after = initial.state_dict(), model.state_dict()
-    visual = [k for k in after if "visual" in k]
+    tower = [k for k in after if "visual" in k and "merger" not in k]
+    merger = [k for k in after if "visual" in k and "merger" in k]
     language = [k for k in after if "layers" in k and "visual" not in k]
-    assert visual and language
-    assert all(torch.equal(before[k], after[k]) for k in visual)
+    assert tower and merger and language
+    assert all(torch.equal(before[k], after[k]) for k in tower)
+    assert any(not torch.equal(before[k], after[k]) for k in merger)
     assert any(not torch.equal(before[k], after[k]) for k in language)

@@ -37,16 +37,15 @@ from videotemp_o3.training.swift_plugin import (TEXT_TURNS_KEY, ChatCompletionRe
                                                 with_text_turns)
 
 REPO = Path(__file__).resolve().parents[1]
-THINK = "<think>The square shows up around the middle.</think>\n"
+THINK = "The square shows up around the middle."
 
 
 def call(*spans) -> str:
-    args = ", ".join(f'{{"start_time": {s}, "end_time": {e}}}' for s, e in spans)
-    return THINK + f'<tool_call>{{"name": "{protocol.TOOL_NAME}", "arguments": [{args}]}}</tool_call>'
+    return protocol.render_turn(THINK, segments=spans)
 
 
 def answer(text: str) -> str:
-    return THINK + f"<answer>{text}</answer>"
+    return protocol.render_turn(THINK, answer=text)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,8 @@ def test_splits_are_seeded_disjoint_and_stratified():
     assert S.split_specs("train", 12, seed=0) == train            # deterministic
     assert S.split_specs("train", 6, seed=0) == train[:6]         # a split grows, never changes
     assert S.split_specs("train", 12, seed=1) != train            # the seed matters
-    key = lambda s: (s.duration, s.start, s.end, s.pattern, s.colour, s.slot)
+    def key(s):
+        return (s.duration, s.start, s.end, s.pattern, s.colour, s.slot)
     seen = {key(s) for s in train}
     for other in ("val", "test", "bench"):
         assert not seen & {key(s) for s in S.split_specs(other, 12, seed=0)}
@@ -73,7 +74,7 @@ def test_rendered_video_reads_back_through_the_budgets(tmp_path):
     path = tmp_path / "v.mp4"
     S.render_video(path, spec)
     reader = VideoReader(path)
-    assert reader.num_frames == 80 and reader.duration == pytest.approx(40.0)
+    assert reader.num_frames == 80 and reader.duration_seconds == pytest.approx(40.0)
     oracle = S.Oracle()
     overview = reader.overview(S.overview_budget())
     assert overview.frames.shape[:3] == (32, 56, 112)

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from videotemp_o3.testing.videos import ODD_VIDEOS, decode_with_ffmpeg_cli, make_indexed_video, read_index
-from videotemp_o3.video import FrameBudget, VideoReader
+from videotemp_o3.video import FrameBudget, FrameIndexError, VideoReader
 
 ORDINARY = {
     # kind: (codec, file name)
@@ -93,7 +93,14 @@ def test_every_frame_returned_is_the_sequential_decodes(kind, videos, tmp_path):
         for k, i in enumerate(picks):
             assert np.array_equal(got.frames[k], reference.frames[i]), f"{where}: frame {i}"
 
-        stamps = [float(t) for t in rng.uniform(-0.05, duration + 0.1, size=24)] + [float(times[-1]), float(times[n // 3])]
+        # Times within the video, [0, duration_seconds_from_content); outside, FrameIndexError.
+        end_of_content = reader.duration_seconds_from_content
+        assert end_of_content > float(times[-1])
+        stamps = ([float(t) for t in rng.uniform(0.0, end_of_content, size=24)]
+                  + [0.0, float(times[-1]), float(times[n // 3]), float(np.nextafter(end_of_content, 0.0))])
+        for outside in (-0.01, end_of_content):
+            with pytest.raises(FrameIndexError):
+                reader.frames_at([outside])
         got = reader.frames_at(stamps)
         want = [frame_at(times, t) for t in stamps]
         assert got.indices.tolist() == want, f"{where}: frames at {stamps}"
@@ -134,5 +141,9 @@ def test_every_frame_returned_is_the_sequential_decodes(kind, videos, tmp_path):
 
 def test_matroska_without_duration_reports_the_frames_duration(videos):
     path, frames = videos("mkv_without_cues_or_duration")
-    # The container declares no duration: the metadata falls back to the frames' (30 fps), never 0.
-    assert VideoReader(path).metadata.duration == pytest.approx(frames / 30.0, abs=1e-3)
+    # The container declares no duration: the header's is None (never 0), the content's is the
+    # frames' (30 fps), and each says where it comes from.
+    reader = VideoReader(path)
+    assert reader.metadata.duration_seconds_from_header is None
+    assert reader.duration_seconds_from_content == pytest.approx(frames / 30.0, abs=1e-3)
+    assert reader.duration_seconds == pytest.approx(frames / 30.0, abs=1e-3)

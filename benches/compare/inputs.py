@@ -10,8 +10,8 @@ Everything is made by the FFmpeg CLI in one pass (the pattern is drawn by ``geq`
 picture and scaled up with nearest-neighbour), so a 30-minute input needs no Python frame pipe.
 Where there is no FFmpeg CLI (the GPU machine), H.264 inputs are encoded with the libx264 that
 PyAV's wheel carries, same settings, from frames drawn in numpy: a textured picture that pans and
-changes brightness (x264 codes it at a few Mb/s, like ``testsrc2``) with the same spelled index
-in its top-left quarter. Such files are named ``*-pyav.mp4``: their content differs from the CLI's,
+changes brightness, at the ~3.7 Mbit/s of a typical 720p download (made by all cores in parallel,
+see :func:`_make_input_pyav`), with the same spelled index in its top-left quarter. Such files are named ``*-pyav.mp4``: their content differs from the CLI's,
 so compare timings only between runs on the same file.
 """
 
@@ -74,58 +74,125 @@ def make_input(path: Path, *, codec: str, seconds: float, size: tuple[int, int] 
     return path
 
 
-def _make_input_pyav(path: Path, *, codec: str, seconds: float, size: tuple[int, int], fps: float) -> None:
-    """The input without the FFmpeg CLI: numpy frames encoded by PyAV's libx264 (see the module)."""
-    from fractions import Fraction
+# Target bit rate of PyAV-made inputs: the 30-minute 720p file of the measurements this benchmark
+# reproduces was ~3.7 Mbit/s (833 MB).
+PYAV_BIT_RATE = 3_700_000
 
-    from videotemp_o3.testing.videos import spell
+
+def _make_input_pyav(path: Path, *, codec: str, seconds: float, size: tuple[int, int], fps: float,
+                     workers: int | None = None) -> None:
+    """The input without the FFmpeg CLI: numpy frames encoded by PyAV's libx264 (see the module).
+
+    The picture is a panning texture of noise over 8x8 blocks (luma and chroma), so x264 spends
+    its whole bit budget (``PYAV_BIT_RATE``, average bit rate) on every frame, as on camera
+    footage. To make a 30-minute file in minutes, ``workers`` processes (default: all cores)
+    each encode a run of whole GOPs single-threaded (the most efficient x264 setting), and the
+    runs are then remuxed into one file with their timestamps shifted: one GOP structure, one
+    frame timeline, frames spelling their global index."""
+    import os
+    from concurrent.futures import ProcessPoolExecutor
 
     if codec != "h264":
         raise SystemExit(f"a {codec} input needs the FFmpeg CLI (PyAV's wheel encodes H.264 only here); "
                          "install ffmpeg or use --codecs h264")
     try:
-        import av
+        import av  # noqa: F401
     except ImportError:
         raise SystemExit("no FFmpeg CLI and no PyAV: install one of them (apt-get install ffmpeg, or pip install av) "
                          "to generate the benchmark inputs") from None
-    w, h = size
     n = int(round(seconds * fps))
-    qh, qw = h // 4, w // 4
-    # A bank of 150 pictures (5 s) of a textured image that pans and changes brightness, in
-    # yuv420p, cycled: each output frame is a copy of one with its index written into the luma
-    # of the top-left quarter (kept grey in the bank, so its chroma is neutral). The cycle is far
-    # longer than x264's reference window, so encoding and decoding cost what fresh content does.
-    rng = np.random.default_rng(0)
-    tex = rng.integers(0, 256, size=(h // 4, w // 4, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
-    tex = ((tex.astype(np.uint16) + np.roll(tex, 3, axis=1) + np.roll(tex, 3, axis=0)) // 3).astype(np.uint8)
-    bank = []
-    for i in range(150):
-        dy, dx = (i * 2) % h, (i * 3) % w
-        rgb = np.clip(tex[dy:dy + h, dx:dx + w].astype(np.int16) + int(40 * np.sin(i / 24)), 0, 255).astype(np.uint8)
-        rgb[:qh, :qw] = 128
-        bank.append(av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p").to_ndarray())
-    # Limited-range luma of the spelled grey levels (BT.601: Y = 16 + 219 * v / 255).
+    workers = max(1, workers or os.cpu_count() or 1)
+    per = -(-n // workers)
+    per = -(-per // GOP) * GOP  # whole GOPs per run: keyframes stay every GOP frames
+    runs = [(a, min(n, a + per)) for a in range(0, n, per)]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".partial" + path.suffix)
-    print(f"  generating {path.name} ({seconds:g} s of {w}x{h} h264 with PyAV's libx264, no FFmpeg CLI) ...", end="", flush=True)
+    parts = [path.with_name(f"{path.stem}.part{k}{path.suffix}") for k in range(len(runs))]
+    print(f"  generating {path.name} ({seconds:g} s of {size[0]}x{size[1]} h264 with PyAV's libx264, no FFmpeg CLI; "
+          f"{len(runs)} runs in parallel) ...", end="", flush=True)
     t = time.perf_counter()
-    with av.open(str(tmp), "w") as out:
+    try:
+        with ProcessPoolExecutor(len(runs)) as ex:
+            list(ex.map(_encode_run, [(str(q), a, b, size, fps) for q, (a, b) in zip(parts, runs)]))
+        _concatenate(parts, [a for a, _ in runs], fps, tmp)
+        tmp.rename(path)
+    finally:
+        for q in parts:
+            q.unlink(missing_ok=True)
+    print(f" {time.perf_counter() - t:.0f} s, {path.stat().st_size / 2**20:.0f} MiB", flush=True)
+
+
+def _encode_run(job) -> None:
+    """Encodes frames [first, end) of the input to ``out`` (timestamps from 0)."""
+    from fractions import Fraction
+
+    import av
+
+    from videotemp_o3.testing.videos import spell
+
+    out_path, first, end, (w, h), fps = job
+    rng = np.random.default_rng(0)  # the same texture in every run: one continuous picture
+    margin = 512
+
+    def texture(hh, ww):
+        blocks = rng.integers(0, 256, size=((hh + margin) // 8 + 1, (ww + margin) // 8 + 1), dtype=np.uint8)
+        fine = rng.integers(0, 256, size=(hh + margin, ww + margin), dtype=np.uint8)
+        coarse = blocks.repeat(8, 0).repeat(8, 1)[: hh + margin, : ww + margin]
+        return ((coarse.astype(np.uint16) * 3 + fine) // 4).astype(np.uint8)
+
+    luma, cb, cr = texture(h, w), texture(h // 2, w // 2), texture(h // 2, w // 2)
+    qh, qw = h // 4, w // 4
+    yuv = np.empty((h * 3 // 2, w), dtype=np.uint8)
+    with av.open(out_path, "w") as out:
         stream = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.bit_rate = PYAV_BIT_RATE
         stream.codec_context.options = {"preset": "veryfast", "bf": "3", "g": str(GOP), "keyint_min": str(GOP),
-                                        "sc_threshold": "0"}
-        stream.thread_type = "AUTO"
-        for i in range(n):
-            yuv = bank[i % len(bank)].copy()
+                                        "sc_threshold": "0", "threads": "1"}
+        for i in range(first, end):
+            # Pans 2 px down and 3 px right per frame (wrapping within the margin), brightness drifts.
+            dy, dx = (2 * i) % margin, (3 * i) % margin
+            yuv[:h] = luma[dy:dy + h, dx:dx + w]
+            if i % 90 < 45:  # slow brightness change, cheap: shifts the whole plane
+                yuv[:h] //= 2
+                yuv[:h] += 64
+            cy, cx = dy // 2, dx // 2
+            yuv[h:h + h // 4] = cb[cy:cy + h // 2, cx:cx + w // 2].reshape(h // 4, w)
+            yuv[h + h // 4:] = cr[cy:cy + h // 2, cx:cx + w // 2].reshape(h // 4, w)
+            # The spelled index, limited-range grey (BT.601: Y = 16 + 219 v / 255), neutral chroma.
             yuv[:qh, :qw] = (16 + spell(i, qh, qw).astype(np.uint16) * 219 // 255).astype(np.uint8)
+            yuv[h:h + h // 4].reshape(h // 2, w // 2)[: qh // 2, : qw // 2] = 128
+            yuv[h + h // 4:].reshape(h // 2, w // 2)[: qh // 2, : qw // 2] = 128
             frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
-            frame.pts = i
+            frame.pts = i - first
             for packet in stream.encode(frame):
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
-    tmp.rename(path)
-    print(f" {time.perf_counter() - t:.0f} s", flush=True)
+
+
+def _concatenate(parts: list[Path], firsts: list[int], fps: float, out_path: Path) -> None:
+    """Remuxes the runs into one mp4, each run's timestamps shifted by its first frame's time.
+    The runs share encoder settings, so the first run's stream parameters (SPS/PPS) hold for
+    all; each run's decode timestamps start below its first presentation time (B-frame delay)
+    but above the previous run's last one, so the timeline stays monotonic."""
+    import av
+
+    with av.open(str(out_path), "w") as out:
+        ostream = None
+        for part, first in zip(parts, firsts):
+            with av.open(str(part)) as src:
+                istream = src.streams.video[0]
+                if ostream is None:
+                    ostream = out.add_stream_from_template(istream)
+                shift = round(first / fps / istream.time_base)
+                for packet in src.demux(istream):
+                    if packet.size == 0:  # the demuxer's end-of-stream marker
+                        continue
+                    packet.pts += shift
+                    packet.dts += shift
+                    packet.stream = ostream
+                    out.mux(packet)
 
 
 def read_frame_index(frame: np.ndarray) -> int:

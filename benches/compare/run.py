@@ -207,7 +207,7 @@ def run_process(row: str, task: dict, timeout: float, workdir: Path) -> dict:
         so.seek(0)
         se.seek(0)
         out, err = so.read(), se.read()
-    line = next((l for l in out.splitlines() if l.startswith("RESULT ")), None)
+    line = next((text for text in out.splitlines() if text.startswith("RESULT ")), None)
     if timed_out or p.returncode != 0 or line is None:
         why = f"timed out after {timeout:.0f} s" if timed_out else f"exit {p.returncode}: " + (err.strip().splitlines() or ["?"])[-1][:300]
         return {"ok": False, "error": why, "elapsed_s": elapsed, "other_cores": other_cores}
@@ -486,7 +486,7 @@ def probe_rows(rows: list[str]):
                            env={**os.environ, **row_env(row)}, cwd=str(REPO))
         try:
             return row, json.loads(p.stdout.strip().splitlines()[-1])
-        except Exception:
+        except Exception:  # noqa: BLE001 — whatever the probe printed, the row is reported as failed
             return row, {"ok": False, "reason": (p.stderr.strip().splitlines() or ["probe failed"])[-1][:300]}
 
     with ThreadPoolExecutor(4) as ex:

@@ -11,7 +11,6 @@ stops. ``cpu_s`` is the process's CPU time over the same span, all threads toget
 from __future__ import annotations
 
 import json
-import os
 import resource
 import sys
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from peers import ROWS, Request  # noqa: E402
+from peers import ROWS, Request
 
 
 def probe(name: str) -> dict:
@@ -31,7 +30,7 @@ def probe(name: str) -> dict:
         if reason:
             return {"ok": False, "reason": reason}
         return {"ok": True, "version": version}
-    except Exception as e:  # an uninstallable peer is reported, not fatal
+    except Exception as e:  # noqa: BLE001 — an uninstallable peer is reported, not fatal
         return {"ok": False, "reason": f"{type(e).__name__}: {e}".splitlines()[0][:300]}
 
 

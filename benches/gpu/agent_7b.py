@@ -33,7 +33,7 @@ from videotemp_o3.engines.local import LocalEngine
 from videotemp_o3.video import FrameBudget, VideoReader
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from qwen7b import build_model  # noqa: E402  (the 7B architecture, shared with serve_7b.py)
+from qwen7b import build_model
 
 
 class Measured(Engine):

@@ -144,7 +144,7 @@ def questions(bench_dir: Path, limit: int | None) -> list[tuple[Path, dict]]:
 
 def run_question(engine, video: Path, new_tokens: int, timer: EncodeTimer, metrics_client) -> dict:
     reader = VideoReader(video)  # fresh reader: the index and decoding are part of the measurement
-    start = min(600.0, max(0.0, reader.duration / 2 - 15.0))
+    start = min(600.0, max(0.0, reader.duration_seconds / 2 - 15.0))
     replies = [protocol.render_turn("The event is about here.", segments=[(start, start + 30.0)]),
                protocol.render_turn("The clip shows it.", answer="B")]
     measured = Measured(engine, replies, new_tokens, timer, metrics_client)
@@ -161,7 +161,7 @@ def run_question(engine, video: Path, new_tokens: int, timer: EncodeTimer, metri
     for t_rec, row in zip(traj.turns, measured.rows):
         decode = traj.overview["seconds"] if t_rec.index == 1 else traj.turns[t_rec.index - 2].video_seconds
         turns.append({"turn": t_rec.index, "video_decode_s": decode, **row})
-    return {"video": video.name, "duration_s": reader.duration, "wall_s": wall, "turns": turns,
+    return {"video": video.name, "duration_s": reader.duration_seconds, "wall_s": wall, "turns": turns,
             "overview": traj.overview}
 
 

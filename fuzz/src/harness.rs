@@ -119,7 +119,9 @@ fn remux(reader: &VideoReader, n: usize, seed: usize, scratch: &Path, control: u
     let Some(saved) = ok(reader.save_clip(start, end, &out)) else { return };
     assert!(saved.start <= saved.end + 1e-9, "clip span reversed: {saved:?}");
     // The clip is a video of its own: open it and decode its ends.
-    let Ok(clip) = VideoReader::open_with(&out, ReaderOptions { threads: 1, ..ReaderOptions::default() }) else { return };
+    let Ok(clip) = VideoReader::open_with(&out, ReaderOptions { threads: 1, ..ReaderOptions::default() }) else {
+        return;
+    };
     let Some(m) = ok(clip.num_frames()) else { return };
     if m <= MAX_FRAMES_DECODED {
         let _ = ok(clip.frames_at_indices(&[0, m - 1], Some((16, 16))));

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from .video import VideoError
+    from .video import VideoError as VideoError
 
 
 def __getattr__(name: str):

@@ -115,8 +115,8 @@ class VideoMetadata:
 
 class VideoReader:
     """One open video (the private engine under ``videotemp_o3.video.VideoReader``). Decoding
-    releases the GIL and may use several threads. ``num_threads`` is capped at the cores
-    available to the process (0: all of them). ``skip_nonref`` and ``drain`` switch single
+    releases the GIL and may use several threads. ``num_threads`` (0: one per core) is capped at
+    ``max_threads()`` by the core crate. ``skip_nonref`` and ``drain`` switch single
     speed levers off for benchmarks; both are exact.
     """
     def __init__(self, path: str | os.PathLike[str], num_threads: int = 0, *, skip_nonref: bool = True, drain: bool = True) -> None: ...
@@ -146,14 +146,21 @@ class VideoReader:
         seconds the file covers and the video packets written.
         """
     def threads(self) -> int:
-        """Decoding threads this reader uses (after the cap at the available cores)."""
+        """Decoding threads this reader uses (after the cap at ``max_threads()``)."""
+
+
+def max_threads() -> int:
+    """The most decoding threads a reader or ``sample_many`` uses: the machine's cores, but at least
+    16, so a request plans the same decode runs (the same pixels) on any machine up to 16 cores.
+    """
 
 
 def sample_many(requests: Sequence[tuple[str | os.PathLike[str], float | None, float | None, FrameBudget]], num_threads: int = 0) -> list[dict[str, Any] | VideoError]:
     """Samples many segments in parallel: ``requests`` is a list of ``(path, start, end, budget)``
     (start/end None for the whole video). Returns, per request in order, either the frames dict
     or the exception it raised (one bad video fails only itself); ``videotemp_o3.video.sample_many``
-    turns that into its documented contract. ``num_threads`` is capped at the available cores.
+    turns that into its documented contract. ``num_threads`` (0: one per core) is capped at
+    ``max_threads()``.
     """
 
 

@@ -159,9 +159,10 @@ def cmd_ask(a: argparse.Namespace) -> int:
         return _fail(f"--out {out}: exists and is not a file")
     from .agent import Agent, Question
     from .engines.base import EngineError
+    from .protocol import Task
     from .engines.factory import check_engines
 
-    task = "grounding" if a.grounding else ("mcq" if options else "open")
+    task: Task = "grounding" if a.grounding else ("mcq" if options else "open")
     question = Question(a.question, task, options)
     try:
         (engine,) = make_engines_from_args(a)[:1]

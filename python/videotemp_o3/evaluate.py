@@ -34,7 +34,7 @@ import re
 import signal
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
@@ -73,7 +73,7 @@ class ResultsFile:
     this object created and left empty is removed on :meth:`close`.
     """
 
-    def __init__(self, path: "str | Path", bench: str):
+    def __init__(self, path: "str | Path", bench: Optional[str]):
         self.path = Path(path)
         self.bench = bench
         self.done: set[str] = set()
@@ -106,13 +106,13 @@ class ResultsFile:
                                "finish (a rerun then resumes) or pass another --output") from None
         self._fd = fd
         try:
-            self.done = self._read_done()
+            self.done = self._read_done(fd)
         except BaseException:
             self.close()
             raise
         return self.done
 
-    def _read_done(self) -> set[str]:
+    def _read_done(self, fd: int) -> set[str]:
         data = self.path.read_bytes()
         if not data.strip():
             return set()
@@ -134,11 +134,11 @@ class ResultsFile:
                 if not tail.lstrip().startswith(b'{"uid"'):
                     raise ResultsError(f"{self.path}: the last line is incomplete and is not a result of eval/run.py; "
                                        f"{keep}")
-                os.ftruncate(self._fd, len(data) - len(tail))
+                os.ftruncate(fd, len(data) - len(tail))
                 self.notes.append(f"cut the incomplete last line of {self.path} (a run killed mid-write); "
                                   "its question runs again")
             else:
-                os.write(self._fd, b"\n")  # a complete last record stays; appends start on a line of their own
+                os.write(fd, b"\n")  # a complete last record stays; appends start on a line of their own
         return {uid for uid, r in results.responses.items() if r.error is None}
 
     def append(self, record: ResultRecord) -> None:
@@ -173,7 +173,7 @@ def check_videos(items: Sequence[Item], workers: int) -> dict[str, str]:
         if not os.path.exists(p):
             return "missing"
         try:
-            VideoReader(p, num_threads=1).metadata
+            VideoReader(p, num_threads=1).metadata  # noqa: B018 — opening is the check
         except Exception as e:  # noqa: BLE001 — any failure to open is reported, not raised
             return f"unreadable ({e})"
         return None
@@ -249,7 +249,7 @@ def run_items(bench: str, items: Sequence[Item], agents: Sequence[Agent], out: "
 
     errors = 0
     pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="question")
-    futures = []
+    futures: list[Future] = []
     bar = tqdm(total=len(items), desc=bench, unit="q")
     try:
         futures.extend(pool.submit(run_one, i) for i in items)
@@ -380,8 +380,8 @@ def _run(a: argparse.Namespace, bench, settings: dict, config) -> int:
                 return INTERRUPTED
             finally:
                 if not interrupted:  # after Ctrl-C the process exits; questions may still hold the engines
-                    for e in engines:
-                        e.close()
+                    for engine in engines:
+                        engine.close()
             if errors:
                 _say(f"{errors} of {len(todo)} question(s) ended in an error (see 'error' in {out}); "
                      "a rerun tries them again")

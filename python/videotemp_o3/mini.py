@@ -49,12 +49,12 @@ import subprocess
 import sys
 import tarfile
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
 from videotemp_o3 import protocol, synthetic
-from videotemp_o3.segments import Segment, iou
+from videotemp_o3.segments import iou
 
 def _repo() -> Path:
     """The checkout whose scripts (sft/sft.sh, rl/grpo.sh, eval/run.py) the run drives:
@@ -90,6 +90,8 @@ class Scale:
     sft_max_steps: int
     """-1: the epochs decide."""
     sft_workers: int
+    """Data-loader processes per SFT arm, at most: the three arms share the machine's cores
+    (:func:`sft_loader_workers`)."""
     sft_time_limit_s: float
     """A training run stops (and saves) after this long whatever its schedule: the time budget
     is a hard constraint of the miniature, so it is enforced, and the report says if it bit."""
@@ -104,20 +106,41 @@ class Scale:
     """Processes per (stage, split, task) evaluation on the test split."""
     budget_s: Optional[float]
     """Evaluations still running this long after the start are stopped (None: no limit)."""
+    sft_end_s: Optional[float] = None
+    grpo_end_s: Optional[float] = None
+    """Seconds after the start by which the SFT (GRPO) arms should have stopped, so that what
+    follows still fits the budget when the data took longer than planned: a training run's time
+    limit is the smaller of its own and what is left until its mark (less
+    :data:`TRAINING_STARTUP_S`), and never below :data:`MIN_TRAINING_S`. None: no mark."""
 
 
 SCALES = {
     "full": Scale(name="full", train=512, val=32, test=64,
-                  sft_epochs=5, sft_lr=1e-3, sft_batch=8, sft_max_steps=-1, sft_workers=4,
+                  sft_epochs=5, sft_lr=1e-3, sft_batch=8, sft_max_steps=-1, sft_workers=8,
                   sft_time_limit_s=140, grpo_steps=40, grpo_generations=8, grpo_batch=8,
                   grpo_lr=1e-4, grpo_time_limit_s=100, max_completion=160, max_new_tokens=160,
-                  eval_shards=2, budget_s=540),
+                  eval_shards=2, budget_s=540, sft_end_s=300, grpo_end_s=430),
     "smoke": Scale(name="smoke", train=4, val=4, test=4,
                    sft_epochs=1, sft_lr=1e-3, sft_batch=2, sft_max_steps=3, sft_workers=0,
                    sft_time_limit_s=600, grpo_steps=1, grpo_generations=2, grpo_batch=2,
                    grpo_lr=5e-5, grpo_time_limit_s=600, max_completion=48, max_new_tokens=48,
                    eval_shards=1, budget_s=None),
 }
+
+TRAINING_STARTUP_S = 45.0
+"""What a training process spends before its first step (imports, model, dataset): the time
+limit counts from the first step."""
+MIN_TRAINING_S = 30.0
+
+
+def training_limit(own_s: float, mark_s: Optional[float], elapsed_s: float) -> float:
+    """A training run's time limit in seconds: ``own_s``, cut to what is left until ``mark_s``
+    (seconds after the start; ``elapsed_s`` have passed) less the start-up, at least
+    :data:`MIN_TRAINING_S`."""
+    if mark_s is None:
+        return own_s
+    return max(MIN_TRAINING_S, min(own_s, mark_s - elapsed_s - TRAINING_STARTUP_S))
+
 
 STAGES = ("random_init", "single_pass", "sft_all_rounds", "sft_unified", "grpo_no_penalty",
           "grpo_penalty")
@@ -170,6 +193,8 @@ class Job:
     cwd: Path = REPO
     stoppable: bool = False
     """The runner's deadline may stop it (evaluations; training keeps its own time limit)."""
+    gpu: bool = False
+    """It runs on a GPU: with several, the runner gives it one of its own (round robin)."""
     started: float = math.nan
     ended: float = math.nan
     returncode: Optional[int] = None
@@ -186,31 +211,42 @@ class Runner:
     SIGKILL) and recorded as ``stopped``; what they wrote stays (``eval/run.py`` appends each
     answered question at once), so the report scores what was answered and says how many."""
 
-    def __init__(self, log_dir: Path, deadline: Optional[float] = None):
+    def __init__(self, log_dir: Path, deadline: Optional[float] = None,
+                 gpus: Sequence[str] = ()):
         self.log_dir = log_dir
         self.deadline = deadline
+        self.gpus = list(gpus)
         self.done: list[Job] = []
         self.stopped: list[str] = []
+        self.failed: list[Job] = []
         log_dir.mkdir(parents=True, exist_ok=True)
 
-    def run(self, jobs: Sequence[Job], *, label: str) -> None:
+    def run(self, jobs: Sequence[Job], *, label: str, tolerate: bool = False) -> list[Job]:
         """Starts every job, waits for all; raises naming the first that failed (with the end
-        of its log) after the others have finished, so that their work is not lost. The
-        deadline stops only jobs marked ``stoppable``."""
+        of its log) after the others have finished, so that their work is not lost — or, with
+        ``tolerate``, returns the failed jobs (also kept in ``failed``) for the caller to carry
+        on without them. The deadline stops only jobs marked ``stoppable``."""
         running = []
+        on_gpu = 0
         for job in jobs:
+            if job.gpu and len(self.gpus) > 1:
+                # Each process sees one GPU: the wave's GPU jobs are dealt out in order, so the
+                # caller puts the one on the critical path where it shares least.
+                job.env = dict(job.env, CUDA_VISIBLE_DEVICES=self.gpus[on_gpu % len(self.gpus)])
+                on_gpu += 1
             job.log.parent.mkdir(parents=True, exist_ok=True)
             f = open(job.log, "w")
             job.started = time.time()
             proc = subprocess.Popen(job.cmd, env=job.env, cwd=job.cwd, stdout=f,
                                     stderr=subprocess.STDOUT)
             running.append((job, proc, f))
-        _say(f"{label}: {len(jobs)} process(es): {', '.join(j.name for j in jobs)}")
+        _say(f"{label}: {len(jobs)} process(es): {', '.join(j.name for j in jobs)}"
+             + (f" over GPUs {','.join(self.gpus)}" if on_gpu and len(self.gpus) > 1 else ""))
         failed = []
         while running:
             if self.deadline is not None and time.time() > self.deadline:
                 late = [item for item in running if item[0].stoppable]
-                for job, proc, f in late:
+                for _job, proc, _f in late:
                     proc.terminate()
                 for item in late:
                     job, proc, f = item
@@ -239,10 +275,14 @@ class Runner:
                 if rc != 0:
                     failed.append(job)
             time.sleep(0.5)
+        self.failed += failed
+        if failed and tolerate:
+            return failed
         if failed:
             job = failed[0]
             tail = job.log.read_text(errors="replace")[-3000:]
             raise RuntimeError(f"{job.name} failed (exit {job.returncode}); log {job.log}:\n{tail}")
+        return []
 
 
 def _say(msg: str) -> None:
@@ -301,7 +341,7 @@ def _overview_file(args: tuple[str, str]) -> tuple[str, str]:
     reader = VideoReader(source, num_threads=1)
     # ms-swift's own sampling of a whole video under its environment (qwen-vl-utils): the
     # environment's budget over [0, duration].
-    clip = clip_for_swift(reader, 0.0, reader.duration, FrameBudget.from_env(), out_dir)
+    clip = clip_for_swift(reader, 0.0, reader.duration_seconds, FrameBudget.from_env(), out_dir)
     return source, clip.path
 
 
@@ -421,8 +461,16 @@ def oracle_job(work: Path, python: str, log_dir: Path) -> Job:
 # ---------------------------------------------------------------------------------------------
 
 
+def sft_loader_workers(scale: Scale, cores: int, arms: int = 3) -> int:
+    """Data-loader processes per SFT arm: the cores left after the arms' own processes and a
+    few for the rest, shared by the arms, capped by the scale (4 on 16 cores, 8 on 32)."""
+    if scale.sft_workers <= 0:
+        return 0
+    return max(1, min(scale.sft_workers, (cores - 4) // arms))
+
+
 def sft_job(arm: str, data: Path, model: Path, out: Path, scale: Scale, seed: int, device: str,
-            log: Path) -> Job:
+            log: Path, time_limit_s: Optional[float] = None) -> Job:
     env = _env_base(device)
     env.update({
         "DEVICE": device, "MODEL": str(model), "MODEL_TYPE": "qwen2_5_vl", "DATA": str(data),
@@ -438,8 +486,8 @@ def sft_job(arm: str, data: Path, model: Path, out: Path, scale: Scale, seed: in
         # Validated as built (stage_data); after the overview was swapped for its pre-sampled
         # file the validator would take that file's frame rate for the video's.
         "VALIDATE": "0",
-        "DATALOADER_NUM_WORKERS": str(scale.sft_workers), "REPORT_TO": "none", "DEEPSPEED": "none",
-        "VIDEOTEMP_MINI_TIME_LIMIT_S": str(scale.sft_time_limit_s),
+        "DATALOADER_NUM_WORKERS": str(sft_loader_workers(scale, os.cpu_count() or 2)), "REPORT_TO": "none", "DEEPSPEED": "none",
+        "VIDEOTEMP_MINI_TIME_LIMIT_S": str(time_limit_s or scale.sft_time_limit_s),
     })
     plugins = [str(PLUGIN)]
     if device == "cpu":
@@ -451,7 +499,8 @@ def sft_job(arm: str, data: Path, model: Path, out: Path, scale: Scale, seed: in
     if device == "cuda":
         # ms-swift defaults a float32 model to fp16 autocast; bf16 needs no loss scaling.
         extra += ["--bf16", "true", "--fp16", "false"]
-    return Job(f"sft:{arm}", ["bash", str(REPO / "sft" / "sft.sh"), *extra], env, log)
+    return Job(f"sft:{arm}", ["bash", str(REPO / "sft" / "sft.sh"), *extra], env, log,
+               gpu=device == "cuda")
 
 
 GRPO_REWARDS = {
@@ -463,7 +512,7 @@ GRPO_REWARDS = {
 
 
 def grpo_job(arm: str, rl_dir: Path, model: Path, out: Path, scale: Scale, seed: int, device: str,
-             log: Path) -> Job:
+             log: Path, time_limit_s: Optional[float] = None) -> Job:
     env = _env_base(device)
     env.update({
         "USE_VLLM": "false", "MODEL": str(model), "MODEL_TYPE": "qwen2_5_vl",
@@ -476,14 +525,14 @@ def grpo_job(arm: str, rl_dir: Path, model: Path, out: Path, scale: Scale, seed:
         "LOGGING_STEPS": "1", "REPORT_TO": "none", "DEEPSPEED": "",
         "TORCH_DTYPE": "float32",
         "VIDEOTEMP_CLIP_DIR": str(out / "clips"),
-        "VIDEOTEMP_MINI_TIME_LIMIT_S": str(scale.grpo_time_limit_s),
+        "VIDEOTEMP_MINI_TIME_LIMIT_S": str(time_limit_s or scale.grpo_time_limit_s),
     })
     env["EXTRA_ARGS"] = " ".join([
         "--check_model", "false", "--seed", str(seed), "--save_only_model", "true",
         "--external_plugins", str(REPO / "rl" / "plugin.py"), str(PLUGIN),
         *(["--bf16", "true", "--fp16", "false"] if device == "cuda" else []),
         "--reward_funcs", *GRPO_REWARDS[arm]])
-    return Job(f"grpo:{arm}", ["bash", str(REPO / "rl" / "grpo.sh")], env, log)
+    return Job(f"grpo:{arm}", ["bash", str(REPO / "rl" / "grpo.sh")], env, log, gpu=device == "cuda")
 
 
 def latest_checkpoint(out: Path) -> Path:
@@ -537,7 +586,8 @@ def eval_jobs(stage: str, model: Path, work: Path, split: str, scale: Scale, dev
                    "--model", str(model), "--device", device, "--output", str(out), "--no-score",
                    *eval_flags(scale, stage)]
             jobs.append(Job(f"eval:{stage}:{split}:{task}:{k}", cmd, env,
-                            log_dir / "eval" / f"{stage}_{split}_{task}_{k}.log", stoppable=True))
+                            log_dir / "eval" / f"{stage}_{split}_{task}_{k}.log", stoppable=True,
+                            gpu=device == "cuda"))
     return jobs
 
 
@@ -551,7 +601,7 @@ def _merge_parts(stage_dir: Path, task: str) -> Path:
 def trajectory_metrics(stage_dir: Path, task: str, truth: dict[str, tuple[float, float]]) -> dict:
     """Tool-call rate, mean turns, well-formed rate and last-call IoU from the saved
     trajectories of one (stage, split, task)."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for part in sorted(stage_dir.glob(f"{task}.part*.trajectories")):
         for path in sorted(part.glob("*.json")):
             traj = json.loads(path.read_text())
@@ -610,8 +660,17 @@ def score_stage(stage: str, work: Path, split: str, python: str) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
+SCORER_PERCENT = ("acc", "mIoU", "R@0.3", "R@0.5", "R@0.7")
+"""Metrics the scorer reports in percent (lmms-eval's convention); the miniature works in fractions."""
+
+
+def _as_fractions(row: dict) -> dict:
+    return {k: (v / 100 if k in SCORER_PERCENT and v is not None else v) for k, v in row.items()}
+
+
 def _overall(score: dict, table: str) -> dict:
-    return score["tables"][table]["overall"]
+    """The overall row of a score table, metrics as fractions of 1."""
+    return _as_fractions(score["tables"][table]["overall"])
 
 
 def table_rows(scores: dict[str, dict], split: str = "test") -> list[dict]:
@@ -628,7 +687,7 @@ def table_rows(scores: dict[str, dict], split: str = "test") -> list[dict]:
         n = (tm["n"] or 0) + (tg["n"] or 0)
 
         def both(key):
-            vals = [(t[key], t["n"]) for t in (tm, tg) if t[key] is not None]
+            vals = [(t[key], t["n"]) for t in (tm, tg) if t[key] is not None]  # noqa: B023 — called in this iteration
             return sum(v * k for v, k in vals) / sum(k for _, k in vals) if vals else None
 
         ious = [(t["last_call_iou"], t["n_calls"]) for t in (tm, tg) if t["last_call_iou"] is not None]
@@ -664,11 +723,11 @@ def format_table(rows: Sequence[dict]) -> str:
     return head + "\n".join(lines) + "\n"
 
 
-def _bin_values(score: dict, metric: str) -> dict[str, float]:
+def _bin_values(score: dict, metric: str) -> dict[str, float | None]:
     from videotemp_o3.benchmarks.videotemp import BINS
 
     rows = score["tables"]["duration"]
-    return {b: rows[b].get(metric) for b in BINS if b in rows}
+    return {b: _as_fractions(rows[b]).get(metric) for b in BINS if b in rows}
 
 
 def plot(scores: dict[str, dict], path: Path, split: str = "test") -> Path:
@@ -695,7 +754,7 @@ def plot(scores: dict[str, dict], path: Path, split: str = "test") -> Path:
         ax.grid(alpha=0.3)
     axes[0].axhline(25, color="grey", ls=":", lw=1)
     axes[1].legend(fontsize=7, loc="upper right")
-    fig.suptitle(f"Miniature VideoTemp-o3 on the synthetic test split")
+    fig.suptitle("Miniature VideoTemp-o3 on the synthetic test split")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -825,6 +884,19 @@ def _device_name(device: str) -> str:
     return f"cpu ({os.cpu_count()} cores)"
 
 
+def visible_gpus(device: str) -> list[str]:
+    """The GPUs the run may use: ``CUDA_VISIBLE_DEVICES``'s entries when set, else every device
+    torch sees; none on the CPU."""
+    if device != "cuda":
+        return []
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [g.strip() for g in listed.split(",") if g.strip()]
+    import torch
+
+    return [str(k) for k in range(torch.cuda.device_count())]
+
+
 def _git_commit() -> Optional[str]:
     if os.environ.get("VIDEOTEMP_COMMIT"):  # a copy without .git (a GPU machine's)
         return os.environ["VIDEOTEMP_COMMIT"]
@@ -883,11 +955,12 @@ def _run(work: Path, results: Path, scale: Scale, info: dict[str, Any], *, seed:
     workers = workers or os.cpu_count() or 2
     work.mkdir(parents=True, exist_ok=True)
     results.mkdir(parents=True, exist_ok=True)
-    runner = Runner(work / "logs", deadline=t_start + budget_s if budget_s else None)
+    gpus = visible_gpus(device)
+    runner = Runner(work / "logs", deadline=t_start + budget_s if budget_s else None, gpus=gpus)
     stages: dict[str, float] = {}
     info.update({"scale": asdict(scale), "seed": seed, "device": device,
                  "command": command, "git_commit": _git_commit(), "workers": workers,
-                 "device_name": _device_name(device), "budget_s": budget_s})
+                 "device_name": _device_name(device), "gpus": len(gpus), "budget_s": budget_s})
     info["stage_seconds"] = stages  # kept current, so that a failed run still reports them
     info["_runner"] = runner
 
@@ -911,57 +984,76 @@ def _run(work: Path, results: Path, scale: Scale, info: dict[str, Any], *, seed:
                 "sft_unified": work / "sft" / "sft_unified.jsonl",
                 "single_pass": work / "sft" / "single_pass.jsonl"}
     t = time.time()
+    limits = info.setdefault("time_limits_s", {})
+    limits["sft"] = training_limit(scale.sft_time_limit_s, scale.sft_end_s, t - t_start)
     jobs = [sft_job(arm, data, init, work / "train" / arm, scale, seed, device,
-                    runner.log_dir / "train" / f"{arm}.log") for arm, data in sft_arms.items()
+                    runner.log_dir / "train" / f"{arm}.log", limits["sft"])
+            for arm, data in sft_arms.items()
             if not (resume and _has_checkpoint(work / "train" / arm))]
     if not (resume and (work / "oracle.json").is_file()):
         jobs.append(oracle_job(work, python, runner.log_dir))
-    runner.run(jobs, label="SFT (3 arms) + the oracle")
+    # From here on a failed arm costs only the stages that need it: the others are still trained,
+    # evaluated and reported (the run then ends non-zero, naming it).
+    runner.run(jobs, label="SFT (3 arms) + the oracle", tolerate=True)
     stages["SFT: 3 arms side by side (+ the oracle)"] = time.time() - t
-    info["oracle"] = o = json.loads((work / "oracle.json").read_text())
-    _say(f"oracle on val: MCQ {o['overview']['mcq_accuracy']:.2f} from the overview vs "
-         f"{o['clip']['mcq_accuracy']:.2f} with the right clip; mIoU {o['overview']['grounding_miou']:.2f} "
-         f"vs {o['clip']['grounding_miou']:.2f}")
+    if (work / "oracle.json").is_file():
+        info["oracle"] = o = json.loads((work / "oracle.json").read_text())
+        _say(f"oracle on val: MCQ {o['overview']['mcq_accuracy']:.2f} from the overview vs "
+             f"{o['clip']['mcq_accuracy']:.2f} with the right clip; mIoU {o['overview']['grounding_miou']:.2f} "
+             f"vs {o['clip']['grounding_miou']:.2f}")
     for arm in sft_arms:
-        ckpt[arm] = latest_checkpoint(work / "train" / arm)
+        if _has_checkpoint(work / "train" / arm):
+            ckpt[arm] = latest_checkpoint(work / "train" / arm)
 
     t = time.time()
+    limits["grpo"] = training_limit(scale.grpo_time_limit_s, scale.grpo_end_s, t - t_start)
+    _say(f"time limits: SFT {limits['sft']:.0f} s, GRPO {limits['grpo']:.0f} s of steps")
     jobs = [grpo_job(arm, work / "rl", ckpt["sft_unified"], work / "train" / arm, scale, seed, device,
-                     runner.log_dir / "train" / f"{arm}.log") for arm in GRPO_REWARDS
-            if not (resume and _has_checkpoint(work / "train" / arm))]
+                     runner.log_dir / "train" / f"{arm}.log", limits["grpo"]) for arm in GRPO_REWARDS
+            if "sft_unified" in ckpt and not (resume and _has_checkpoint(work / "train" / arm))]
     # The random init writes until max_new_tokens on every turn: the slowest to evaluate.
     jobs += eval_jobs("random_init", init, work, "test", scale, device, python, runner.log_dir,
                       scale.eval_shards + 1)
     for stage in ("single_pass", "sft_all_rounds", "sft_unified"):
+        if stage not in ckpt:
+            continue
         jobs += eval_jobs(stage, ckpt[stage], work, "test", scale, device, python, runner.log_dir,
                           scale.eval_shards)
         if stage in TOOL_STAGES:
             jobs += eval_jobs(stage, ckpt[stage], work, "val", scale, device, python, runner.log_dir)
-    runner.run(jobs, label="GRPO (2 arms) + evaluation of the SFT stages and the random init")
+    runner.run(jobs, label="GRPO (2 arms) + evaluation of the SFT stages and the random init",
+               tolerate=True)
     stages["GRPO: 2 arms side by side (+ SFT-stage evals)"] = time.time() - t
     for arm in GRPO_REWARDS:
-        ckpt[arm] = latest_checkpoint(work / "train" / arm)
+        if _has_checkpoint(work / "train" / arm):
+            ckpt[arm] = latest_checkpoint(work / "train" / arm)
 
     t = time.time()
     jobs = []
     for stage in GRPO_REWARDS:
+        if stage not in ckpt:
+            continue
         jobs += eval_jobs(stage, ckpt[stage], work, "test", scale, device, python, runner.log_dir,
                           scale.eval_shards)
         jobs += eval_jobs(stage, ckpt[stage], work, "val", scale, device, python, runner.log_dir)
-    runner.run(jobs, label="evaluation of the GRPO stages")
+    runner.run(jobs, label="evaluation of the GRPO stages", tolerate=True)
     stages["eval of the GRPO stages"] = time.time() - t
 
     t = time.time()
-    scores: dict[str, dict] = {}
+    scores: dict[str, dict] = {stage: {} for stage in STAGES}
     score_errors = {}
-    for stage in STAGES:
-        scores[stage] = {}
-        for split in ("test", "val"):
-            if (work / "eval" / stage / split).is_dir():
-                try:
-                    scores[stage][split] = score_stage(stage, work, split, python)
-                except RuntimeError as e:  # e.g. nothing answered before the deadline
-                    score_errors[f"{stage}/{split}"] = str(e)[-500:]
+    todo = [(stage, split) for stage in STAGES for split in ("test", "val")
+            if (work / "eval" / stage / split).is_dir()]
+    # Each scoring is a few processes of eval/score.py: side by side, not one after another.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max(1, min(len(todo), workers))) as pool:
+        futures = {key: pool.submit(score_stage, key[0], work, key[1], python) for key in todo}
+    for (stage, split), fut in futures.items():
+        try:
+            scores[stage][split] = fut.result()
+        except RuntimeError as e:  # e.g. nothing answered before the deadline
+            score_errors[f"{stage}/{split}"] = str(e)[-500:]
     info["score_errors"] = score_errors
     try:
         best, val_scores = choose_best(scores)
@@ -977,8 +1069,10 @@ def _run(work: Path, results: Path, scale: Scale, info: dict[str, Any], *, seed:
         "jobs": [{"name": j.name, "seconds": round(j.seconds, 1), "returncode": j.returncode}
                  for j in runner.done],
         "stopped_at_deadline": runner.stopped,
+        "failed_jobs": [{"name": j.name, "returncode": j.returncode, "log": str(j.log.relative_to(work)),
+                         "log_tail": j.log.read_text(errors="replace")[-1500:]} for j in runner.failed],
     })
-    if best_dir is not None:
+    if best is not None and best_dir is not None:
         manifest = {"made_by": command or "bash scripts/reproduce_mini.sh", "seed": seed,
                     "scale": scale.name, "stage": best, "title": STAGE_TITLES[best],
                     "chosen_by": "validation split: mean of MCQ accuracy and grounding mIoU",
@@ -1001,6 +1095,9 @@ def _run(work: Path, results: Path, scale: Scale, info: dict[str, Any], *, seed:
     _say("wall time per stage: " + "; ".join(f"{k} {v:.0f} s" for k, v in info["stage_seconds"].items()))
     _say(f"total {info['total_seconds']:.0f} s; best by validation: {best}")
     print(format_table(rows), flush=True)
+    if runner.failed:
+        _say("FAILED: the report was written without the stages of "
+             + ", ".join(f"{j.name} (exit {j.returncode}, log {j.log})" for j in runner.failed))
     return info
 
 
@@ -1011,9 +1108,9 @@ def describe_trajectory(traj: dict, record: dict) -> str:
     q = traj.get("question") or {}
     ov = traj.get("overview") or {}
     lines = [f"video {Path(traj['video']).name} ({ov.get('duration', record.get('duration')):.0f} s); "
-             f"{q.get('kind')} question: {q.get('text', '').splitlines()[0]}"]
+             f"{q.get('task')} question: {q.get('text', '').splitlines()[0]}"]
     if q.get("options"):
-        lines.append("  options: " + "  ".join(f"{l}. {o}" for l, o in zip("ABCDEF", q["options"])))
+        lines.append("  options: " + "  ".join(f"{letter}. {o}" for letter, o in zip("ABCDEF", q["options"])))
     lines.append(f"overview: {ov.get('frames')} frames of {ov.get('size', ['?', '?'])[0]}x"
                  f"{ov.get('size', ['?', '?'])[1]}")
     for turn in traj.get("turns") or []:
@@ -1026,7 +1123,7 @@ def describe_trajectory(traj: dict, record: dict) -> str:
         if turn.get("rejected"):
             lines.append(f"  -> call not carried out: {turn['rejected']['problem']}")
     pred = traj.get("prediction")
-    if q.get("kind") == "grounding":
+    if q.get("task") == "grounding":
         got = f"{pred}" if pred is None else f"[{protocol.format_seconds(pred[0])}, {protocol.format_seconds(pred[1])}]"
         score = iou(pred, truth) if pred else 0.0
         lines.append(f"answer {got} vs truth [{protocol.format_seconds(truth[0])}, "
@@ -1054,6 +1151,13 @@ def show(results: Path, data_dir: Path, uid: Optional[str] = None) -> str:
         called = [u for u in records if u in trajs and any(t.get("clips") for t in trajs[u]["turns"])]
         uid = called[0] if called else next(u for u in records if u in trajs)
     return describe_trajectory(trajs[uid], records[uid])
+
+
+def _parameters(weights: Path) -> int:
+    from safetensors import safe_open
+
+    with safe_open(str(weights), "pt") as f:
+        return sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
 
 
 def ship(results: Path, dest: Path = REPO / "models" / "videotemp-mini") -> Path:
@@ -1085,8 +1189,8 @@ def ship(results: Path, dest: Path = REPO / "models" / "videotemp-mini") -> Path
     lines = [
         "# videotemp-mini: the miniature's trained agent",
         "",
-        f"A {manifest.get('title', manifest.get('stage'))} checkpoint of a small Qwen2.5-VL-architecture "
-        "model (10.3 M parameters, random init) trained from scratch on the synthetic task family "
+        f"Stage \"{manifest.get('title', manifest.get('stage'))}\" of a small Qwen2.5-VL-architecture "
+        f"model ({_parameters(dest / 'model.safetensors') / 1e6:.1f} M parameters, random init) trained from scratch on the synthetic task family "
         "(python/videotemp_o3/synthetic.py) by the project's own SFT and GRPO scripts. It is the "
         "default model of `bash scripts/demo.sh`; it knows nothing but this task.",
         "",
@@ -1104,6 +1208,140 @@ def ship(results: Path, dest: Path = REPO / "models" / "videotemp-mini") -> Path
         lines.append(format_table(info["table"]))
     (dest / "README.md").write_text("\n".join(lines) + "\n")
     return dest
+
+
+# ---------------------------------------------------------------------------------------------
+# The README's results section
+# ---------------------------------------------------------------------------------------------
+
+README_START = "<!-- mini-results:start (python -m videotemp_o3.mini readme RESULTS writes this section) -->"
+README_END = "<!-- mini-results:end -->"
+PUBLISHED = REPO / "docs" / "mini"
+"""Where the shipped run's table.md, results.json and plot.png are kept (the README links them)."""
+
+FINDINGS = (
+    # (what the paper found, its numbers, the miniature's better stage, its worse stage, metric)
+    ("unified masking beats training every round", "mIoU 29.5 with masking vs 18.8 without",
+     "sft_unified", "sft_all_rounds", "miou"),
+    ("the penalty-aware IoU reward beats the IoU reward without penalty",
+     "mIoU 29.5 with the penalty vs 23.8 without", "grpo_penalty", "grpo_no_penalty", "miou"),
+    ("tool use beats a single pass over the overview on long videos",
+     "the agent above the single-pass baseline", "grpo_penalty", "single_pass", "mcq_accuracy"),
+)
+
+
+def _standard_error(row: dict, metric: str) -> Optional[float]:
+    """A conservative standard error of ``metric`` in ``row``: binomial for accuracy, the bound
+    0.5/√n of any [0, 1] mean for mIoU."""
+    n = row["mcq_n"] if metric == "mcq_accuracy" else row["grounding_n"]
+    v = row.get(metric)
+    if not n or v is None:
+        return None
+    return math.sqrt(v * (1 - v) / n) if metric == "mcq_accuracy" else 0.5 / math.sqrt(n)
+
+
+def findings(rows: Sequence[dict]) -> list[dict]:
+    """Each finding of the paper against the miniature's test rows: the difference (better −
+    worse stage, in points) and a verdict — ``holds`` when it exceeds twice the combined
+    standard error in the paper's direction, ``reversed`` when it does so the other way, ``not
+    distinguishable`` otherwise, ``not measured`` when a stage is missing."""
+    by = {r["stage"]: r for r in rows}
+    out = []
+    for claim, paper, better, worse, metric in FINDINGS:
+        a, b = by.get(better), by.get(worse)
+        item: dict[str, Any] = {"claim": claim, "paper": paper, "better": better, "worse": worse, "metric": metric}
+        if not a or not b or a.get(metric) is None or b.get(metric) is None:
+            out.append(dict(item, verdict="not measured"))
+            continue
+        diff = a[metric] - b[metric]
+        ses = [_standard_error(a, metric), _standard_error(b, metric)]
+        se = math.sqrt(sum(x * x for x in ses if x is not None))
+        verdict = ("holds" if diff > 2 * se else "reversed" if diff < -2 * se
+                   else "not distinguishable")
+        out.append(dict(item, diff_points=round(100 * diff, 1), two_se_points=round(200 * se, 1),
+                        verdict=verdict))
+    return out
+
+
+def readme_section(info: dict, plot_link: str) -> str:
+    """The README's results section from a run's ``results.json``: the GPU, the command, the
+    table, the plot, the wall time per stage, the oracle and the findings."""
+    rows = info.get("table") or []
+    gpus = info.get("gpus") or 0
+    device = info.get("device_name") or info.get("device")
+    if gpus > 1:
+        device = f"{device} × {gpus} (independent processes dealt over the GPUs)"
+    lines = [README_START, "",
+             f"Results of `{info.get('command')}` on {device}, seed {info.get('seed')}, commit "
+             f"`{(info.get('git_commit') or 'unknown')[:12]}`: {info.get('total_seconds', 0):.0f} s from nothing"
+             + (f" (budget {info['budget_s']:.0f} s)" if info.get("budget_s") else "") + f". Test split: {rows[0]['mcq_n'] if rows else 0} MCQ and "
+             f"{rows[0]['grounding_n'] if rows else 0} grounding questions per stage (fewer where an "
+             "evaluation was stopped at the deadline: the n of each cell).", "",
+             format_table(rows).rstrip("\n"), "",
+             f"![MCQ accuracy and grounding mIoU by video length, per stage]({plot_link})", ""]
+    stages = info.get("stage_seconds") or {}
+    if stages:
+        lines.append("Wall time per stage: " + "; ".join(f"{k} {v:.0f} s" for k, v in stages.items()) + ".")
+    limits = info.get("time_limits_s") or {}
+    if limits:
+        lines.append("Time limits of the training runs (seconds of steps): "
+                     + ", ".join(f"{k} {v:.0f}" for k, v in limits.items()) + ".")
+    failed = info.get("failed_jobs") or []
+    if failed:
+        lines.append(f"Failed processes (their stages are missing above): "
+                     f"{', '.join(j['name'] for j in failed)}.")
+    stopped = info.get("stopped_at_deadline") or []
+    if stopped:
+        lines.append(f"Evaluations stopped at the deadline (scored on what they answered): {', '.join(stopped)}.")
+    o = info.get("oracle")
+    if o:
+        lines.append(f"Pixel oracle on the validation split ({o.get('questions')} videos): MCQ "
+                     f"{_pct(o['overview']['mcq_accuracy'])} % from the overview vs "
+                     f"{_pct(o['clip']['mcq_accuracy'])} % with the right clip (chance 25 %); mIoU "
+                     f"{_pct(o['overview']['grounding_miou'])} vs {_pct(o['clip']['grounding_miou'])} %.")
+    lines += ["", "Findings of the paper, on this miniature (difference in points; \"holds\" = larger "
+              "than twice the combined standard error, conservative for mIoU):", ""]
+    for f in findings(rows):
+        if f["verdict"] == "not measured":
+            lines.append(f"- {f['claim']} (paper: {f['paper']}): not measured here.")
+        else:
+            what = "MCQ accuracy" if f["metric"] == "mcq_accuracy" else "mIoU"
+            lines.append(f"- {f['claim']} (paper: {f['paper']}): {f['verdict']} — {what} "
+                         f"{STAGE_TITLES[f['better']]} minus {STAGE_TITLES[f['worse']]} = "
+                         f"{f['diff_points']:+.1f} (2 SE {f['two_se_points']:.1f}).")
+    if info.get("best_stage"):
+        lines += ["", f"Shipped as `models/videotemp-mini`: {STAGE_TITLES[info['best_stage']]} "
+                      "(the best tool-using stage by validation score, mean of MCQ accuracy and mIoU)."]
+    lines += ["", README_END]
+    return "\n".join(lines)
+
+
+def write_readme(readme: Path, section: str) -> None:
+    """Replaces the section between :data:`README_START` and :data:`README_END` in ``readme``."""
+    text = readme.read_text(encoding="utf-8")
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        raise RuntimeError(f"{readme}: no results section (the lines {README_START!r} … "
+                           f"{README_END!r}) to replace")
+    readme.write_text(text[:start] + section + text[end + len(README_END):], encoding="utf-8")
+
+
+def publish(results: Path, readme: Path = REPO / "README.md", published: Path = PUBLISHED) -> Path:
+    """Copies the run's table.md, results.json and plot.png into ``published`` and writes the
+    README's results section from them. Returns ``published``."""
+    info = json.loads((results / "results.json").read_text())
+    if info.get("error"):
+        raise RuntimeError(f"{results / 'results.json'}: the run failed ({info['error'][:200]}); "
+                           "nothing to publish")
+    published.mkdir(parents=True, exist_ok=True)
+    for name in ("table.md", "results.json", "plot.png"):
+        if not (results / name).is_file():
+            raise RuntimeError(f"{results}: no {name} (the run did not finish its report)")
+        if (results / name).resolve() != (published / name).resolve():
+            shutil.copyfile(results / name, published / name)
+    link = os.path.relpath(published / "plot.png", readme.parent)
+    write_readme(readme, readme_section(info, link))
+    return published
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -1129,12 +1367,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sp = sub.add_parser("ship", help="unpack a run's best checkpoint into models/videotemp-mini")
     sp.add_argument("results", help="the --results folder of a run (best.tar.gz or its parts)")
     sp.add_argument("--dest", default=str(REPO / "models" / "videotemp-mini"))
+    sp.add_argument("--readme", default=str(REPO / "README.md"),
+                    help="the README whose results section is rewritten (default: the repository's)")
+    sp.add_argument("--published", default=str(PUBLISHED),
+                    help="where table.md, results.json and plot.png are copied (default: docs/mini)")
+    sp.add_argument("--no-readme", action="store_true", help="only unpack the checkpoint")
+    rd = sub.add_parser("readme", help="rewrite the README's results section from a run's results.json")
+    rd.add_argument("results", help="the --results folder of a run (results.json, table.md, plot.png)")
+    rd.add_argument("--readme", default=str(REPO / "README.md"))
+    rd.add_argument("--published", default=str(PUBLISHED))
     a = p.parse_args(argv)
-    if a.cmd == "ship":
+    if a.cmd in ("ship", "readme"):
         try:
-            print(f"shipped: {ship(Path(a.results), Path(a.dest))}")
-        except (RuntimeError, OSError, tarfile.TarError, json.JSONDecodeError) as e:
-            print(f"[mini] ship: {e}", file=sys.stderr)
+            if a.cmd == "ship":
+                print(f"shipped: {ship(Path(a.results), Path(a.dest))}")
+            if a.cmd == "readme" or not a.no_readme:
+                out = publish(Path(a.results), Path(a.readme), Path(a.published))
+                print(f"results section of {a.readme} written; table, results and plot in {out}")
+        except (RuntimeError, OSError, tarfile.TarError, json.JSONDecodeError, KeyError) as e:
+            print(f"[mini] {a.cmd}: {e}", file=sys.stderr)
             return 1
         return 0
     if a.cmd == "show":
@@ -1145,16 +1396,33 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return 1
         return 0
     if a.cmd == "run":
+        import signal
+
+        def stop(signum, frame):
+            # Once: a time limit (timeout(1)) signals the driver and then its whole group.
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+        # Stopped from outside, the run still writes results.json and logs.tar.gz (run()). SIGINT
+        # too: a background job's shell may have left it ignored.
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
         scale = SCALES[a.scale]
         command = (f"DEVICE={a.device} MINI_SCALE={a.scale} SEED={a.seed} "
                    f"bash scripts/reproduce_mini.sh")
         try:
-            run(Path(a.work).resolve(), Path(a.results).resolve(), scale, seed=a.seed,
-                device=a.device, workers=a.workers, command=command, resume=a.resume,
-                budget_s=a.budget_s if a.budget_s is not None else scale.budget_s)
+            info = run(Path(a.work).resolve(), Path(a.results).resolve(), scale, seed=a.seed,
+                       device=a.device, workers=a.workers, command=command, resume=a.resume,
+                       budget_s=a.budget_s if a.budget_s is not None else scale.budget_s)
         except (RuntimeError, OSError) as e:
             print(f"[mini] error: {e} (what was done is in {a.results}: results.json, logs.tar.gz)",
                   file=sys.stderr)
+            return 1
+        if info.get("failed_jobs"):
+            print(f"[mini] error: {len(info['failed_jobs'])} process(es) failed: "
+                  f"{', '.join(j['name'] for j in info['failed_jobs'])} (results.json: failed_jobs; "
+                  "the table holds the other stages)", file=sys.stderr)
             return 1
     return 0
 

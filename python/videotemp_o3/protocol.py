@@ -26,11 +26,11 @@ import json
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from itertools import accumulate
 from string import Template
-from typing import Literal, Sequence
+from typing import Literal, Sequence, TypeGuard
 
 from videotemp_o3.options import DEFAULT_OPTIONS, OPTION_LETTERS, check_options, strip_label
 from videotemp_o3.segments import Segment, SpanLike
@@ -48,7 +48,12 @@ environment and the format reward all use it, so what inference accepts is what 
 
 Task = Literal["mcq", "grounding", "open"]
 """What a question asks for: an option letter, a span ``[S, E]`` in seconds, or free text."""
-TASKS: tuple[str, ...] = ("mcq", "grounding", "open")
+TASKS: tuple[Task, ...] = ("mcq", "grounding", "open")
+
+
+def is_task(value: object) -> TypeGuard[Task]:
+    """Whether ``value`` names a task kind (one of :data:`TASKS`)."""
+    return value in TASKS
 
 
 def min_clip_length(video_fps: float) -> float:

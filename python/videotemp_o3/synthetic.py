@@ -44,10 +44,10 @@ import math
 import os
 import random
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -246,8 +246,11 @@ def render_video(path: os.PathLike | str, spec: VideoSpec, *, size: Optional[tup
                         canvas[y0:y0 + scale * FRAME_HEIGHT, x0:x0 + scale * FRAME_WIDTH] = \
                             frame.repeat(scale, axis=0).repeat(scale, axis=1)
                         picture = canvas
-                    vf = av.VideoFrame.from_ndarray(picture, format="rgb24")
+                    # Converted once per picture, not once per encoded frame: the same picture
+                    # is sent for a second of frames, and the conversion was most of the cost.
+                    vf = av.VideoFrame.from_ndarray(picture, format="rgb24").reformat(format="yuv420p")
                     state = now
+                assert vf is not None  # the first frame always changes the picture
                 vf.pts = k
                 vf.time_base = Fraction(1, fps)
                 for packet in stream.encode(vf):
@@ -537,13 +540,13 @@ def oracle_report(data_dir: os.PathLike | str, overview=None, clip=None, *,
     lines = (root / "data.jsonl").read_text().splitlines()
     records = [json.loads(line) for line in lines if line.strip()][:limit]
     oracle = Oracle()
-    rows = {"overview": [], "clip": []}
+    rows: dict[str, list[tuple[bool, float, bool]]] = {"overview": [], "clip": []}
     clock = {"overview": [0, 0], "clip": [0, 0]}
     sizes = {}
     for rec in records:
         spec = spec_of(rec)
         reader = VideoReader(root / rec["videos"][0], num_threads=1)
-        duration = reader.duration
+        duration = reader.duration_seconds
         ov = reader.overview(overview)
         pad = margin * (spec.end - spec.start)
         cl = reader.clip(max(0.0, spec.start - pad), min(duration, spec.end + pad), clip)
@@ -555,7 +558,7 @@ def oracle_report(data_dir: os.PathLike | str, overview=None, clip=None, *,
             clock[name][0] += got["clock_ok"]
             clock[name][1] += len(fr)
             sizes[name] = list(fr.frames.shape[1:3])
-    out = {"questions": len(records), "chance": 0.25}
+    out: dict[str, Any] = {"questions": len(records), "chance": 0.25}
     for name, r in rows.items():
         out[name] = {"mcq_accuracy": float(np.mean([x[0] for x in r])),
                      "grounding_miou": float(np.mean([x[1] for x in r])),

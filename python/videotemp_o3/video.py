@@ -172,8 +172,9 @@ class VideoReader:
 
     Args:
         path: the video file.
-        num_threads: decoding threads, ``0`` for one per available core. Capped at the cores
-            available to the process: more threads than cores only add decoder contexts.
+        num_threads: decoding threads, ``0`` for one per available core. Capped at
+            :func:`max_threads` (the cores, but at least 16: a request plans the same decode
+            runs, so returns the same pixels, on any machine up to 16 cores).
 
     Raises:
         VideoNotFoundError: the file does not exist (a ``FileNotFoundError``).
@@ -202,7 +203,7 @@ class VideoReader:
 
     @property
     def num_threads(self) -> int:
-        """Decoding threads in use (after the cap at the available cores)."""
+        """Decoding threads in use (after the cap at :func:`max_threads`)."""
         return self._core.threads()
 
     @property
@@ -293,6 +294,13 @@ def _open_for_benchmark(path: PathLike, *, num_threads: int = 0, skip_nonref: bo
     return reader
 
 
+def max_threads() -> int:
+    """The most decoding threads a :class:`VideoReader` or :func:`sample_many` uses: the
+    machine's cores, but at least 16, so that a request plans the same decode runs (and returns
+    the same pixels) on any machine up to 16 cores."""
+    return _core.max_threads()
+
+
 SampleRequest = Tuple[PathLike, Optional[float], Optional[float], FrameBudget]
 
 
@@ -309,8 +317,8 @@ def sample_many(requests, *, num_threads=0, return_exceptions=False):
     Every request runs to its end whatever the others do. Then, by default, the first failure
     (in request order) is raised; with ``return_exceptions=True`` (asyncio.gather's contract)
     failures are returned in their request's place instead, as :class:`VideoError` instances,
-    so one broken video fails only its own entry. ``num_threads`` is capped at the available
-    cores (``0``: all of them)."""
+    so one broken video fails only its own entry. ``num_threads`` (``0``: one per core) is
+    capped at :func:`max_threads`."""
     reqs = [(os.fspath(p), s, e, b) for p, s, e, b in requests]
     out: List[Union[Frames, VideoError]] = []
     for r in _core.sample_many(reqs, num_threads):
@@ -338,6 +346,7 @@ __all__ = [
     "VideoNotFoundError",
     "VideoOpenError",
     "VideoReader",
+    "max_threads",
     "sample_many",
     "smart_resize",
 ]

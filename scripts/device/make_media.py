@@ -143,7 +143,8 @@ def make_rl(root: Path) -> dict:
     rollout server's clip environment would have nothing to answer)."""
     from videotemp_o3.synthetic import generate
     from videotemp_o3.training.rl_data import build_rl_data
-    from videotemp_o3.training.sft_data import BuildConfig, build_file, validate_file
+    from videotemp_o3.training.sft_check import validate_file
+    from videotemp_o3.training.sft_data import BuildConfig, build_file
 
     annotations = generate(root / "rl", durations=(20.0, 30.0), event_seconds=(3.0, 5.0), progress=False)
     report = build_rl_data([annotations], root / "rl" / "data")

@@ -150,6 +150,19 @@ def status(man: dict | None = None) -> int:
     return 0
 
 
+def overlay_package(site: Path) -> None:
+    """The carried working tree's Python package over the wheel's, keeping the wheel's compiled
+    extension: a Python fix made after staging reaches the machine with the next call's working
+    tree, without building and carrying the wheel again (only a change to crates/ needs that)."""
+    repo_pkg = Path(__file__).resolve().parents[2] / "python" / "videotemp_o3"
+    site_pkg = site / "videotemp_o3"
+    if not (repo_pkg.is_dir() and site_pkg.is_dir()):
+        return
+    shutil.copytree(repo_pkg, site_pkg, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("_core*.so", "__pycache__", "*.pyc"))
+    log(f"package sources from {repo_pkg} over the wheel's (its compiled extension kept)")
+
+
 def install(stack: str) -> int:
     man = manifest()
     if stack not in man["stacks"]:
@@ -177,6 +190,7 @@ def install(stack: str) -> int:
         marker.write_text(stamp + "\n")
     else:
         log(f"stack {stack} already installed in {site}")
+    overlay_package(site)
     media = man.get("media")
     if media:
         media_stamp = man["files"][media]["sha256"]

@@ -8,10 +8,13 @@ out (sizes compressed, as in the 0.26.0 wheel), and why nothing of it is loaded 
 runs with ``--attention-backend TRITON_ATTN --mm-encoder-attn-backend TORCH_SDPA`` (the flags
 scripts/device/serve_7b.sh passes):
 
-* ``vllm_flash_attn/_vllm_fa2_C`` (124 MiB) and ``_vllm_fa3_C`` (37 MiB): the FlashAttention 2/3
-  builds. ``flash_attn_interface`` imports both inside ``try``; only the FLASH_ATTN backends
-  call into them. The package's Python files stay: the vision tower's rotary embedding uses
-  its Triton kernel (``vllm_flash_attn/ops/triton/rotary.py``).
+* ``vllm_flash_attn/_vllm_fa2_C`` (124 MiB): the FlashAttention 2 build; only the FLASH_ATTN
+  backends call into it. The FlashAttention 3 build (``_vllm_fa3_C``, 37 MiB) is *kept*: on a
+  CUDA machine ``vllm_flash_attn/__init__`` raises ImportError unless one of the two is present,
+  and ``layers/attention/mm_encoder_attention.py`` imports it whatever backend is chosen (found
+  on the GPU machine: an import check without CUDA does not take that path). FA3 is the build
+  for Hopper (H100/H200). The package's Python files stay: the vision tower's rotary embedding
+  uses its Triton kernel (``vllm_flash_attn/ops/triton/rotary.py``).
 * ``_moe_C_stable_libtorch`` (39 MiB): fused-MoE kernels; ``CudaPlatform.import_kernels``
   imports it under ``contextlib.suppress(ImportError)``; Qwen2.5-VL is a dense model.
 * ``vllm-rs`` (15 MiB): the Rust front end, started only with ``VLLM_USE_RUST_FRONTEND=1``.
@@ -37,7 +40,6 @@ from pathlib import Path
 LEFT_OUT = (
     # (member path prefix, why) — the module docstring has the long form
     ("vllm/vllm_flash_attn/_vllm_fa2_C.", "FlashAttention 2 build (FLASH_ATTN backends only)"),
-    ("vllm/vllm_flash_attn/_vllm_fa3_C.", "FlashAttention 3 build (FLASH_ATTN backends only)"),
     ("vllm/_moe_C_stable_libtorch.", "fused-MoE kernels (import suppressed; dense model)"),
     ("vllm/vllm-rs", "Rust front end (VLLM_USE_RUST_FRONTEND=1 only)"),
     ("vllm/third_party/deep_gemm/", "DeepGEMM FP8 kernels (optional import)"),

@@ -31,8 +31,10 @@ if IoUReward is not None:
     class IoURewardNoPenalty(IoUReward):
         """``iou_reward`` with λ = 0."""
 
-        def __init__(self, max_turns: int | None = None):
-            super().__init__(max_turns, dataclasses.replace(DEFAULT_CONFIG, iou_penalty=0.0))
+        def __init__(self, args=None, max_turns: int | None = None, **kwargs):
+            # By keyword: ms-swift 4 builds a reward as orms[name](args=...), 3.10 with max_turns.
+            super().__init__(args=args, max_turns=max_turns,
+                             reward_config=dataclasses.replace(DEFAULT_CONFIG, iou_penalty=0.0), **kwargs)
 
     orms["iou_reward_no_penalty"] = IoURewardNoPenalty
 

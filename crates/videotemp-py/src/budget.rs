@@ -133,7 +133,8 @@ impl PyFrameBudget {
             (None, None) => None,
             (s, e) => Some((s.unwrap_or(0.0), e.unwrap_or(f64::INFINITY))),
         };
-        let (n, h, w) = (count("total_frames", total_frames, None)?, count("height", height, None)?, count("width", width, None)?);
+        let (n, h, w) =
+            (count("total_frames", total_frames, None)?, count("height", height, None)?, count("width", width, None)?);
         let p = self.inner.plan(n, video_fps, h, w, range).py()?;
         Ok((p.indices, p.height, p.width, p.sample_fps))
     }
@@ -216,6 +217,12 @@ pub fn smart_resize(
             reason: "must be positive, got 0".into(),
         }));
     }
-    videotemp_video::smart_resize(count("height", height, None)?, count("width", width, None)?, factor, min_pixels, max_pixels)
-        .py()
+    videotemp_video::smart_resize(
+        count("height", height, None)?,
+        count("width", width, None)?,
+        factor,
+        min_pixels,
+        max_pixels,
+    )
+    .py()
 }

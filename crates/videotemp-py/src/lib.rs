@@ -18,5 +18,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<metadata::PyVideoMetadata>()?;
     m.add_function(wrap_pyfunction!(budget::smart_resize, m)?)?;
     m.add_function(wrap_pyfunction!(reader::sample_many, m)?)?;
+    m.add_function(wrap_pyfunction!(reader::max_threads, m)?)?;
     Ok(())
 }

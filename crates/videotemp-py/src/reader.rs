@@ -10,23 +10,6 @@ use crate::errors::{count, to_py_at, IntoPyResult};
 use crate::frames;
 use crate::metadata::PyVideoMetadata;
 
-/// Decoding threads actually used for a request of `requested` (0 = one per available core):
-/// never more than the cores available to this process, since threads beyond them only add
-/// decoder contexts (memory) and contention. `requested` is returned as 0 when it means "all".
-pub fn cap_threads(requested: usize) -> usize {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    if requested >= cores {
-        0
-    } else {
-        requested
-    }
-}
-
-/// Seconds from time 0 to the end of the last frame, measured on the frame index.
-///
-/// Computed here from the index (the last frame's time plus one average frame interval; a
-/// one-frame video lasts one nominal frame interval) until the core crate offers its own
-/// content duration, which this function should then return.
 fn out_of_range(path: &Path, field: &'static str, reason: String) -> PyErr {
     to_py_at(VideoError::OutOfRange { path: path.to_path_buf(), field, reason }, None)
 }
@@ -99,8 +82,8 @@ fn range_of(start: Option<f64>, end: Option<f64>) -> Option<(f64, f64)> {
 }
 
 /// One open video (the private engine under ``videotemp_o3.video.VideoReader``). Decoding
-/// releases the GIL and may use several threads. ``num_threads`` is capped at the cores
-/// available to the process (0: all of them). ``skip_nonref`` and ``drain`` switch single
+/// releases the GIL and may use several threads. ``num_threads`` (0: one per core) is capped at
+/// ``max_threads()`` by the core crate. ``skip_nonref`` and ``drain`` switch single
 /// speed levers off for benchmarks; both are exact.
 #[pyclass(name = "VideoReader", module = "videotemp_o3._core", frozen)]
 pub struct PyVideoReader {
@@ -115,12 +98,18 @@ impl PyVideoReader {
         signature = (path, num_threads=None, *, skip_nonref=true, drain=true),
         text_signature = "(path: str | os.PathLike[str], num_threads: int = 0, *, skip_nonref: bool = True, drain: bool = True)"
     )]
-    fn new(py: Python<'_>, path: PathBuf, num_threads: Option<&Bound<'_, PyAny>>, skip_nonref: bool, drain: bool) -> PyResult<Self> {
+    fn new(
+        py: Python<'_>,
+        path: PathBuf,
+        num_threads: Option<&Bound<'_, PyAny>>,
+        skip_nonref: bool,
+        drain: bool,
+    ) -> PyResult<Self> {
         let requested: usize = match num_threads {
             Some(n) => count("num_threads", n, Some(&path))?,
             None => 0,
         };
-        let options = ReaderOptions { threads: cap_threads(requested), skip_nonref, drain, ..ReaderOptions::default() };
+        let options = ReaderOptions { threads: requested, skip_nonref, drain, ..ReaderOptions::default() };
         let p = path.clone();
         let reader = py.detach(move || VideoReader::open_with(&p, options)).py()?;
         Ok(PyVideoReader { inner: Arc::new(reader), path })
@@ -134,7 +123,7 @@ impl PyVideoReader {
         PyVideoMetadata { inner: self.inner.metadata().clone() }
     }
 
-    /// Decoding threads this reader uses (after the cap at the available cores).
+    /// Decoding threads this reader uses (after the cap at ``max_threads()``).
     ///
     /// :rtype: int
     #[pyo3(text_signature = "(self)")]
@@ -168,7 +157,12 @@ impl PyVideoReader {
         signature = (timestamps, size=None),
         text_signature = "(self, timestamps: Sequence[float], size: tuple[int, int] | None = None)"
     )]
-    fn frames_at<'py>(&self, py: Python<'py>, timestamps: Vec<f64>, size: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyDict>> {
+    fn frames_at<'py>(
+        &self,
+        py: Python<'py>,
+        timestamps: Vec<f64>,
+        size: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
         let size = size_arg(size, &self.path)?;
         let r = self.inner.clone();
         let end = py.detach(|| r.duration_seconds_from_content()).py_at(&self.path)?;
@@ -270,7 +264,8 @@ impl PyVideoReader {
 /// Samples many segments in parallel: ``requests`` is a list of ``(path, start, end, budget)``
 /// (start/end None for the whole video). Returns, per request in order, either the frames dict
 /// or the exception it raised (one bad video fails only itself); ``videotemp_o3.video.sample_many``
-/// turns that into its documented contract. ``num_threads`` is capped at the available cores.
+/// turns that into its documented contract. ``num_threads`` (0: one per core) is capped at
+/// ``max_threads()``.
 ///
 /// :rtype: list[dict[str, Any] | VideoError]
 #[pyfunction]
@@ -284,7 +279,7 @@ pub fn sample_many<'py>(
     num_threads: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Vec<Py<PyAny>>> {
     let threads = match num_threads {
-        Some(n) => cap_threads(count("num_threads", n, None)?),
+        Some(n) => count("num_threads", n, None)?,
         None => 0,
     };
     let paths: Vec<PathBuf> = requests.iter().map(|r| r.0.clone()).collect();
@@ -303,3 +298,12 @@ pub fn sample_many<'py>(
         .collect()
 }
 
+/// The most decoding threads a reader or ``sample_many`` uses: the machine's cores, but at least
+/// 16, so a request plans the same decode runs (the same pixels) on any machine up to 16 cores.
+///
+/// :rtype: int
+#[pyfunction]
+#[pyo3(text_signature = "()")]
+pub fn max_threads() -> usize {
+    videotemp_video::max_threads()
+}

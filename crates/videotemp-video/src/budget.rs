@@ -106,7 +106,10 @@ impl FrameBudget {
             return Err(VideoError::argument("fps", format!("must be a positive number, got {}", self.fps)));
         }
         if self.max_frames < FRAME_FACTOR {
-            return Err(VideoError::argument("max_frames", format!("must be at least {FRAME_FACTOR}, got {}", self.max_frames)));
+            return Err(VideoError::argument(
+                "max_frames",
+                format!("must be at least {FRAME_FACTOR}, got {}", self.max_frames),
+            ));
         }
         if self.min_frames > self.max_frames {
             return Err(VideoError::argument(
@@ -114,7 +117,9 @@ impl FrameBudget {
                 format!("{} exceeds max_frames {}", self.min_frames, self.max_frames),
             ));
         }
-        for (field, v) in [("min_pixels", self.min_pixels), ("max_pixels", self.max_pixels), ("total_pixels", self.total_pixels)] {
+        for (field, v) in
+            [("min_pixels", self.min_pixels), ("max_pixels", self.max_pixels), ("total_pixels", self.total_pixels)]
+        {
             if v == 0 {
                 return Err(VideoError::argument(field, "must be positive, got 0"));
             }

@@ -4,12 +4,14 @@
 //! or write past a tightly packed row with its SIMD paths); the staging rows are then copied,
 //! rotated where needed, into the caller's slot of the final output buffer.
 
-use ffmpeg_next as ff;
 use ff::ffi;
+use ffmpeg_next as ff;
 
 use crate::error::{Result, VideoError};
 
 /// Scaling filter. Bicubic is what qwen-vl-utils' torchvision resize uses.
+// The flags' integer type is bindgen's choice and differs across FFmpeg versions.
+#[allow(clippy::unnecessary_cast)]
 const SWS_FLAGS: i32 = (ffi::SWS_BICUBIC | ffi::SWS_ACCURATE_RND | ffi::SWS_FULL_CHR_H_INT) as i32;
 
 pub(crate) struct Converter {
@@ -69,7 +71,9 @@ impl Converter {
                     std::ptr::null(),
                 );
                 if self.ctx.is_null() {
-                    return Err(VideoError::Internal(format!("swscale cannot convert pixel format {fmt} at {fw}x{fh}")));
+                    return Err(VideoError::Internal(format!(
+                        "swscale cannot convert pixel format {fmt} at {fw}x{fh}"
+                    )));
                 }
                 set_colorspace(self.ctx, (*f).colorspace, (*f).color_range);
                 self.key = key;
@@ -77,7 +81,8 @@ impl Converter {
                 // One spare row absorbs any overrun of the SIMD paths.
                 self.staging.resize(self.stride * (sh as usize + 1), 0);
             }
-            let dst_data = [self.staging.as_mut_ptr(), std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut()];
+            let dst_data =
+                [self.staging.as_mut_ptr(), std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut()];
             let dst_stride = [self.stride as i32, 0, 0, 0];
             let rows = ffi::sws_scale(
                 self.ctx,
@@ -104,7 +109,9 @@ unsafe fn set_colorspace(ctx: *mut ffi::SwsContext, space: ffi::AVColorSpace, ra
     let mut inv: *mut i32 = std::ptr::null_mut();
     let mut tbl: *mut i32 = std::ptr::null_mut();
     let (mut src_range, mut dst_range, mut b, mut c, mut s) = (0, 0, 0, 0, 0);
-    if ffi::sws_getColorspaceDetails(ctx, &mut inv, &mut src_range, &mut tbl, &mut dst_range, &mut b, &mut c, &mut s) < 0 {
+    if ffi::sws_getColorspaceDetails(ctx, &mut inv, &mut src_range, &mut tbl, &mut dst_range, &mut b, &mut c, &mut s)
+        < 0
+    {
         return; // RGB or grey input: no YUV matrix to set.
     }
     // Formats like yuvj420p already imply full range; keep swscale's own choice for them.

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use ffmpeg_next as ff;
 use ff::ffi;
+use ffmpeg_next as ff;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -213,7 +213,8 @@ impl Session {
         self.have_prev = false;
         self.eof = false;
         let key_pos = index.key_pos[k];
-        self.out_index = if index.by_output_order { Some(index.decode_pos.partition_point(|&p| p < key_pos)) } else { None };
+        self.out_index =
+            if index.by_output_order { Some(index.decode_pos.partition_point(|&p| p < key_pos)) } else { None };
         let bytes_read = self.bytes_read.clone();
         self.demux.seek_to_key(path, index, k, &bytes_read)
     }
@@ -315,7 +316,11 @@ impl Session {
                     let needed = index.by_output_order || pos.map_or(true, |q| target_pos.binary_search(&q).is_ok());
                     let skip_nonref = self.skip_nonref;
                     let decoder = self.decoder.as_mut().expect(DECODER);
-                    decoder.skip_frame(if needed || !skip_nonref { ff::Discard::Default } else { ff::Discard::NonReference });
+                    decoder.skip_frame(if needed || !skip_nonref {
+                        ff::Discard::Default
+                    } else {
+                        ff::Discard::NonReference
+                    });
                     // The packet's identity travels to the frame it produces (see the type's docs).
                     let id = pos.map(|q| q as i64);
                     p.set_pts(id);
@@ -442,4 +447,3 @@ impl SharedOut {
         std::slice::from_raw_parts_mut(self.ptr.add(offset), len)
     }
 }
-

@@ -83,7 +83,10 @@ pub(crate) fn frame_buffer(path: &Path, what: &str, count: usize, height: u32, w
     }
     if let Some(total) = physical_memory() {
         if bytes > total as u128 {
-            return Err(fail(format!(": this machine has {:.1} GiB; ask for fewer frames or a smaller size", total as f64 / (1u64 << 30) as f64)));
+            return Err(fail(format!(
+                ": this machine has {:.1} GiB; ask for fewer frames or a smaller size",
+                total as f64 / (1u64 << 30) as f64
+            )));
         }
     }
     if bytes > isize::MAX as u128 {
@@ -181,7 +184,8 @@ mod tests {
         let p = dir.path().join("big.y4m");
         std::fs::write(&p, b"YUV4MPEG2 W60000 H50000 F30:1 Ip A1:1 C420jpeg\nFRAME\n").unwrap();
         assert_eq!(y4m_declared_size(&p), Some((60000, 50000)));
-        let e = explain_open_failure(&p, VideoError::Open { path: p.clone(), reason: "Device or resource busy".into() });
+        let e =
+            explain_open_failure(&p, VideoError::Open { path: p.clone(), reason: "Device or resource busy".into() });
         assert!(e.to_string().contains("60000x50000 exceeds what FFmpeg can decode"), "{e}");
         std::fs::write(&p, b"RIFF....").unwrap();
         assert_eq!(y4m_declared_size(&p), None);

@@ -64,7 +64,11 @@ pub fn max_threads() -> usize {
 
 /// Threads for a request of `requested` (0 = one per core), capped at [`max_threads`].
 pub(crate) fn available_threads(requested: usize) -> usize {
-    if requested > 0 { requested.min(max_threads()) } else { cores() }
+    if requested > 0 {
+        requested.min(max_threads())
+    } else {
+        cores()
+    }
 }
 
 /// Idle sessions a reader keeps between calls. Each holds a demuxer (an MP4's sample tables:
@@ -160,7 +164,7 @@ impl VideoReader {
     /// ([`FrameIndex::duration_seconds_from_content`]); the container's own claim is
     /// [`VideoMetadata::duration_seconds_from_header`].
     pub fn duration_seconds_from_content(&self) -> Result<f64> {
-        Ok(self.index()?.duration_seconds_from_content())
+        Ok(self.index()?.duration_seconds_from_content(self.meta.avg_fps))
     }
 
     /// The frames displayed at `times` (seconds from the stream's start; any order, repeats
@@ -196,18 +200,15 @@ impl VideoReader {
             self.check_range(s, e, index.len() as f64 / fps)?;
         }
         let (h, w) = self.meta.display_size();
-        let plan = budget
-            .plan(index.len(), fps, h, w, range)
-            .map_err(|e| match (e, range) {
-                (VideoError::InvalidArgument { reason, .. }, Some((s, e))) => {
-                    VideoError::InvalidRange { path: self.path.clone(), start: s, end: e, reason }
-                }
-                (VideoError::InvalidArgument { field, reason }, None) => VideoError::InvalidArgument {
-                    field,
-                    reason: format!("{}: {reason}", self.path.display()),
-                },
-                (e, _) => e,
-            })?;
+        let plan = budget.plan(index.len(), fps, h, w, range).map_err(|e| match (e, range) {
+            (VideoError::InvalidArgument { reason, .. }, Some((s, e))) => {
+                VideoError::InvalidRange { path: self.path.clone(), start: s, end: e, reason }
+            }
+            (VideoError::InvalidArgument { field, reason }, None) => {
+                VideoError::InvalidArgument { field, reason: format!("{}: {reason}", self.path.display()) }
+            }
+            (e, _) => e,
+        })?;
         self.decode_indices(&plan.indices, Some((plan.height, plan.width)), plan.sample_fps)
     }
 
@@ -221,7 +222,10 @@ impl VideoReader {
     /// right; `sample_fps` stays the planned rate.
     pub fn sample_snapped(&self, range: Option<(f64, f64)>, budget: &FrameBudget, tolerance: f64) -> Result<Frames> {
         if !(tolerance.is_finite() && tolerance >= 0.0) {
-            return Err(VideoError::argument("snap_to_keyframes", format!("tolerance must be ≥ 0 seconds, got {tolerance}")));
+            return Err(VideoError::argument(
+                "snap_to_keyframes",
+                format!("tolerance must be ≥ 0 seconds, got {tolerance}"),
+            ));
         }
         let index = self.index()?;
         let fps = self.meta.avg_fps;
@@ -240,7 +244,11 @@ impl VideoReader {
             return bad("start and end must be finite numbers of seconds".into());
         }
         if start >= end {
-            return bad(if start == end { "the range is empty".into() } else { "the range is reversed (start after end)".into() });
+            return bad(if start == end {
+                "the range is empty".into()
+            } else {
+                "the range is reversed (start after end)".into()
+            });
         }
         if start >= duration {
             return bad(format!("starts at or after the end of the video ({duration:.3} s)"));
@@ -255,7 +263,10 @@ impl VideoReader {
         let mut pool = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         // Prefer a session already set up for this many decoder threads (its decoder may be
         // positioned where the next request continues); any idle demuxer does otherwise.
-        let pick = pool.iter().position(|s| s.threads == threads && s.has_decoder()).or_else(|| (!pool.is_empty()).then_some(0));
+        let pick = pool
+            .iter()
+            .position(|s| s.threads == threads && s.has_decoder())
+            .or_else(|| (!pool.is_empty()).then_some(0));
         let mut session = match pick {
             Some(i) => pool.swap_remove(i),
             None => {
@@ -315,7 +326,15 @@ impl VideoReader {
                 data.copy_within(src * frame_bytes..(src + 1) * frame_bytes, slot * frame_bytes);
             }
         }
-        Ok(Frames { data, count: indices.len(), height: h, width: w, timestamps, indices: indices.to_vec(), sample_fps })
+        Ok(Frames {
+            data,
+            count: indices.len(),
+            height: h,
+            width: w,
+            timestamps,
+            indices: indices.to_vec(),
+            sample_fps,
+        })
     }
 
     /// The lower bound of decoding `indices`: the same seek plan and packets as a real decode,
@@ -363,7 +382,9 @@ impl VideoReader {
             for (k, run) in group.iter().enumerate() {
                 // Drain when the next run of this worker will seek anyway (or there is none).
                 let drain = self.options.drain
-                    && group.get(k + 1).map_or(true, |next| index.key_pos[next.key as usize] > run.reach + SEEK_SLACK_PACKETS);
+                    && group
+                        .get(k + 1)
+                        .map_or(true, |next| index.key_pos[next.key as usize] > run.reach + SEEK_SLACK_PACKETS);
                 result = session.decode_run(&self.path, index, run, drain, &mut sink);
                 if result.is_err() {
                     break;
@@ -420,7 +441,10 @@ pub(crate) fn snap(index: &FrameIndex, indices: &[usize], tolerance: f64) -> Vec
         let best = (lo..=hi.max(lo).min(index.len() - 1))
             .filter(|f| !used.contains(f))
             .min_by(|&a, &b| {
-                index.decode_cost(a).cmp(&index.decode_cost(b)).then((index.time_of(a) - t).abs().total_cmp(&(index.time_of(b) - t).abs()))
+                index
+                    .decode_cost(a)
+                    .cmp(&index.decode_cost(b))
+                    .then((index.time_of(a) - t).abs().total_cmp(&(index.time_of(b) - t).abs()))
             })
             .filter(|&f| index.decode_cost(f) < index.decode_cost(i) || f == i);
         // Nothing cheaper left: the planned frame itself.
@@ -476,6 +500,10 @@ pub fn decode_many(requests: &[ClipRequest], threads: usize) -> Vec<Result<Frame
     });
     slots
         .into_iter()
-        .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()).unwrap_or_else(|| Err(VideoError::Internal("request not processed".into()))))
+        .map(|m| {
+            m.into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(|| Err(VideoError::Internal("request not processed".into())))
+        })
         .collect()
 }

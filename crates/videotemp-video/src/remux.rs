@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
-use ffmpeg_next as ff;
 use ff::ffi;
+use ffmpeg_next as ff;
 
 use crate::error::{Result, VideoError};
 use crate::reader::VideoReader;
@@ -116,9 +116,8 @@ impl VideoReader {
             shown != NO_FRAME && shown < lead_limit
         };
         // Where the source's timestamps repeat or go back, the file gets the index's timeline.
-        let retimed = (index.timeline == Timeline::Monotonic).then(|| {
-            retime(index, (key_pos..=reach).filter(|&q| !is_leading(q)))
-        });
+        let retimed = (index.timeline == Timeline::Monotonic)
+            .then(|| retime(index, (key_pos..=reach).filter(|&q| !is_leading(q))));
         let mut written = 0usize;
         let mut last_shown = index.key_frame[key];
         loop {
@@ -168,7 +167,10 @@ impl VideoReader {
 /// timeline, starting at 0: each displayed frame keeps its time, and decode times are the same
 /// times in ascending order, moved back by the reorder delay so that none is after its frame's
 /// presentation. Packets that display nothing get no timestamps.
-fn retime(index: &FrameIndex, positions: impl Iterator<Item = u32>) -> std::collections::HashMap<u32, (Option<i64>, Option<i64>)> {
+fn retime(
+    index: &FrameIndex,
+    positions: impl Iterator<Item = u32>,
+) -> std::collections::HashMap<u32, (Option<i64>, Option<i64>)> {
     let shown: Vec<(u32, i64)> = positions
         .filter_map(|q| match index.packet_frame[q as usize] {
             NO_FRAME => None,
@@ -179,9 +181,5 @@ fn retime(index: &FrameIndex, positions: impl Iterator<Item = u32>) -> std::coll
     sorted.sort_unstable();
     let delay = shown.iter().zip(&sorted).map(|(s, &d)| d - s.1).max().unwrap_or(0).max(0);
     let origin = sorted.first().copied().unwrap_or(0);
-    shown
-        .iter()
-        .zip(&sorted)
-        .map(|(&(q, pts), &d)| (q, (Some(pts - origin), Some(d - delay - origin))))
-        .collect()
+    shown.iter().zip(&sorted).map(|(&(q, pts), &d)| (q, (Some(pts - origin), Some(d - delay - origin)))).collect()
 }

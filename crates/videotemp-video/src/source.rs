@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use ffmpeg_next as ff;
 use ff::codec::packet::{Mut as _, Ref as _};
 use ff::ffi;
+use ffmpeg_next as ff;
 
 use crate::error::{Result, VideoError};
 
@@ -130,9 +130,9 @@ unsafe extern "C" fn io_seek(opaque: *mut c_void, offset: i64, whence: c_int) ->
         return io.file.metadata().map(|m| m.len() as i64).unwrap_or(io.size as i64);
     }
     let base = match whence & !ffi::AVSEEK_FORCE {
-        0 => 0,                 // SEEK_SET
-        1 => io.pos as i64,     // SEEK_CUR
-        2 => io.size as i64,    // SEEK_END
+        0 => 0,              // SEEK_SET
+        1 => io.pos as i64,  // SEEK_CUR
+        2 => io.size as i64, // SEEK_END
         _ => return -EINVAL,
     };
     let target = base.saturating_add(offset);
@@ -225,7 +225,8 @@ impl Demuxer {
             }
             (*ctx).pb = io.ctx;
             // The file name still guides format probing (raw streams are known by extension).
-            let url = CString::new(path.as_os_str().as_bytes()).map_err(|_| open_err("path contains a NUL byte".into()))?;
+            let url =
+                CString::new(path.as_os_str().as_bytes()).map_err(|_| open_err("path contains a NUL byte".into()))?;
             let rc = ffi::avformat_open_input(&mut ctx, url.as_ptr(), std::ptr::null(), std::ptr::null_mut());
             if rc < 0 {
                 // avformat_open_input freed the context; `io` frees our I/O.
@@ -298,7 +299,13 @@ impl Demuxer {
     /// position (or its timestamp where positions are unknown). Where the seek does not land at
     /// or shortly before the keyframe, the file is reopened and read from its first packet,
     /// whose position is known exactly, so the keyframe is found by counting packets.
-    pub(crate) fn seek_to_key(&mut self, path: &Path, index: &FrameIndex, k: usize, bytes_read: &Arc<AtomicU64>) -> Result<ff::Packet> {
+    pub(crate) fn seek_to_key(
+        &mut self,
+        path: &Path,
+        index: &FrameIndex,
+        k: usize,
+        bytes_read: &Arc<AtomicU64>,
+    ) -> Result<ff::Packet> {
         let key_ts = index.key_ts[k];
         let key_pos = index.key_pos[k];
         let key_byte = index.key_byte_pos[k];
@@ -308,9 +315,23 @@ impl Demuxer {
             let by_bytes = index.timeline != Timeline::Container && key_byte >= 0 && self.byte_seekable();
             let rc = unsafe {
                 if by_bytes {
-                    ffi::avformat_seek_file(self.input.as_mut_ptr(), -1, i64::MIN, key_byte, key_byte, ffi::AVSEEK_FLAG_BYTE)
+                    ffi::avformat_seek_file(
+                        self.input.as_mut_ptr(),
+                        -1,
+                        i64::MIN,
+                        key_byte,
+                        key_byte,
+                        ffi::AVSEEK_FLAG_BYTE,
+                    )
                 } else {
-                    ffi::avformat_seek_file(self.input.as_mut_ptr(), self.stream_index as i32, i64::MIN, key_ts, key_ts, 0)
+                    ffi::avformat_seek_file(
+                        self.input.as_mut_ptr(),
+                        self.stream_index as i32,
+                        i64::MIN,
+                        key_ts,
+                        key_ts,
+                        0,
+                    )
                 }
             };
             if rc >= 0 {
@@ -376,7 +397,10 @@ impl Demuxer {
 pub(crate) const MAX_READ_FAILURES: usize = 64;
 
 /// `av_read_frame` into `packet`, releasing what `packet` held first (see the module docs).
-pub(crate) fn read_packet(input: &mut ff::format::context::Input, packet: &mut ff::Packet) -> std::result::Result<(), ff::Error> {
+pub(crate) fn read_packet(
+    input: &mut ff::format::context::Input,
+    packet: &mut ff::Packet,
+) -> std::result::Result<(), ff::Error> {
     unsafe {
         ffi::av_packet_unref(packet.as_mut_ptr());
         match ffi::av_read_frame(input.as_mut_ptr(), packet.as_mut_ptr()) {
@@ -387,7 +411,11 @@ pub(crate) fn read_packet(input: &mut ff::format::context::Input, packet: &mut f
 }
 
 pub(crate) fn rational(r: ff::Rational) -> f64 {
-    if r.denominator() == 0 { 0.0 } else { r.numerator() as f64 / r.denominator() as f64 }
+    if r.denominator() == 0 {
+        0.0
+    } else {
+        r.numerator() as f64 / r.denominator() as f64
+    }
 }
 
 pub(crate) fn read_metadata(path: &Path, demuxer: &Demuxer) -> Result<VideoMetadata> {
@@ -402,7 +430,10 @@ pub(crate) fn read_metadata(path: &Path, demuxer: &Demuxer) -> Result<VideoMetad
         ((*p).width, (*p).height, fmt, name)
     };
     if width <= 0 || height <= 0 {
-        return Err(VideoError::Open { path: path.to_path_buf(), reason: format!("video stream has no size ({width}x{height})") });
+        return Err(VideoError::Open {
+            path: path.to_path_buf(),
+            reason: format!("video stream has no size ({width}x{height})"),
+        });
     }
     let tb = stream.time_base();
     let tbf = rational(tb);
@@ -411,7 +442,10 @@ pub(crate) fn read_metadata(path: &Path, demuxer: &Demuxer) -> Result<VideoMetad
         avg_fps = rational(stream.rate());
     }
     if !(avg_fps.is_finite() && avg_fps > 0.0) {
-        return Err(VideoError::Open { path: path.to_path_buf(), reason: "the video stream declares no frame rate".into() });
+        return Err(VideoError::Open {
+            path: path.to_path_buf(),
+            reason: "the video stream declares no frame rate".into(),
+        });
     }
     let start_time = if stream.start_time() == ffi::AV_NOPTS_VALUE { 0.0 } else { stream.start_time() as f64 * tbf };
     let duration = if input.duration() > 0 {
@@ -572,11 +606,13 @@ impl FrameIndex {
     }
 
     /// Seconds from the stream's start (time 0) to the end of the last frame, the last frame
-    /// lasting the average frame interval of the stream. 0 for an empty index.
-    pub fn duration_seconds_from_content(&self) -> f64 {
+    /// lasting the average frame interval of the stream; a one-frame stream has no interval of
+    /// its own, so its frame lasts `nominal_fps`'s (the header's frame rate). 0 for an empty
+    /// index.
+    pub fn duration_seconds_from_content(&self, nominal_fps: f64) -> f64 {
         match self.pts.len() {
             0 => 0.0,
-            1 => self.time_of(0).max(0.0),
+            1 => self.time_of(0).max(0.0) + 1.0 / nominal_fps,
             n => {
                 let interval = (self.time_of(n - 1) - self.time_of(0)) / (n - 1) as f64;
                 self.time_of(n - 1) + interval
@@ -803,7 +839,13 @@ fn vp9_shows_a_frame(data: &[u8]) -> bool {
     shows(data)
 }
 
-fn from_packets(path: &Path, mut pkts: Vec<PacketInfo>, declared_start: i64, time_base: f64, file_size: u64) -> Result<FrameIndex> {
+fn from_packets(
+    path: &Path,
+    mut pkts: Vec<PacketInfo>,
+    declared_start: i64,
+    time_base: f64,
+    file_size: u64,
+) -> Result<FrameIndex> {
     // A last packet cut short by the end of the file (a sample table claiming more than the file
     // holds) does not decode: it is no frame. Corrupt packets elsewhere still decode to something.
     let mut n_real = pkts.len();

@@ -16,7 +16,21 @@ const BITS: usize = 16; // 4 x 4 blocks
 fn make_video(dir: &Path, name: &str, frames: usize, fps: u32, codec_args: &[&str]) -> PathBuf {
     let out = dir.join(name);
     let mut child = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "gray", "-s", &format!("{W}x{H}"), "-r", &fps.to_string(), "-i", "-"])
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "gray",
+            "-s",
+            &format!("{W}x{H}"),
+            "-r",
+            &fps.to_string(),
+            "-i",
+            "-",
+        ])
         .args(codec_args)
         .arg(&out)
         .stdin(Stdio::piped())
@@ -54,12 +68,18 @@ fn spelled_index(rgb: &[u8], h: usize, w: usize) -> usize {
 }
 
 fn h264_bframes() -> Vec<&'static str> {
-    vec!["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-bf", "3", "-g", "50", "-keyint_min", "50", "-sc_threshold", "0", "-pix_fmt", "yuv420p"]
+    vec![
+        "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-bf", "3", "-g", "50", "-keyint_min", "50",
+        "-sc_threshold", "0", "-pix_fmt", "yuv420p",
+    ]
 }
 
 fn h264_bframes_real() -> Vec<&'static str> {
     // zerolatency disables B-frames; this one really has them.
-    vec!["-c:v", "libx264", "-preset", "veryfast", "-bf", "3", "-g", "50", "-keyint_min", "50", "-sc_threshold", "0", "-pix_fmt", "yuv420p"]
+    vec![
+        "-c:v", "libx264", "-preset", "veryfast", "-bf", "3", "-g", "50", "-keyint_min", "50", "-sc_threshold", "0",
+        "-pix_fmt", "yuv420p",
+    ]
 }
 
 #[test]
@@ -140,7 +160,9 @@ fn clip_sampling_follows_budget() {
     for (k, &i) in clip.indices.iter().enumerate() {
         assert_eq!(spelled_index(&clip.data[k * fb..(k + 1) * fb], clip.height as usize, clip.width as usize), i);
     }
-    for (bad, why) in [((5.0, 5.0), "empty"), ((6.0, 2.0), "reversed"), ((f64::NAN, 2.0), "finite"), ((50.0, 60.0), "after the end")] {
+    for (bad, why) in
+        [((5.0, 5.0), "empty"), ((6.0, 2.0), "reversed"), ((f64::NAN, 2.0), "finite"), ((50.0, 60.0), "after the end")]
+    {
         let e = r.sample(Some(bad), &b).unwrap_err().to_string();
         assert!(e.contains(why) && e.contains("c.mp4"), "{e}");
     }
@@ -187,7 +209,12 @@ fn save_clip_checks_its_range_like_sample() {
     let path = make_video(dir.path(), "r.mp4", 100, 10, &h264_bframes_real());
     let r = VideoReader::open(&path).unwrap();
     let out = dir.path().join("clip.mp4");
-    for (bad, why) in [((100.0, 200.0), "after the end"), ((5.0, 5.0), "empty"), ((6.0, 2.0), "reversed"), ((f64::NAN, 2.0), "finite")] {
+    for (bad, why) in [
+        ((100.0, 200.0), "after the end"),
+        ((5.0, 5.0), "empty"),
+        ((6.0, 2.0), "reversed"),
+        ((f64::NAN, 2.0), "finite"),
+    ] {
         let e = r.save_clip(bad.0, bad.1, &out).unwrap_err().to_string();
         let s = r.sample(Some(bad), &FrameBudget::default()).unwrap_err().to_string();
         assert!(e.contains(why) && e.contains("r.mp4"), "{e}");

@@ -15,7 +15,10 @@ fn kept_inputs() -> Vec<PathBuf> {
     for dir in ["seeds", "regressions"] {
         for entry in std::fs::read_dir(fuzz.join(dir)).expect("fuzz input folder").flatten() {
             let p = entry.path();
-            if p.is_file() && p.file_name().is_some_and(|n| !n.to_string_lossy().starts_with('.')) && p.extension().map_or(true, |e| e != "md") {
+            if p.is_file()
+                && p.file_name().is_some_and(|n| !n.to_string_lossy().starts_with('.'))
+                && p.extension().map_or(true, |e| e != "md")
+            {
                 files.push(p);
             }
         }

@@ -10,9 +10,11 @@
 //! an arena of its own, which moves the resident size by several MiB either way from round to
 //! round without anything being held.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
+use std::path::Path;
+
+use common::ffmpeg;
 use videotemp_video::{decode_many, ClipRequest, FrameBudget, ReaderOptions, VideoReader};
 
 extern "C" {
@@ -32,18 +34,6 @@ fn resident_mib() -> f64 {
         .and_then(|v| v.parse().ok())
         .expect("VmRSS in /proc/self/status");
     kb / 1024.0
-}
-
-fn ffmpeg(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
-    let out = dir.join(name);
-    let status = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args(args)
-        .arg(&out)
-        .status()
-        .expect("ffmpeg CLI is installed");
-    assert!(status.success(), "ffmpeg failed for {name}");
-    out
 }
 
 const ROUNDS: usize = 50;
@@ -83,9 +73,15 @@ fn repeated_work_does_not_grow_resident_memory() {
     assert!(mib(&mp4) > 4.0, "the test file must be several MiB ({:.1})", mib(&mp4));
 
     for (path, sample_table) in [(&mp4, true), (&mp4, false), (&mkv, true)] {
-        let what = format!("open + index + close {} ({})", path.display(), if sample_table { "default" } else { "full demux" });
+        let what = format!(
+            "open + index + close {} ({})",
+            path.display(),
+            if sample_table { "default" } else { "full demux" }
+        );
         stays_flat(&what, mib(path), || {
-            let r = VideoReader::open_with(path, ReaderOptions { sample_table_index: sample_table, ..Default::default() }).unwrap();
+            let r =
+                VideoReader::open_with(path, ReaderOptions { sample_table_index: sample_table, ..Default::default() })
+                    .unwrap();
             assert_eq!(r.num_frames().unwrap(), 600);
         });
     }
@@ -118,7 +114,11 @@ fn repeated_work_does_not_grow_resident_memory() {
 
     let requests: Vec<ClipRequest> = [&mp4, &mkv, &mp4]
         .iter()
-        .map(|p| ClipRequest { path: p.to_path_buf(), range: Some((3.0, 3.5)), budget: FrameBudget { max_frames: 4, ..Default::default() } })
+        .map(|p| ClipRequest {
+            path: p.to_path_buf(),
+            range: Some((3.0, 3.5)),
+            budget: FrameBudget { max_frames: 4, ..Default::default() },
+        })
         .collect();
     stays_flat("decode_many", mib(&mp4), || {
         for r in decode_many(&requests, 2) {

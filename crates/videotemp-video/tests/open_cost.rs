@@ -2,28 +2,21 @@
 //! table the demuxer reads at open (bytes counted by the reader's own I/O), and it is the same
 //! index a full demux of every packet gives.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
+use std::path::{Path, PathBuf};
+
+use common::ffmpeg;
 use videotemp_video::{FrameIndex, IndexScan, ReaderOptions, VideoReader};
 
-/// Runs the FFmpeg CLI with `args` (inputs from lavfi) writing `name` in `dir`.
-fn ffmpeg(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
-    let out = dir.join(name);
-    let status = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args(args)
-        .arg(&out)
-        .status()
-        .expect("ffmpeg CLI is installed");
-    assert!(status.success(), "ffmpeg failed for {name}");
-    out
-}
-
-const H264: &[&str] = &["-c:v", "libx264", "-preset", "veryfast", "-bf", "3", "-g", "60", "-keyint_min", "60", "-sc_threshold", "0", "-pix_fmt", "yuv420p"];
+const H264: &[&str] = &[
+    "-c:v", "libx264", "-preset", "veryfast", "-bf", "3", "-g", "60", "-keyint_min", "60", "-sc_threshold", "0",
+    "-pix_fmt", "yuv420p",
+];
 
 fn index_with(path: &Path, sample_table: bool) -> (VideoReader, usize) {
-    let r = VideoReader::open_with(path, ReaderOptions { sample_table_index: sample_table, ..Default::default() }).unwrap();
+    let r =
+        VideoReader::open_with(path, ReaderOptions { sample_table_index: sample_table, ..Default::default() }).unwrap();
     let n = r.num_frames().unwrap();
     (r, n)
 }
@@ -49,23 +42,53 @@ fn mp4_index_reads_the_headers_not_the_samples() {
         // B-frames: FFmpeg writes an edit list shifting the start by the reorder delay.
         (ffmpeg(dir.path(), "bframes.mp4", &[&["-f", "lavfi", "-i", src], H264].concat()), 300),
         // Index at the front, as web video is.
-        (ffmpeg(dir.path(), "faststart.mp4", &[&["-f", "lavfi", "-i", src], H264, &["-movflags", "+faststart"]].concat()), 300),
+        (
+            ffmpeg(
+                dir.path(),
+                "faststart.mp4",
+                &[&["-f", "lavfi", "-i", src], H264, &["-movflags", "+faststart"]].concat(),
+            ),
+            300,
+        ),
         // Interleaved with an audio track.
         (
             ffmpeg(
                 dir.path(),
                 "with_audio.mov",
-                &[&["-f", "lavfi", "-i", src, "-f", "lavfi", "-i", "sine=frequency=440:duration=20"], H264, &["-c:a", "aac"]].concat(),
+                &[
+                    &["-f", "lavfi", "-i", src, "-f", "lavfi", "-i", "sine=frequency=440:duration=20"],
+                    H264,
+                    &["-c:a", "aac"],
+                ]
+                .concat(),
             ),
             300,
         ),
         // A stream that starts at 1.5 s (an edit list with an empty edit).
-        (ffmpeg(dir.path(), "offset.mp4", &[&["-f", "lavfi", "-i", src], H264, &["-output_ts_offset", "1.5"]].concat()), 300),
+        (
+            ffmpeg(
+                dir.path(),
+                "offset.mp4",
+                &[&["-f", "lavfi", "-i", src], H264, &["-output_ts_offset", "1.5"]].concat(),
+            ),
+            300,
+        ),
         (
             ffmpeg(
                 dir.path(),
                 "hevc.mp4",
-                &["-f", "lavfi", "-i", src, "-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=none:bframes=3:keyint=60"],
+                &[
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    src,
+                    "-c:v",
+                    "libx265",
+                    "-preset",
+                    "ultrafast",
+                    "-x265-params",
+                    "log-level=none:bframes=3:keyint=60",
+                ],
             ),
             300,
         ),
@@ -76,7 +99,20 @@ fn mp4_index_reads_the_headers_not_the_samples() {
         ffmpeg(
             dir.path(),
             "vfr.mp4",
-            &[&["-f", "lavfi", "-i", src, "-vf", "setpts='N/30/TB+if(gt(N,100),0.5/TB,0)+if(gt(N,200),0.25/TB,0)'", "-fps_mode", "passthrough"], H264].concat(),
+            &[
+                &[
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    src,
+                    "-vf",
+                    "setpts='N/30/TB+if(gt(N,100),0.5/TB,0)+if(gt(N,200),0.25/TB,0)'",
+                    "-fps_mode",
+                    "passthrough",
+                ],
+                H264,
+            ]
+            .concat(),
         ),
         300,
     ));
@@ -90,7 +126,11 @@ fn mp4_index_reads_the_headers_not_the_samples() {
         assert!(fast.bytes_read() * 4 < size, "{name}: open + index read {} of {size} bytes", fast.bytes_read());
         let (full, m) = index_with(path, false);
         assert_eq!(full.index().unwrap().scan, IndexScan::Packets);
-        assert!(full.bytes_read() >= size * 9 / 10, "{name}: the full demux reads the file ({} of {size})", full.bytes_read());
+        assert!(
+            full.bytes_read() >= size * 9 / 10,
+            "{name}: the full demux reads the file ({} of {size})",
+            full.bytes_read()
+        );
         assert_eq!(m, n, "{name}");
         same_index(fast.index().unwrap(), full.index().unwrap(), &name);
         // The same index decodes the same frames (exactness itself: tests/exact.rs, tests/test_video*.py).
@@ -106,7 +146,11 @@ fn matroska_and_vp9_in_mp4_use_the_full_demux() {
     let dir = tempfile::tempdir().unwrap();
     let src = "testsrc2=size=160x120:rate=30:duration=2";
     let mkv = ffmpeg(dir.path(), "a.mkv", &[&["-f", "lavfi", "-i", src], H264].concat());
-    let vp9 = ffmpeg(dir.path(), "vp9.mp4", &["-f", "lavfi", "-i", src, "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8"]);
+    let vp9 = ffmpeg(
+        dir.path(),
+        "vp9.mp4",
+        &["-f", "lavfi", "-i", src, "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8"],
+    );
     for path in [mkv, vp9] {
         let (r, n) = index_with(&path, true);
         assert_eq!(n, 60);

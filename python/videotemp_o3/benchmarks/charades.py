@@ -14,11 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from .. import protocol, segments
 from .base import STRICT_THRESHOLD, Benchmark, BenchmarkDataError, Item, Judgement, Policy, ScoreOptions, Settings
 from .files import checked_span, first_existing, read_text_lines, resolve_video
-from .metrics import Report, Table, grounding
-from .results import Response
+from .metrics import Report, Table, grounding, judge_span
 
 FILES = ("charades_sta_test.txt",)
 
@@ -52,14 +50,6 @@ def read(root: Path, name: str, settings: Settings) -> list[Item]:
     return items
 
 
-def judge(item: Item, response: Response, options: ScoreOptions) -> Judgement:
-    seg = protocol.parse_span(response.answer)
-    if seg is None:
-        return Judgement("unparsed")
-    span = (seg.start, seg.end)
-    return Judgement("scored", span, iou=segments.best_iou(span, item.spans), span=span)
-
-
 def report(items: Sequence[Item], js: Mapping[str, Judgement], policy: Policy, options: ScoreOptions) -> Report:
     cell = grounding(js.values(), policy, strict=options.strict_threshold, prefix="R1@")
     table = Table("overall", "Charades-STA", ("R1@0.3", "R1@0.5", "R1@0.7", "mIoU", "n"), [("overall", cell)])
@@ -69,7 +59,7 @@ def report(items: Sequence[Item], js: Mapping[str, Judgement], policy: Policy, o
 
 BENCHMARK = Benchmark(
     name="charades", title="Charades-STA", task="grounding", data_subdir="eval/charades/data",
-    files=FILES, read=read, judge=judge, report=report,
+    files=FILES, read=read, judge=judge_span, report=report,
     policy=Policy(unparsed="wrong", missing="wrong"), settings=(STRICT_THRESHOLD,),
     description=__doc__ or "",
 )

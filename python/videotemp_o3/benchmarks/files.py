@@ -230,7 +230,7 @@ def read_parquet(path: Path, columns: Sequence[str]) -> list[Record]:
         raise BenchmarkDataError(f"{path}: reading parquet needs pyarrow (pip install 'videotemp-o3[eval]')") from e
     try:
         table = pq.read_table(path)
-    except Exception as e:  # pyarrow raises several types for a bad file
+    except Exception as e:  # noqa: BLE001 — pyarrow raises several types for a bad file
         raise BenchmarkDataError(f"{path}: not a readable parquet file: {e}") from None
     missing = [c for c in columns if c not in table.column_names]
     if missing:

@@ -15,9 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from statistics import fmean
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional, Sequence
 
-from .base import Item, Judgement, Policy
+from .. import protocol, segments
+from .base import Item, Judgement, Policy, ScoreOptions
+
+if TYPE_CHECKING:
+    from .results import Response
 
 THRESHOLDS = (0.3, 0.5, 0.7)
 
@@ -97,6 +101,18 @@ def accuracy(judgements: Iterable[Judgement], policy: Policy) -> Cell:
 
 def passes(value: float, threshold: float, strict: bool) -> bool:
     return value > threshold if strict else value >= threshold
+
+
+def judge_span(item: Item, response: "Response", options: ScoreOptions) -> Judgement:
+    """The judge of a grounding answer: its first two times are the span
+    (:func:`videotemp_o3.protocol.parse_span`), scored by its best IoU with the item's spans
+    (:func:`videotemp_o3.segments.best_iou`, closed ``[start, end]`` in seconds); an answer
+    without two times is unparsed."""
+    seg = protocol.parse_span(response.answer)
+    if seg is None:
+        return Judgement("unparsed")
+    span = (seg.start, seg.end)
+    return Judgement("scored", span, iou=segments.best_iou(span, item.spans), span=span)
 
 
 def grounding(judgements: Iterable[Judgement], policy: Policy, *, strict: bool = False,

@@ -35,9 +35,12 @@ RELEASE_NOTE = "the release's eval/score.py rules (--release)"
 _NUMBER = re.compile(r"-?\d+\.?\d*")
 
 
-def jsonl_records(doc: ResultsDocument, required: Sequence[str], what: str) -> list[Record]:
+def jsonl_records(doc: ResultsDocument, required: Sequence[str], what: str,
+                  present: Sequence[str] = ()) -> list[Record]:
     """The release's JSON-lines output as records, each checked for the fields its scorer
-    reads (a missing one would be a ``KeyError`` there; here, file:line and the field)."""
+    reads (a missing one would be a ``KeyError`` there; here, file:line and the field).
+    ``required`` fields must hold a value; ``present`` ones must exist but may be null (the
+    release's scorer reads a null answer as an empty one)."""
     if doc.whole:
         raise ResultsError(f"{doc.path}: expected JSON lines, as the release's {what} script writes them, "
                            "got one JSON value for the whole file")
@@ -46,6 +49,9 @@ def jsonl_records(doc: ResultsDocument, required: Sequence[str], what: str) -> l
         rec = Record(line.value, line.where, ResultsError)
         for name in required:
             rec.require(name)
+        for name in present:
+            if name not in rec.data:
+                rec.fail(name, f"missing (the record has {sorted(rec.data)[:12]})")
         out.append(rec)
     return out
 

@@ -157,16 +157,14 @@ FORMATS = ("auto", "ours", "release")
 class ResultsDocument:
     """A results file parsed once: either one JSON value for the whole file (``value``: the
     release's ``{uid: answer}`` dict or Video-MME list, or a JSON list of our records) or JSON
-    lines (``lines``). ``torn_tail``: the last line lacked its newline and did not parse."""
+    lines (``lines``; ``whole`` false). ``torn_tail``: the last line lacked its newline and did
+    not parse."""
 
     path: Path
     value: Any = None
-    lines: Optional[list[JsonLine]] = None
+    lines: list[JsonLine] = field(default_factory=list)
+    whole: bool = False
     torn_tail: bool = False
-
-    @property
-    def whole(self) -> bool:
-        return self.lines is None
 
 
 # Fields of a result record (ours or the release's): a dict holding any of them is one
@@ -201,7 +199,7 @@ def parse_results_file(path: "str | Path") -> ResultsDocument:
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             value = None  # not one JSON value: JSON lines, or damaged (iter_jsonl says where)
         if isinstance(value, list) or _answers_only(value):
-            return ResultsDocument(path, value=value)
+            return ResultsDocument(path, value=value, whole=True)
     lines: list[JsonLine] = []
     try:
         lines = list(iter_jsonl(path, torn_tail="skip"))
@@ -316,13 +314,14 @@ def read_results(path: "str | Path", bench: "Benchmark | str | None" = None, ite
         responses[r.uid] = r
 
     if kind == "release":
-        if benchmark is None or benchmark.release is None or benchmark.release.read is None:
+        release = benchmark.release if benchmark is not None else None
+        if release is None or release.read is None or release.key is None or release.item_key is None:
             raise ResultsError(f"{doc.path}: looks like the release's output of another benchmark "
                                f"(records with 'response'); {name or 'this benchmark'} has no such format")
-        fmt_ = benchmark.release
-        by_key = {fmt_.item_key(it): it.uid for it in items}
-        for rec in fmt_.read(doc):
-            uid = by_key.get(fmt_.key(rec))
+        key = release.key
+        by_key = {release.item_key(it): it.uid for it in items}
+        for rec in release.read(doc):
+            uid = by_key.get(key(rec))
             add(release_response(uid if uid is not None else f"<unmatched {rec.where}>",
                                  rec.data.get("response"), rec.where))
         return Results(doc.path, "release", responses, duplicates, doc.torn_tail)

@@ -65,7 +65,9 @@ def release_score(bench: Benchmark, path: Path, data_dir: "str | Path | None" = 
         records = []
         for item in items:
             response = results.responses.get(item.uid)
-            rendered = None if response is None else fmt.render(item, response)
+            if response is None:
+                continue
+            rendered = fmt.render(item, response)
             if rendered is not None:
                 records.append(Record(rendered, response.source, ResultsError))
     report = fmt.score(records, items)
@@ -107,6 +109,8 @@ def item_record(item: Item, judgement: Judgement, response: Optional[Response]) 
     else:
         correct, iou = (None if judgement.status == "missing" else scored and judgement.correct), None
     calls = response.call_segments() if response is not None else []
+    segment_ious: Optional[list[float]]
+    call_ious: Optional[list[float]]
     if item.spans:
         segment_ious = [seg.best_iou(s, item.spans) for c in calls for s in c]
         call_ious = [max(seg.best_iou(s, item.spans) for s in c) for c in calls]

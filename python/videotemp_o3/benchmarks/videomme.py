@@ -234,7 +234,7 @@ def release_score(records, items) -> Report:
     flags = {"domain": "return_categories_accuracy", "sub_category": "return_sub_categories_accuracy",
              "task_type": "return_task_types_accuracy"}
     for group, order in groups.items():
-        found = [label for g, label in tally if g == group and label not in order]
+        found = [label for g, label in tally if g == group and label is not None and label not in order]
         table_rows = [(label, {c: accuracy_cell(*tally.get((group, label), empty)[c])["acc"] for c in columns})
                       for label in (*order, *found)]
         tables.append(Table(group, f"{titles[group]} (one column per duration)", columns, table_rows,

@@ -36,6 +36,7 @@ from .base import Benchmark, BenchmarkDataError, Item, Judgement, Policy, Releas
 from .files import Record, lettered, read_parquet, resolve_video
 from .metrics import Report, Table, accuracy, accuracy_table, grouped, mean_of
 from .release import RELEASE_NOTE, accuracy_cell, first_letter_or_a, gold_letter, jsonl_records
+from ..protocol import Task
 from .results import Response
 
 TRACKS = ("Perception", "Comprehension", "Adaptation")
@@ -239,6 +240,7 @@ def read(root: Path, name: str, settings: Settings) -> list[Item]:
             # Perception/Comprehension rows may carry no question type; with options they are
             # multiple choice (lmms-eval would send a type-less row to the open-answer scorer,
             # which cannot score a letter answer sensibly).
+            task: Task
             if qtype in ("multiple-choice", "perception") or (qtype is None and options):
                 task, answer = "mcq", rec.text("answer").strip()
                 letters = [chr(ord("A") + i) for i in range(len(options))]
@@ -325,7 +327,7 @@ BENCHMARK = Benchmark(
     policy=Policy(unparsed="exclude", missing="exclude"), settings=(MCQ_ONLY,),
     release=ReleaseFormat(
         output="eval/videommmu/output/test.jsonl", render=_render, score=release_score,
-        read=lambda doc: jsonl_records(doc, ("task", "gt_answer", "video_path"), "videommmu"),
+        read=lambda doc: jsonl_records(doc, ("task", "gt_answer"), "videommmu"),
         key=_release_key, item_key=lambda item: (item.fields["track"], item.fields["id"])),
     group_by="track", description=__doc__ or "",
 )

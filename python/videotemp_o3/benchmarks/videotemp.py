@@ -35,12 +35,13 @@ R@{0.3, 0.5, 0.7} (IoU > t) and Avg per part and in total, two decimals.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-from .. import protocol, segments
+from .. import protocol
 from .base import STRICT_THRESHOLD, Benchmark, Item, Judgement, Policy, ReleaseFormat, ScoreOptions, Setting, Settings
 from .files import Record, first_existing, lettered, read_jsonl, resolve_video, split_inline_options
-from .metrics import DURATION_BINS, Report, Table, accuracy, accuracy_table, duration_bin, grounding, grouped
+from .metrics import (DURATION_BINS, Report, Table, accuracy, accuracy_table, duration_bin, grounding, grouped,
+                      judge_span)
 from .release import (RELEASE_NOTE, accuracy_cell, first_letter_or_a, gold_letter, grounding_numbers, jsonl_records,
                       mean, release_iou)
 from .results import Response, ResultsDocument
@@ -90,7 +91,7 @@ def read(root: Path, name: str, settings: Settings) -> list[Item]:
         spans = (rec.span("timestamp"),) if (grounding_task or rec.has("timestamp")) else ()
         v = videos[0]
         uid = rec.text("uid") if rec.has("uid") else str(index)
-        common = dict(
+        common: dict[str, Any] = dict(
             uid=uid, bench=name,
             video=resolve_video(root, v, ["{}", "{}.mp4", "videos/{}", "videos/{}.mp4"], rec.where, "videos"),
             spans=spans, duration=duration, source=rec.where,
@@ -108,14 +109,6 @@ def judge_mcq(item: Item, response: Response, options: ScoreOptions) -> Judgemen
     if letter is None:
         return Judgement("unparsed")
     return Judgement("scored", letter, correct=letter == item.answer)
-
-
-def judge_grounding(item: Item, response: Response, options: ScoreOptions) -> Judgement:
-    seg = protocol.parse_span(response.answer)
-    if seg is None:
-        return Judgement("unparsed")
-    span = (seg.start, seg.end)
-    return Judgement("scored", span, iou=segments.best_iou(span, item.spans), span=span)
 
 
 def _by_bin(items: Sequence[Item], js: Mapping[str, Judgement]):
@@ -143,8 +136,8 @@ def report_grounding(items: Sequence[Item], js: Mapping[str, Judgement], policy:
 
 # --- the release's output and scorer ----------------------------------------------------------
 
-def _release_records(doc: ResultsDocument, required: tuple[str, ...]) -> list[Record]:
-    records = jsonl_records(doc, ("duration", "response", *required), "videotemp")
+def _release_records(doc: ResultsDocument, required: tuple[str, ...], present: tuple[str, ...] = ()) -> list[Record]:
+    records = jsonl_records(doc, ("duration", *required), "videotemp", present)
     for rec in records:
         rec.number("duration")
     return records
@@ -191,7 +184,8 @@ def release_score_grounding(records, items) -> Report:
         ious["overall"].append(iou)
     rows = []
     for label, values in ious.items():
-        cell = {"mIoU": None if not values else 100.0 * mean(values)}
+        miou = mean(values)
+        cell: dict[str, Any] = {"mIoU": None if miou is None else 100.0 * miou}
         for t in (0.3, 0.5, 0.7):
             cell[f"R@{t:g}"] = 100.0 * sum(v > t for v in values) / len(values) if values else None
         cell["Avg"] = None if not values else mean([cell["mIoU"], cell["R@0.3"], cell["R@0.5"], cell["R@0.7"]])
@@ -226,13 +220,13 @@ MCQ = Benchmark(
     files=FILES, read=read, judge=judge_mcq, report=report_mcq, policy=_POLICY,
     release=ReleaseFormat(
         output="eval/videotemp/output/test.jsonl", render=_render_mcq, score=release_score_mcq,
-        read=lambda doc: _release_records(doc, ("answer",)), key=_release_key, item_key=_item_key),
+        read=lambda doc: _release_records(doc, ("answer",), present=("response",)), key=_release_key, item_key=_item_key),
     group_by="duration_bin", description=__doc__ or "")
 GROUNDING = Benchmark(
     name="videotemp-g", title="VideoTemp-Bench (grounding)", task="grounding", data_subdir=_DATA,
-    files=FILES, read=read, judge=judge_grounding, report=report_grounding, policy=_POLICY,
+    files=FILES, read=read, judge=judge_span, report=report_grounding, policy=_POLICY,
     settings=(GROUNDING_QUERY, STRICT_THRESHOLD),
     release=ReleaseFormat(
         output="eval/videotemp/output/test-g.jsonl", render=_render_grounding, score=release_score_grounding,
-        read=lambda doc: _release_records(doc, ("timestamp",)), key=_release_key, item_key=_item_key),
+        read=lambda doc: _release_records(doc, ("timestamp", "response")), key=_release_key, item_key=_item_key),
     group_by="duration_bin", description=__doc__ or "")

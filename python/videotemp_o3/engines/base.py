@@ -103,7 +103,7 @@ class Engine(abc.ABC):
         ``max_new_tokens`` tokens. ``messages`` must end with a user (or system) turn.
         """
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 — optional: an engine holding nothing keeps the default
         """Release the model / connections. Idempotent. The default does nothing."""
 
     def __enter__(self):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Optional, Sequence
+from typing import Literal, Optional, Sequence
 from urllib.parse import urlparse
 
 from .base import Engine, EngineError
@@ -52,7 +52,7 @@ def check_local_model(model: str) -> None:
 
 def make_engines(kind: str, model: Optional[str] = None, *, base_urls: Sequence[str] = (),
                  device: Optional[str] = None, api_key: Optional[str] = None,
-                 timeout: float = 600.0, video_format: str = "jpeg") -> list[Engine]:
+                 timeout: float = 600.0, video_format: Literal["jpeg", "mkv"] = "jpeg") -> list[Engine]:
     """One engine per server for ``openai`` (questions are spread over them), one in-process
     engine for ``local``. ``model``: for ``local`` a checkpoint folder or hub id (default
     :data:`DEFAULT_MODEL`); for ``openai`` the served name (default: what the server lists
@@ -89,5 +89,5 @@ def check_engines(engines: Sequence[Engine], timeout: float = 10.0) -> list[str]
     for engine in engines:
         check = getattr(engine, "check", None)
         if check is not None:
-            lines.append(f"{engine.base_url}: serving {check(timeout)}")
+            lines.append(f"{getattr(engine, 'base_url', engine)}: serving {check(timeout)}")
     return lines

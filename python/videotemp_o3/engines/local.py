@@ -39,7 +39,7 @@ import math
 import threading
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 
@@ -355,6 +355,7 @@ class LocalEngine(Engine):
             new_ids, skip_special_tokens=True, clean_up_tokenization_spaces=False
         )
         text, matched = cut_at_stop(text, stop)
+        finish: Literal["stop", "length"]
         if (new_ids and new_ids[-1] in self._eos_ids) or matched is not None:
             finish = "stop"
         else:

@@ -372,7 +372,7 @@ class OpenAIEngine(Engine):
         stop_reason = choice.get("stop_reason")
         if matched is None and isinstance(stop_reason, str) and stop_reason in stop:
             text += stop_reason  # the server removed the stop string; put it back
-        finish = "length" if choice.get("finish_reason") == "length" else "stop"
+        finish: Literal["stop", "length"] = "length" if choice.get("finish_reason") == "length" else "stop"
         visual = sum(expected_visual_tokens(p["frames"]) for p in video_parts(messages))
         return Generation(
             text=text,

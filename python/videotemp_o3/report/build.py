@@ -126,7 +126,7 @@ def _turns(traj: dict, numbers: dict) -> list[dict[str, Any]]:
     """The turns as the page shows them. ``numbers['segment_ious']`` are in the order of the
     clips (results ``segments``), which is the order of the trajectory's clips turn by turn."""
     ious = iter(numbers["segment_ious"] or [])
-    turns = []
+    turns: list[dict[str, Any]] = []
     for t in traj.get("turns") or []:
         text = t.get("text") or ""
         parsed = protocol.parse_turn(text)

@@ -12,11 +12,11 @@ from typing import Any, Optional, Sequence
 import matplotlib
 
 matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt  # noqa: E402 — after the backend is chosen
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
-from ..benchmarks.metrics import Report  # noqa: E402
-from ..benchmarks.score import breakdown_figure, table_flags  # noqa: E402
+from ..benchmarks.metrics import Report
+from ..benchmarks.score import breakdown_figure, table_flags
 
 OUTCOME_COLOURS = {"right": "#2e9e55", "wrong": "#d0493f", "unparsed": "#e0a030", "error": "#7a4bb0",
                    "missing": "#9a9a9a"}

@@ -109,11 +109,12 @@ def check_trajectory(turns: Sequence[str]) -> None:
     for row in _ROWS:
         gt = rewards.GroundTruth.from_row(row)
         for name, functions in rewards.REWARD_SETS.items():
-            accuracy = functions["accuracy"](traj, gt)
+            config = rewards.DEFAULT_CONFIG
+            accuracy = functions["accuracy"](traj, gt, config)
             assert 0.0 <= accuracy <= 1.0, (name, accuracy)
-            value = functions["iou"](traj, gt)
+            value = functions["iou"](traj, gt, config)
             assert value is not None and -penalty <= value <= 1.0, (name, value)
-            assert functions["format"](traj, gt) in (0.0, 1.0), name
+            assert functions["format"](traj, gt, config) in (0.0, 1.0), name
 
 
 def check_input(text: str, *, rewards: bool = True) -> None:

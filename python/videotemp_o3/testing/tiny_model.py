@@ -56,6 +56,7 @@ import itertools
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 __all__ = ["build_tiny_model", "ensure_tiny_model", "SPECIAL_TOKENS", "CHAT_TEMPLATE", "VOCAB_SIZE",
            "SIZES"]
@@ -301,7 +302,7 @@ def _build_processor(tokenizer_file: Path):
     )
 
 
-SIZES = {
+SIZES: dict[str, dict[str, Any]] = {
     # Test model: docs/design.md §5.
     "tiny": dict(hidden=32, layers=2, heads=4, kv_heads=2, mlp=64, mrope=[2, 1, 1],
                  vision_depth=2, vision_hidden=32, vision_heads=4, vision_mlp=64,

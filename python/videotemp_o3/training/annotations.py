@@ -24,11 +24,12 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from videotemp_o3 import protocol
 from videotemp_o3.jsonl import JsonlError, iter_jsonl
 from videotemp_o3.protocol import Task
-from videotemp_o3.options import answer_letter, options_problem, split_inline_options
+from videotemp_o3.options import answer_letter, letters, options_problem, split_inline_options
 from videotemp_o3.segments import Segment
 from videotemp_o3.training.problems import Checker, DataProblem
 from videotemp_o3.training.swift_media import MediaFiles
@@ -117,7 +118,7 @@ def _read_record(c: Checker, root: Path, default_uid: str) -> list[Annotation]:
             duration = float(d)
         else:
             c.fail("duration", f"expected positive seconds, got {d!r:.40}")
-    base = dict(where=c.where, uid=uid, video=path, duration=duration)
+    base: dict[str, Any] = dict(where=c.where, uid=uid, video=path, duration=duration)
     out = []
     if record.get("question") is not None:
         ann = _question(c, base)
@@ -166,8 +167,8 @@ def _question(c: Checker, base: dict) -> Annotation | None:
         return None
     letter = answer_letter(answer, options)
     if letter is None:
-        valid = list(protocol.OPTION_LETTERS[:len(options)])
-        c.fail("answer", f"expected one of {valid} or the text of an option, got {answer!r:.60}")
+        c.fail("answer", f"expected one of {list(letters(len(options)))} or the text of an option, "
+                         f"got {answer!r:.60}")
         return None
     if not spans:
         return None

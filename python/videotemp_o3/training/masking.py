@@ -140,9 +140,9 @@ def evidence_of(record: dict) -> Optional[Segment]:
     assistants = [m for m in record.get("messages", []) if m.get("role") == "assistant"]
     if assistants:
         answer = parse_turn(str(assistants[-1].get("content", ""))).answer
-        seg = parse_span(answer)
-        if seg is not None and seg.is_valid():
-            return seg
+        answered = parse_span(answer)
+        if answered is not None and answered.is_valid():
+            return answered
     return None
 
 

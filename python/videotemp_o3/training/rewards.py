@@ -51,9 +51,8 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from videotemp_o3.protocol import (DEFAULT_MAX_TURNS, DEFAULT_OPTIONS, MAX_CLIPS_PER_CALL,
                                    MIN_CLIP_SECONDS, OPTION_LETTERS, TASKS, TOOL_NAME, RejectedCall,
-                                   Task,
-                                   Turn, parse_choice, parse_span, parse_turn, validate_call)
-from videotemp_o3.segments import Segment, SpanLike, best_iou, iou, matched_mean_iou
+                                   Task, Turn, is_task, parse_choice, parse_span, parse_turn, validate_call)
+from videotemp_o3.segments import Segment, SpanLike, best_iou, matched_mean_iou
 
 DATA_TYPES = {"qa": "mcq", "grounding": "grounding"}
 """The release's ``data_type`` column and the task each value names."""
@@ -147,7 +146,7 @@ class GroundTruth:
             if answer is None:
                 raise UnscorableRow("the row has neither 'task' nor 'data_type'")
             task = "grounding" if _span_list(answer) else "mcq" if _is_letter(answer) else "open"
-        if task not in TASKS:
+        if not is_task(task):
             raise UnscorableRow(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
         raw_spans = _first(row, "timestamp", "evidence")
         if raw_spans is None and task == "grounding":

@@ -27,6 +27,7 @@ from typing import Any, Iterable, Mapping
 
 from videotemp_o3 import protocol
 from videotemp_o3.jsonl import JsonlError, iter_jsonl
+from videotemp_o3.options import letters, options_problem
 from videotemp_o3.segments import Segment
 from videotemp_o3.training.problems import Checker, DataError, DataProblem
 from videotemp_o3.training.rewards import DATA_TYPES, GroundTruth, UnscorableRow
@@ -174,14 +175,11 @@ def _check_ours(c: Checker) -> str | None:
     if task == "mcq":
         options = c.get("options", list, "a list of option texts")
         if options is not None:
-            if not 2 <= len(options) <= len(protocol.OPTION_LETTERS):
-                c.fail("options", f"expected 2–{len(protocol.OPTION_LETTERS)} options, "
-                                  f"got {len(options)}")
-            elif not all(isinstance(o, str) and o.strip() for o in options):
-                c.fail("options", "every option must be a non-empty string")
-            elif answer is not None and answer not in protocol.OPTION_LETTERS[:len(options)]:
-                c.fail("answer", f"expected one of {list(protocol.OPTION_LETTERS[:len(options)])}"
-                                 f", got {answer!r}")
+            problem = options_problem(options)
+            if problem is not None:
+                c.fail("options", problem)
+            elif answer is not None and answer not in letters(len(options)):
+                c.fail("answer", f"expected one of {list(letters(len(options)))}, got {answer!r}")
     elif task == "grounding":
         if record.get("options") is not None:
             c.fail("options", "a grounding row has no options (leave the column out)")

@@ -59,6 +59,11 @@ ms-swift 3.10.3 (``GRPOTrainer._compute_rewards_per_func``) calls each reward fu
   returns one output per round gives several rows per request, and the one with the most
   assistant turns is the whole trajectory.
 
+ms-swift 4.x (``swift.rl_core.grpo_algorithm.compute_rewards_per_func``) calls them the same
+way, but its rollout loops hand over every assistant turn but the last as the policy's token
+ids; the scheduler records each turn's text under ``rollout_infos[TEXT_TURNS_KEY]`` and
+:func:`with_text_turns` puts it back before scoring.
+
 ms-swift turns a None reward into NaN; a row the rewards cannot score raises
 :class:`~videotemp_o3.training.rewards.UnscorableRow` instead, naming the row — the data
 validator (``python -m videotemp_o3.training.rl_data validate``, run by ``rl/grpo.sh``) finds
@@ -93,6 +98,10 @@ SCHEDULER_NAME = "videotemp_clips"
 STATE_KEY = "videotemp_clip_state"
 """Key of the per-rollout state inside the request's ``data_dict``. The request object lives
 for the whole rollout in both server and colocate mode, so the state travels with it."""
+
+TEXT_TURNS_KEY = "videotemp_text_turns"
+"""Key, in ``rollout_infos`` (and the request's ``data_dict``), of the text of every assistant
+turn of the rollout, in order, as the policy wrote it (see :func:`with_text_turns`)."""
 
 PROFILE_ENV = "VIDEOTEMP_PROMPT_PROFILE"
 """Environment variable naming a prompt profile file (``--prompt-profile`` of the scripts):
@@ -303,6 +312,22 @@ class ClipEnvironment:
         state.save(data_dict)
         return {"videos": [rollout_video_ref(v) for v in videos], **dataclasses.asdict(state)}
 
+    @staticmethod
+    def record_text_turn(messages: list[dict], data_dict: dict, turn: int, reply: str = "") -> list[str]:
+        """Records the text of assistant turn number ``turn`` (1-based) of a live rollout and
+        returns the texts of turns 1..``turn`` (the value of ``rollout_infos[TEXT_TURNS_KEY]``).
+
+        Called once per turn while the turn is still text (ms-swift 4 freezes it as token ids
+        afterwards). The turn is read as :meth:`step` reads it. A turn recorded again (the same
+        request driven twice) replaces the later ones.
+        """
+        last = messages[-1] if messages else {}
+        text = message_text(last.get("content")) if last.get("role") == "assistant" else reply
+        texts = list(data_dict.get(TEXT_TURNS_KEY) or [])[:max(turn - 1, 0)]
+        texts.append(text)
+        data_dict[TEXT_TURNS_KEY] = texts
+        return list(texts)
+
     # -- clip files ------------------------------------------------------------------------
 
     def _clip_file(self, reader: VideoReader, segment: Segment) -> str:
@@ -347,9 +372,12 @@ def rollout_video_ref(video: str) -> str:
     That is meant for images; for videos it would copy each source video (hundreds of MB)
     into every rollout output, and the Qwen2.5-VL template cannot read it back (qwen-vl-utils
     opens a video string as a path: "File name too long"). A ``file://`` URI is no file path
-    to that check, so it passes unchanged, and all three qwen-vl-utils readers (decord,
-    torchcodec, torchvision) open it. The path is not percent-encoded: FFmpeg's ``file:``
-    protocol takes it verbatim. URLs and data strings are returned as they are.
+    to that check, so it passes unchanged. qwen-vl-utils' own readers open such URIs, but
+    ms-swift routes its decord reader (4.x: all but torchvision's first try) through its
+    ``load_file``, which reads them only because the adapter
+    (:mod:`videotemp_o3.training.swift_plugin`, imported wherever the rollout runs or is
+    encoded) teaches it to. The path is not percent-encoded: FFmpeg's ``file:`` protocol and
+    that ``load_file`` take it verbatim. URLs and data strings are returned as they are.
     """
     if video.startswith(("file://", "http://", "https://", "data:")):
         return video
@@ -371,6 +399,45 @@ def message_text(content: Any) -> str:
     return ""
 
 
+def token_ids_of(content: Any) -> list[int] | None:
+    """The token ids of an assistant turn that a rollout loop froze as ids (ms-swift 4: a list
+    of ints, or a dict with ``token_ids``/``input_ids``), else None (a text turn)."""
+    ids = content.get("token_ids", content.get("input_ids")) if isinstance(content, dict) else content
+    if isinstance(ids, list) and ids and all(isinstance(i, int) for i in ids):
+        return ids
+    return None
+
+
+def with_text_turns(messages: Sequence[Mapping[str, Any]] | None,
+                    rollout_infos: Mapping[str, Any] | None) -> list[dict]:
+    """The conversation with every assistant turn as text: turns frozen as token ids get the
+    text the scheduler recorded (``rollout_infos[TEXT_TURNS_KEY]``, one entry per assistant
+    turn, in order). A new list of new dicts; ``messages`` is left as it was.
+
+    ms-swift 4's rollout loops (the server's ``MultiTurnScheduler.run`` and the trainer's
+    ``run_multi_turn``) replace every assistant turn but the last with the policy's sampled
+    token ids, and the reward functions receive the conversation that way. Decoding the ids
+    again could differ from what the policy wrote, so the rewards read the recorded text.
+    ValueError when an id turn has no recorded text (the rollout did not run our scheduler).
+    """
+    out = [dict(m) for m in messages or ()]
+    texts = (rollout_infos or {}).get(TEXT_TURNS_KEY) if isinstance(rollout_infos, Mapping) else None
+    n_assistant = 0
+    for m in out:
+        if m.get("role") != "assistant":
+            continue
+        n_assistant += 1
+        if token_ids_of(m.get("content")) is None:
+            continue
+        if not texts or len(texts) < n_assistant:
+            raise ValueError(
+                f"assistant turn {n_assistant} arrived as token ids without its text in "
+                f"rollout_infos[{TEXT_TURNS_KEY!r}]; the rewards score trajectories written by "
+                f"--multi_turn_scheduler {SCHEDULER_NAME} (rl/grpo.sh and rl/rollout.sh pass it)")
+        m["content"] = texts[n_assistant - 1]
+    return out
+
+
 def assistant_turns(messages: Sequence[Mapping[str, Any]] | None) -> list[str]:
     """The assistant texts of a conversation, in order (ms-swift's empty placeholders dropped)."""
     return [message_text(m["content"]) for m in messages or ()
@@ -382,8 +449,9 @@ def trajectory_turns(completion: str, messages: Sequence[Mapping[str, Any]] | No
                      trajectory_inputs: Mapping[str, list[dict]] | None) -> list[str]:
     """The longest record of the conversation among the row and its request's rows."""
     candidates = [assistant_turns(messages)]
-    if trajectory_inputs and request_id in trajectory_inputs:
-        candidates += [assistant_turns(r.get("messages")) for r in trajectory_inputs[request_id]]
+    if trajectory_inputs and request_id is not None and request_id in trajectory_inputs:
+        candidates += [assistant_turns(with_text_turns(r.get("messages"), r.get("rollout_infos")))
+                       for r in trajectory_inputs[request_id]]
     turns = max(candidates, key=len)
     return turns or [completion]
 
@@ -412,7 +480,7 @@ def score_batch(reward_set: str, name: str, completions: Sequence[str], *,
     out = []
     for i in range(n):
         row = {k: v[i] for k, v in batched.items()}
-        turns = trajectory_turns(completions[i], messages[i] if messages else None,
-                                 row.get("request_id"), trajectory_inputs)
+        row_messages = with_text_turns(messages[i], row.get("rollout_infos")) if messages else None
+        turns = trajectory_turns(completions[i], row_messages, row.get("request_id"), trajectory_inputs)
         out.append(fn(Rollout(turns), row_truth(row), config))
     return out

@@ -21,7 +21,7 @@ from videotemp_o3.jsonl import JsonlError, iter_jsonl
 from videotemp_o3.protocol import Issue, RejectedCall, format_seconds, parse_turn, validate_call
 from videotemp_o3.segments import Segment
 from videotemp_o3.training.problems import DataProblem
-from videotemp_o3.training.swift_media import MediaFiles
+from videotemp_o3.training.swift_media import MediaFiles, VideoInfo
 
 __all__ = ["validate_record", "validate_file", "validate_files"]
 
@@ -92,13 +92,14 @@ def validate_record(record: object, *, media: Optional[MediaFiles] = None,
 
     # The video's length and frame interval, for the span checks.
     duration = record.get("duration")
-    info = None
+    info: Optional[VideoInfo] = None
     entries = record.get("videos") or []
     if isinstance(entries, list) and entries and isinstance(entries[0], str) and media.exists(entries[0]):
-        info = media.info(entries[0])
-        if isinstance(info, str):
+        found = media.info(entries[0])
+        if isinstance(found, str):
             problems.append(f"videos[0] is not a readable video: {media.resolve(entries[0])}")
-            info = None
+        else:
+            info = found
     if duration is not None and not (isinstance(duration, (int, float)) and duration > 0):
         problems.append(f"'duration' must be a positive number of seconds, got {duration!r}")
         duration = None

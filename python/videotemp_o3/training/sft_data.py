@@ -229,7 +229,10 @@ def build_record(ann: Annotation, reader: VideoReader, rng: random.Random,
         text = protocol.render_turn(_sentence(think), segments=[span])
         # The call as the model would read it back, answered by the agent's clip tool: it must
         # be carried out, or the trajectory would teach a call the agent rejects.
-        checked = tool.answer(parse_turn(text).tool_call, reader, shown, turn)
+        call = parse_turn(text).tool_call
+        if call is None:
+            raise ValueError(f"built turn {text!r:.80} reads back without a tool call")
+        checked = tool.answer(call, reader, shown, turn)
         if isinstance(checked, RejectedCall):
             raise ValueError(f"built call {span} rejected: {checked.problem.value} ({checked.detail})")
         messages.append({"role": "assistant", "content": text})
@@ -389,6 +392,8 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     for key, value in TRAINING_VIDEO_ENV.items():
         if key not in os.environ:
+            if key == "VIDEO_MIN_PIXELS" and "VIDEO_MAX_PIXELS" in os.environ:
+                value = os.environ["VIDEO_MAX_PIXELS"]  # as sft/sft.sh: the minimum follows the maximum
             os.environ[key] = value
             print(f"{key} not set: using the training default {value} (set it as for sft/sft.sh)",
                   file=sys.stderr)

@@ -58,14 +58,15 @@ What it costs (measured; ``tests/test_sft_media.py`` checks the fidelity claims)
 The size rule
 -------------
 Frames are stored at the size the ms-swift environment gives the source (the overview's frame
-size). With the release's environment — ``VIDEO_MAX_PIXELS=50176`` while ``VIDEO_MIN_PIXELS``
-stays at 100352 — qwen-vl-utils' per-frame cap becomes ``VIDEO_MIN_PIXELS · 1.05`` and its
-``smart_resize`` is not idempotent: a 16:9 source becomes 224×420 (94 080 px, below the minimum
-because the down-scaling branch floors), and 224×420 given again becomes 252×448. Where that
-happens the clip is stored at the smallest size of the source's shape that ms-swift maps back
-onto the target (239×425 for a 360×640 source, which ms-swift brings to 224×420), so the model
-still sees the overview's frame size, at the price of a second (bicubic) resize. Setting
-``VIDEO_MIN_PIXELS`` ≤ ``VIDEO_MAX_PIXELS`` / 1.05 avoids it.
+size). With the release's environment — ``VIDEO_MIN_PIXELS = VIDEO_MAX_PIXELS = 50176`` —
+qwen-vl-utils' per-frame cap becomes ``VIDEO_MIN_PIXELS · 1.05`` and its ``smart_resize`` is not
+idempotent: a 16:9 source becomes 168×280 (47 040 px, below the minimum because the
+down-scaling branch floors), and 168×280 given again becomes 196×308. Where that happens the
+clip is stored at the smallest size of the source's shape that ms-swift maps back onto the
+target (181×322 for a 360×640 source, which ms-swift brings to 168×280), so the model still sees
+the overview's frame size, at the price of a second (bicubic) resize. (With ``VIDEO_MIN_PIXELS``
+left at qwen-vl-utils' 100352 the same happens at 224×420.) Setting ``VIDEO_MIN_PIXELS`` ≤
+``VIDEO_MAX_PIXELS`` / 1.05 avoids it.
 
 Example
 -------

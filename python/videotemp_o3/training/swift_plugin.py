@@ -1,12 +1,13 @@
-"""The ms-swift adapter: the only module of the package that imports ms-swift's plug-in classes.
+"""The ms-swift adapter: the only module of the package that imports ms-swift's plug-in classes,
+for ms-swift 3.10 (the release's) and 4.x (today's) alike.
 
 Importing it (``--external_plugins rl/plugin.py`` does) registers:
 
 =========================  ======================================  =========================
 name                       what                                    registry
 =========================  ======================================  =========================
-``videotemp_clips``        the multi-turn clip environment         ``swift.plugin.multi_turns``
-``acc_reward``             the release's accuracy (default set)    ``swift.plugin.orm.orms``
+``videotemp_clips``        the multi-turn clip environment         ``multi_turns``
+``acc_reward``             the release's accuracy (default set)    ``orms``
 ``iou_reward``             the release's penalty-aware IoU         ``orms``
 ``format_reward``          the release's format                    ``orms``
 ``videotemp_accuracy``     our variant of each                     ``orms``
@@ -16,26 +17,109 @@ name                       what                                    registry
 
 The environment and the calling convention of the rewards are in
 :mod:`videotemp_o3.training.rl_env`, the reward definitions in :mod:`videotemp_o3.training.rewards`;
-the classes here only bind them to ms-swift's base classes (ms-swift 3.10.3:
-``swift.plugin.multi_turn.MultiTurnScheduler``, ``swift.plugin.orm.ORM``), so that supporting
-another ms-swift means changing this module alone. ms-swift 3.10.3 builds each ORM with the ``__init__`` parameters that are also
-trainer arguments, so ``max_turns`` follows ``--max_turns``; other constants: subclass with a
+the classes here only bind them to ms-swift's base classes, so that supporting another ms-swift
+means changing this module alone. What differs between the two releases:
+
+==========================  ====================================  ====================================
+                            ms-swift 3.10                         ms-swift 4.x
+==========================  ====================================  ====================================
+scheduler base, registry    ``swift.plugin.multi_turn``           ``swift.rollout.multi_turn``
+ORM base, registry          ``swift.plugin.orm``                  ``swift.rewards.orm``
+request/response classes    ``swift.llm.infer.protocol``,         ``swift.infer_engine.protocol``
+                            ``swift.llm.template``
+``load_file``               ``swift.llm.template.vision_utils``   ``swift.template.vision_utils``
+ORM construction            the ``__init__`` parameters that      ``orms[name](args=<trainer args>)``
+                            are trainer arguments, by name
+assistant turns before the  text                                  the policy's token ids; the
+last, after a rollout                                             scheduler records their text
+                                                                  (``rl_env.TEXT_TURNS_KEY``)
+==========================  ====================================  ====================================
+
+Either way ``max_turns`` of the rewards follows ``--max_turns``; other constants: subclass with a
 :class:`~videotemp_o3.training.rewards.RewardConfig` and register the subclass under a new name.
 ms-swift logs each reward under its class name (``rewards/<Class>/mean``).
+
+Importing this module also teaches ms-swift's ``load_file`` to read ``file://`` URIs
+(:func:`_read_file_uris`): the rollout's videos travel as such URIs (see
+:func:`videotemp_o3.training.rl_env.rollout_video_ref`), and the Qwen2.5-VL template's video
+readers open every video through ``load_file``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import importlib
 from typing import Any
 
-from swift.plugin.multi_turn import MultiTurnScheduler, multi_turns
-from swift.plugin.orm import ORM, orms
+from swift.version import __version__ as SWIFT_VERSION
 
 from videotemp_o3 import protocol
 from videotemp_o3.training import rl_env
 from videotemp_o3.training.rewards import DEFAULT_CONFIG, RewardConfig
-from videotemp_o3.training.rl_env import SCHEDULER_NAME, ClipEnvConfig, ClipEnvironment
+from videotemp_o3.training.rl_env import (SCHEDULER_NAME, TEXT_TURNS_KEY, ClipEnvConfig, ClipEnvironment,
+                                          with_text_turns)
+
+SWIFT_MAJOR = int(SWIFT_VERSION.split(".")[0])
+"""The installed ms-swift's major version (3 or 4)."""
+
+if SWIFT_MAJOR >= 4:
+    from swift.infer_engine.protocol import (ChatCompletionResponse, ChatCompletionResponseChoice, ChatMessage,
+                                             RequestConfig, RolloutInferRequest, RolloutOutput, UsageInfo)
+    from swift.rewards.orm import ORM, orms
+    from swift.rollout.multi_turn import MultiTurnScheduler, multi_turns
+
+    _LOAD_FILE_HOMES: tuple[str, ...] = ("swift.template.vision_utils", "swift.template")
+else:
+    from swift.llm.infer.protocol import (ChatCompletionResponse, ChatCompletionResponseChoice, ChatMessage,
+                                          RequestConfig, RolloutOutput, UsageInfo)
+    from swift.llm.template import RolloutInferRequest
+    from swift.plugin.multi_turn import MultiTurnScheduler, multi_turns
+    from swift.plugin.orm import ORM, orms
+
+    _LOAD_FILE_HOMES = ("swift.llm.template.vision_utils", "swift.llm.template", "swift.llm")
+
+__all__ = ["SWIFT_MAJOR", "SWIFT_VERSION", "TEXT_TURNS_KEY", "with_text_turns", "VideoClipScheduler",
+           "ChatCompletionResponse", "ChatCompletionResponseChoice", "ChatMessage", "RequestConfig",
+           "RolloutInferRequest", "RolloutOutput", "UsageInfo", "REWARD_FUNCS", "ORM_NAMES"]
+
+FILE_URI = "file://"
+
+
+def _read_file_uris() -> None:
+    """Make ms-swift's ``load_file`` read ``file://`` + path as the file at that path.
+
+    Why: ms-swift's ``RolloutOutput`` inlines every entry of ``rollout_infos['videos']`` that is
+    an existing file as the base64 of the whole file, so the rollout's videos travel as
+    ``file://`` URIs (rl_env.rollout_video_ref). ms-swift's Qwen2.5-VL support then replaces
+    qwen-vl-utils' decord reader (4.x: every reader but torchvision's first try) with one that
+    first calls ``load_file(ele['video'])``, which takes a ``file://`` URI for a relative path
+    ("No such file or directory: '<cwd>/file:/…'"); qwen-vl-utils then falls back to its
+    torchvision reader, which newer torchvision releases no longer have (``read_video``).
+
+    Scope: only strings that start with ``file://`` change, and they become the path after it
+    (not percent-decoded, as rollout_video_ref writes it) — input that ``load_file`` could never
+    read before; everything else reaches the original unchanged. Patched where the readers look
+    the function up at call time (the ``vision_utils`` module and the packages that re-export
+    it); idempotent.
+    """
+    for home in _LOAD_FILE_HOMES:
+        module: Any = importlib.import_module(home)
+        original = module.load_file
+        if getattr(original, "reads_file_uris", False):
+            continue
+
+        @functools.wraps(original)
+        def load_file(path, _original=original):
+            if isinstance(path, str) and path.strip().startswith(FILE_URI):
+                path = path.strip()[len(FILE_URI):]
+            return _original(path)
+
+        load_file.reads_file_uris = True  # type: ignore[attr-defined]  # marks the wrapper as ours
+        module.load_file = load_file
+
+
+_read_file_uris()
 
 
 class VideoClipScheduler(MultiTurnScheduler):
@@ -47,6 +131,7 @@ class VideoClipScheduler(MultiTurnScheduler):
 
     def __init__(self, infer_engine=None, max_turns: int | None = None, *args,
                  environment: ClipEnvironment | None = None, **kwargs):
+        # ms-swift 4 passes tokenizer= and template= (colocate mode, no engine); its base keeps them.
         max_turns = max_turns or protocol.DEFAULT_MAX_TURNS
         super().__init__(infer_engine, max_turns, *args, **kwargs)
         self.environment = environment or ClipEnvironment(ClipEnvConfig.from_env(max_turns))
@@ -66,6 +151,15 @@ class VideoClipScheduler(MultiTurnScheduler):
                                       response_choice.message.content or "")
         return {"infer_request": infer_request, "rollout_infos": infos}
 
+    async def on_turn_end(self, infer_request, response_choice, current_turn: int) -> dict:
+        """ms-swift 4's hook after every turn, the last included, while every assistant turn is
+        still text: records the turn's text (``rollout_infos[TEXT_TURNS_KEY]``), which the
+        rewards read back in place of the token ids the loop freezes it as. ms-swift 3.10 has
+        no such hook and keeps the turns as text."""
+        texts = self.environment.record_text_turn(infer_request.messages, infer_request.data_dict,
+                                                  current_turn, response_choice.message.content or "")
+        return {"rollout_infos": {TEXT_TURNS_KEY: texts}}
+
 
 multi_turns[SCHEDULER_NAME] = VideoClipScheduler
 
@@ -76,7 +170,13 @@ class TrajectoryReward(ORM):
     reward_set: str
     reward_name: str
 
-    def __init__(self, max_turns: int | None = None, reward_config: RewardConfig | None = None):
+    def __init__(self, args: Any = None, max_turns: int | None = None,
+                 reward_config: RewardConfig | None = None, **kwargs: Any):
+        # ms-swift 4: orms[name](args=<trainer arguments>); ms-swift 3.10: max_turns=--max_turns.
+        if max_turns is None and args is not None:
+            max_turns = getattr(args, "max_turns", None)
+        if SWIFT_MAJOR >= 4:
+            super().__init__(args)
         cfg = reward_config or DEFAULT_CONFIG
         if max_turns is not None:
             cfg = dataclasses.replace(cfg, max_turns=max_turns)

@@ -1,0 +1,120 @@
+"""The rollout's videos as the trainer reads them: ms-swift's own Qwen2.5-VL template encodes a
+row whose ``videos`` are what the clip environment returned after a clip call, with
+qwen-vl-utils' decord reader — the GRPO step's own path, in both colocate and server mode.
+
+The rollout carries its videos as ``file://`` URIs (rl_env.rollout_video_ref: a plain path would
+be inlined as base64 by ms-swift's RolloutOutput), and ms-swift's decord reader opens every video
+through its ``load_file``, which the adapter teaches to read such URIs. Without that the decord
+read fails and qwen-vl-utils falls back to torchvision's ``read_video``, which recent torchvision
+releases removed — so these tests take that fallback away, as on those releases.
+
+Version-neutral: tests/test_swift4.py reruns this file under ms-swift 4.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("decord")
+swift_plugin = pytest.importorskip("videotemp_o3.training.swift_plugin")
+
+from videotemp_o3 import protocol  # noqa: E402
+from videotemp_o3.testing.videos import make_indexed_video  # noqa: E402
+from videotemp_o3.training.rl_env import ClipEnvConfig, ClipEnvironment  # noqa: E402
+from videotemp_o3.video import VideoReader  # noqa: E402
+
+THINK = "<think>The square shows up around the middle.</think>\n"
+CALL = THINK + (f'<tool_call>{{"name": "{protocol.TOOL_NAME}", "arguments": '
+                '[{"start_time": 6, "end_time": 9}]}</tool_call>')
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    return make_indexed_video(tmp_path_factory.mktemp("rollout-videos") / "indexed.mp4", frames=200,
+                              fps=10.0, size=(96, 160))
+
+
+@pytest.fixture(autouse=True)
+def small_budget(monkeypatch, tmp_path):
+    monkeypatch.setenv("VIDEO_MIN_PIXELS", "3136")
+    monkeypatch.setenv("VIDEO_MAX_PIXELS", "6272")
+    monkeypatch.setenv("FPS_MAX_FRAMES", "16")
+    monkeypatch.setenv("VIDEOTEMP_CLIP_DIR", str(tmp_path / "clips"))
+
+
+@pytest.fixture
+def decord_only(monkeypatch):
+    """qwen-vl-utils reads with decord, and its torchvision fallback is gone (as with torchvision
+    releases without ``torchvision.io.read_video``), so a failed decord read fails the test."""
+    import torchvision.io
+    from qwen_vl_utils import vision_process
+
+    monkeypatch.setattr(vision_process, "FORCE_QWENVL_VIDEO_READER", "decord")
+    vision_process.get_video_reader_backend.cache_clear()
+    monkeypatch.delattr(torchvision.io, "read_video", raising=False)
+    yield
+    vision_process.get_video_reader_backend.cache_clear()
+
+
+def qwen_template(model_dir: Path):
+    """ms-swift's Qwen2.5-VL template for the tiny model, in training mode (as GRPO encodes)."""
+    if swift_plugin.SWIFT_MAJOR >= 4:
+        from swift import get_processor, get_template
+
+        template = get_template(get_processor(str(model_dir), model_type="qwen2_5_vl"), template_type="qwen2_5_vl")
+    else:
+        from swift.llm import get_model_tokenizer, get_template
+
+        _, processor = get_model_tokenizer(str(model_dir), load_model=False, model_type="qwen2_5_vl")
+        template = get_template(processor.model_meta.template, processor)
+    template.set_mode("train")
+    return template
+
+
+def clip_call_rollout(video: Path) -> tuple[list[dict], dict]:
+    """The conversation and the ``rollout_infos`` after one clip call, as the environment makes them."""
+    messages = [{"role": "system", "content": protocol.system_prompt()},
+                {"role": "user", "content": "<video>" + protocol.mcq_prompt(
+                    "What colour is the square?", ["red", "green"], duration=20.0)},
+                {"role": "assistant", "content": CALL}]
+    env = ClipEnvironment(ClipEnvConfig(max_turns=3))
+    infos = env.step(messages, [str(video)], {}, 1)
+    messages.append({"role": "assistant", "content": THINK + "<answer>A</answer>"})
+    return messages, infos
+
+
+def test_rollout_output_keeps_the_videos_as_file_uris(video):
+    """The no-base64 property: ms-swift's RolloutOutput leaves the environment's videos alone."""
+    messages, infos = clip_call_rollout(video)
+    output = swift_plugin.RolloutOutput(
+        response=swift_plugin.ChatCompletionResponse(model="m", usage=swift_plugin.UsageInfo(0, 0, 0), choices=[
+            swift_plugin.ChatCompletionResponseChoice(index=0, message=swift_plugin.ChatMessage("assistant", "x"),
+                                                      finish_reason="stop")]),
+        messages=messages, rollout_infos=dict(infos, videos=list(infos["videos"])))
+    assert output.rollout_infos["videos"] == infos["videos"]
+    assert len(infos["videos"]) == 2 and all(v.startswith("file:///") for v in infos["videos"])
+    assert all(Path(v.removeprefix("file://")).is_file() for v in infos["videos"])
+
+
+def test_load_file_reads_file_uris_and_paths_as_before(video):
+    from importlib import import_module
+
+    for home in swift_plugin._LOAD_FILE_HOMES:
+        load_file = import_module(home).load_file
+        assert load_file(f"file://{video}").read() == video.read_bytes()
+        assert load_file(str(video)).read() == video.read_bytes()  # a path, as before
+        with pytest.raises(FileNotFoundError):  # what ms-swift alone does with the URI
+            load_file.__wrapped__(f"file://{video}")
+
+
+def test_template_encodes_the_clip_rollout_with_decord(video, tiny_model_dir, decord_only):
+    messages, infos = clip_call_rollout(video)
+    encoded = qwen_template(tiny_model_dir).encode({"messages": messages, "videos": infos["videos"]})
+    grid = encoded["video_grid_thw"].tolist()
+    assert len(grid) == 2  # the overview and the clip, each read by decord
+    clip_frames = VideoReader(infos["videos"][1].removeprefix("file://")).num_frames
+    assert grid[1][0] == math.ceil(clip_frames / 2)  # temporal patch 2
+    assert grid[1][1:] == [56 // 14, 84 // 14]  # 96x160 at VIDEO_MAX_PIXELS 6272 -> 56x84
