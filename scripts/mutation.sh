@@ -43,7 +43,8 @@ only_mutate = ["src/videotemp_o3/protocol.py", "src/videotemp_o3/segments.py",
 # half an hour of CPU where the tests take a minute.
 timeout_multiplier = 2.0
 pytest_add_cli_args_test_selection = [
-    "tests/test_protocol.py", "tests/test_protocol_properties.py", "tests/test_segments.py",
+    "tests/test_protocol.py", "tests/test_protocol_properties.py", "tests/test_prompt_profile.py",
+    "tests/test_segments.py",
     "tests/test_metrics.py",
     "tests/test_rewards.py", "tests/test_benchmarks_common.py", "tests/test_benchmarks_charades.py",
     "tests/test_benchmarks_lvbench.py", "tests/test_benchmarks_mlvu.py",
