@@ -98,6 +98,18 @@ def pytest_configure(config) -> None:
     config.pluginmanager.register(_SkipLedger(), "videotemp-skip-ledger")
 
 
+MODEL_FIXTURES = frozenset({"tiny_model_dir", "local_engine", "small_model"})
+"""Fixtures that build or load a model. A test that uses one is ``slow``: the fast subset
+(``-m "not slow"``, under a minute of CPU) runs no model at all; the whole suite (CI) runs them."""
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects on the marks
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        if MODEL_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 try:
     from hypothesis import settings as _hypothesis_settings
 except ImportError:  # the property tests then fail to import, which the run reports
