@@ -28,13 +28,14 @@ def slow_node_ids() -> set[str]:
 
 def node_id(case: ET.Element) -> str:
     """``tests/test_x.py::test_name[param]`` from a testcase's classname and name."""
-    parts = case.get("classname", "").split(".")
-    # classname is the module path (tests.test_x) plus any test class (tests.test_x.TestY)
+    parts = [p for p in case.get("classname", "").split(".") if p]
+    # classname is the module path (tests.test_x) plus any test class (tests.test_x.TestY); a
+    # module skipped whole is reported with an empty classname and the file as its name
     for k in range(len(parts), 0, -1):
         path = Path(*parts[:k]).with_suffix(".py")
         if path.exists():
             return "::".join([str(path), *parts[k:], case.get("name", "")])
-    return f"{case.get('classname')}::{case.get('name')}"
+    return "::".join(p for p in (case.get("classname"), case.get("name")) if p)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -98,6 +98,18 @@ def pytest_configure(config) -> None:
     config.pluginmanager.register(_SkipLedger(), "videotemp-skip-ledger")
 
 
+MODEL_FIXTURES = frozenset({"tiny_model_dir", "local_engine", "small_model"})
+"""Fixtures that build or load a model. A test that uses one is ``slow``: the fast subset
+(``-m "not slow"``, under a minute of CPU) runs no model at all; the whole suite (CI) runs them."""
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects on the marks
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        if MODEL_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 try:
     from hypothesis import settings as _hypothesis_settings
 except ImportError:  # the property tests then fail to import, which the run reports
@@ -122,6 +134,16 @@ def tiny_model_dir(tmp_path_factory):
     from videotemp_o3.testing.tiny_model import ensure_tiny_model
 
     return ensure_tiny_model(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture
+def small_clip_budget(monkeypatch, tmp_path):
+    """ms-swift's video environment with small frames (the clip pixel budget comes from it, as in
+    training) and a clip folder of the test's own, for the rollout tests."""
+    monkeypatch.setenv("VIDEO_MIN_PIXELS", "3136")
+    monkeypatch.setenv("VIDEO_MAX_PIXELS", "6272")
+    monkeypatch.setenv("FPS_MAX_FRAMES", "16")
+    monkeypatch.setenv("VIDEOTEMP_CLIP_DIR", str(tmp_path / "clips"))
 
 
 @pytest.fixture(scope="session")

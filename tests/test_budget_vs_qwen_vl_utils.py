@@ -144,7 +144,7 @@ def videos(tmp_path_factory):
     }
 
 
-@pytest.mark.parametrize("name", ["h264_30fps", "hevc_24fps"])
+@pytest.mark.parametrize("name", ["h264_30fps", pytest.param("hevc_24fps", marks=pytest.mark.slow)])
 @pytest.mark.parametrize(
     "budget,rng",
     [

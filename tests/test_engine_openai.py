@@ -17,11 +17,12 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
+from local_server import QuietHandler
 
 httpx = pytest.importorskip("httpx")
 
@@ -123,7 +124,7 @@ def test_expected_visual_tokens():
 # -- errors and retries against real local HTTP servers ---------------------------------------
 
 
-class _Scripted(BaseHTTPRequestHandler):
+class _Scripted(QuietHandler):
     """Replies with the next (status, json) of the server's script; records the requests."""
 
     def _reply(self):
@@ -131,17 +132,9 @@ class _Scripted(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(length)) if length else None
         self.server.requests.append((self.command, self.path, body))
         status, payload = self.server.script.pop(0) if self.server.script else (500, {})
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self.send_json(status, payload)
 
     do_GET = do_POST = _reply
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture

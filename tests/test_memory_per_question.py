@@ -20,11 +20,10 @@ import json
 import os
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from local_server import LocalServer, QuietHandler
 from memory_helpers import ON_LINUX, glibc, stays_flat
 from videotemp_o3.agent import Agent, AgentConfig
 from videotemp_o3.benchmarks import Item
@@ -115,7 +114,7 @@ def test_questions_through_the_local_engine_do_not_grow(request, tmp_path):
         ask_many(libc, "questions through the local engine", Agent(engine, CONFIG), videos, tmp_path / "r.jsonl")
 
 
-class ScriptedServer:
+class ScriptedServer(LocalServer):
     """An OpenAI-compatible server that alternates a tool call and an answer, keeping nothing
     of the requests (so the process's memory is the client's)."""
 
@@ -125,33 +124,18 @@ class ScriptedServer:
         self.count = 0
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self):
                 length = int(self.headers["Content-Length"])
                 while length:  # read and drop: the body holds every frame as JPEG
                     length -= len(self.rfile.read(min(length, 1 << 20)))
                 text = outer.REPLIES[outer.count % 2]
                 outer.count += 1
-                data = json.dumps({"choices": [{"message": {"role": "assistant", "content": text},
-                                                "finish_reason": "stop"}],
-                                   "usage": {"prompt_tokens": 100, "completion_tokens": 10}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_json(200, {"choices": [{"message": {"role": "assistant", "content": text},
+                                                  "finish_reason": "stop"}],
+                                     "usage": {"prompt_tokens": 100, "completion_tokens": 10}})
 
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler)
 
 
 def test_questions_through_the_openai_engine_do_not_grow(request, tmp_path):

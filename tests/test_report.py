@@ -30,6 +30,9 @@ from videotemp_o3.report import build_report
 from videotemp_o3.synthetic import generate
 from videotemp_o3.video import FrameBudget
 
+# Slow: every test reads a run on four generated videos of 30 s to 4 min, most in a headless Chromium.
+pytestmark = pytest.mark.slow
+
 CLIP_FRAMES = 8
 
 

@@ -9,6 +9,7 @@ never by calling the code under test. The release's rules are those of its
 from __future__ import annotations
 
 import inspect
+import math
 from types import SimpleNamespace
 
 import pytest
@@ -661,3 +662,157 @@ def test_orm_uses_the_whole_trajectory_and_rollout_infos():
     # The release's set does not clamp: [-100, 400] against [300, 360] is 60/500 -> v = 0.
     release = call_like_trainer(build_like_trainer("iou_reward", args), inputs, traj_inputs)
     assert release == pytest.approx([-0.1, -0.1])
+
+
+# =============================================================================================
+# What mutation testing (scripts/mutation.sh) found unchecked: the messages of unscorable rows,
+# span shapes that are not spans, a non-default configuration reaching every reward, the
+# boundaries at σ, and the videotemp format's reasons word for word.
+# =============================================================================================
+
+@pytest.mark.parametrize("row, message", [
+    ({}, "the row has neither 'task' nor 'data_type'"),
+    ({"task": "essay", "answer": "x", "timestamp": [1, 2]},
+     "unknown task 'essay'; expected one of mcq, grounding, open"),
+    ({"task": "grounding"}, "no usable 'timestamp' (its answer span [S, E] or a list of them), got None; "
+                            "the IoU rewards are computed against it"),
+    ({"task": "mcq", "answer": "B"}, "no usable 'timestamp' (its evidence span [S, E] or a list of them), got None"),
+    ({"task": "open", "answer": "   ", "timestamp": [1, 2]}, "no 'solution' (or 'answer') to score the answer against"),
+    ({"task": "mcq", "answer": "B", "timestamp": [1, 2], "duration": "long"},
+     "duration 'long' is not a number of seconds"),
+])
+def test_unscorable_rows_say_what_is_missing(row, message):
+    with pytest.raises(UnscorableRow) as info:
+        GroundTruth.from_row(row)
+    assert str(info.value).startswith(message)
+
+
+@pytest.mark.parametrize("timestamp", [{"start": 1, "end": 2}, [1, 2, 3], "1 to 2", 5, [[1, 2], "x"]],
+                         ids=["dict", "three_numbers", "string_without_brackets", "number", "one_bad_of_two"])
+def test_what_is_not_a_span_is_unscorable(timestamp):
+    with pytest.raises(UnscorableRow, match="no usable 'timestamp'"):
+        GroundTruth.from_row({"task": "mcq", "answer": "B", "timestamp": timestamp})
+
+
+def test_row_fields_read_as_documented():
+    # A grounding row's own timestamp wins over its answer text.
+    gt = GroundTruth.from_row({"task": "grounding", "answer": "[5, 6]", "timestamp": [1, 2]})
+    assert gt.spans == (Segment(1, 2),) and gt.answer is None
+    # "candidates" counts the options too; an empty list is no count.
+    row = {"task": "mcq", "answer": "B", "timestamp": [1, 2]}
+    assert GroundTruth.from_row({**row, "candidates": ["x", "y", "z"]}).n_options == 3
+    assert GroundTruth.from_row({**row, "options": []}).n_options == GroundTruth("mcq").n_options
+
+
+def test_release_rules_name_the_row_they_cannot_score():
+    gt = GroundTruth.from_row({"task": "open", "answer": "two", "timestamp": [1, 2]})
+    with pytest.raises(UnscorableRow, match=r"^the release's accuracy scores qa and grounding rows, not 'open'$"):
+        accuracy_reward(Rollout([answer("two")]), gt)
+    with pytest.raises(UnscorableRow, match=r"^the release's IoU reward scores qa and grounding rows, not 'open'$"):
+        iou_reward(Rollout([answer("two")]), gt)
+    with pytest.raises(ValueError, match=r"^unknown reward set 'mine'; choose release, videotemp$"):
+        reward_breakdown(Rollout([answer("two")]), gt, reward_set="mine")
+
+
+def test_grounding_rows_need_no_answer_text():
+    # The spans are a grounding row's answer: a row with a timestamp alone is scorable.
+    assert GroundTruth.from_row({"task": "grounding", "timestamp": [1, 2]}).spans == (Segment(1, 2),)
+
+
+def test_release_format_problems_word_for_word():
+    from videotemp_o3.training.rewards import release_format_problem
+
+    assert release_format_problem("just text") == (
+        "not exactly <think>…</think> then <tool_call>…</tool_call> or <answer>…</answer>")
+    assert release_format_problem(THINK + '<tool_call>{"name": "crop"}</tool_call>') == (
+        "the tool call is not get_video_clip_frame with numeric start_time/end_time")
+    assert release_format_problem(answer("B")) is None and release_format_problem(call((1, 2))) is None
+
+
+def test_release_final_answer_of_nothing_is_empty():
+    assert release_final_answer(Rollout([])) == ""
+    assert release_final_answer(Rollout([""])) == ""
+
+
+# A configuration unlike the release's: raw IoU (no floor, range 1), σ 0.5, a right grounding
+# answer from IoU 0.3, one clip per call, two turns.
+RAW = RewardConfig(iou_floor=0.0, iou_range=1.0, iou_sigma=0.5, grounding_correct_iou=0.3, max_clips=1,
+                   max_turns=2)
+G10 = GroundTruth("grounding", None, (Segment(0, 10),), duration=60.0)
+Q10 = GroundTruth("mcq", "B", (Segment(0, 5),), duration=60.0)
+
+
+def test_every_reward_follows_the_configuration():
+    # Grounding answer [0, 8] against [0, 10]: IoU 0.8 -> 1.0 normalised the release's way, 0.8 raw.
+    close = Rollout([call((0, 20)), answer("[0, 8]")])
+    assert accuracy_reward(close, G10) == 1.0 and accuracy_reward(close, G10, RAW) == pytest.approx(0.8)
+    assert videotemp_accuracy_reward(close, G10) == 1.0
+    assert videotemp_accuracy_reward(close, G10, RAW) == pytest.approx(0.8)
+    # The release's IoU reward pays only a right answer (accuracy exactly 1): here, only by default.
+    assert iou_reward(close, G10) == pytest.approx(-0.1) and iou_reward(close, G10, RAW) == 0.0
+    # A right MCQ answer after a call [0, 10] on evidence [0, 5]: IoU exactly 0.5 = σ, kept (>=).
+    looked = Rollout([call((0, 10)), answer("B")])
+    assert iou_reward(looked, Q10, RAW) == 0.5 and iou_reward(looked, Q10) == pytest.approx(0.5)
+    assert videotemp_iou_reward(looked, Q10, RAW) == 0.5
+    # Call [0, 8]: IoU 5/8, kept raw (the release's normalisation would make it 0.708).
+    wider = Rollout([call((0, 8)), answer("B")])
+    assert iou_reward(wider, Q10, RAW) == 0.625 and iou_reward(wider, Q10) == pytest.approx((0.625 - 0.2) / 0.6)
+    # IoU 0.4 is a right grounding answer from 0.3 on, not from the default 0.5.
+    near = Rollout([call((0, 10)), answer("[0, 4]")])
+    assert answer_is_correct(near, G10, RAW) and not answer_is_correct(near, G10)
+    assert videotemp_iou_reward(near, G10, RAW) == 1.0 and videotemp_iou_reward(near, G10) == 0.0
+    for reward_set in ("release", "videotemp"):
+        by_name = reward_breakdown(near, G10, RAW, reward_set=reward_set)
+        assert by_name == reward_breakdown(near, G10, RAW, reward_set) != reward_breakdown(near, G10,
+                                                                                           reward_set=reward_set)
+
+
+def test_format_violations_word_for_word():
+    assert format_violations(Rollout([])) == ["no assistant turn"]
+    assert format_violations(Rollout(["just text"])) == [
+        "turn 1: text outside the tags; no <think> block; neither <answer> nor <tool_call>"]
+    assert format_violations(Rollout([answer("B"), answer("C")])) == ["turn 1: answers before the last turn"]
+    four = GroundTruth("mcq", "B", (Segment(0, 5),), duration=60.0, n_options=4)
+    assert format_violations(Rollout([call((0, 10)), answer("E")]), four) == ["final answer is not a valid mcq answer"]
+    assert format_violations(Rollout([call((0, 10)), answer("D")]), four) == []
+    opened = GroundTruth("open", "two", (Segment(0, 5),))
+    assert format_violations(Rollout([call((0, 10)), answer("two")]), opened) == []
+    # The video's length comes from the row: a call past its end is rejected only when it is known.
+    past = Rollout([call((100, 120)), answer("B")])
+    assert format_violations(past) == []
+    assert format_violations(past, Q10) == [
+        "turn 1: call rejected (outside_video: the segment [100.0, 120.0] lies outside the video (0 – 60.0 s))"]
+    # The configuration's clip and turn limits reach the call checks.
+    assert format_violations(Rollout([call((0, 5), (6, 9)), answer("B")]), Q10, RAW)[0].startswith(
+        "turn 1: call rejected (too_many_clips:")
+    three = format_violations(Rollout([call((0, 5)), call((6, 9)), answer("B")]), Q10, RAW)
+    assert three[0] == "3 turns, more than 2" and three[1].startswith("turn 2: call rejected (turn_limit:")
+
+
+def test_call_spans_that_are_not_finite_are_not_clamped_into_the_video():
+    # One infinite end: the call is invalid (no IoU), not clamped to [5, 60].
+    traj = Rollout([call((5, 9)), answer("B")], calls=[[(5.0, math.inf)]])
+    assert call_span([(5.0, math.inf)], 60.0) is None
+    assert last_call_iou(traj, [(5.0, 60.0)], 60.0) == 0.0
+
+
+def test_a_call_that_cannot_be_read_is_an_empty_call():
+    bad = THINK + '<tool_call>{"name": "get_video_clip_frame", "arguments": [{"start_time": </tool_call>'
+    assert requested_calls(Rollout([bad, answer("B")])) == [()]
+    assert requested_calls(Rollout([call((1, 2)), bad, answer("B")])) == [(Segment(1, 2),), ()]
+    # A call of another tool is read (its spans too) but shows nothing.
+    other = THINK + '<tool_call>{"name": "crop_video", "arguments": [{"start_time": 1, "end_time": 2}]}</tool_call>'
+    assert requested_calls(Rollout([other, answer("B")])) == [()]
+
+
+@pytest.mark.parametrize("said, truth, right", [
+    ("5", "five", False),                 # one number, one word: compared as text
+    ("1000000.5", "1000000", True),       # equal to 1e-6 relative
+    ("1000002", "1000000", False),
+    ("0.0000000001", "0", True),          # equal to 1e-9 absolute
+    (".5", "0.5", True),
+    ("a cat", "cat", True), ("an apple", "Apple.", True), ("the dog", "dog", True), ("dogs", "dog", False),
+])
+def test_open_answers_match_as_numbers_or_normalised_text(said, truth, right):
+    gt = GroundTruth("open", truth, (Segment(0, 5),))
+    assert videotemp_accuracy_reward(Rollout([answer(said)]), gt) == (1.0 if right else 0.0)

@@ -53,13 +53,7 @@ def video(tmp_path_factory):
                               frames=FRAMES, fps=FPS, size=SIZE)
 
 
-@pytest.fixture(autouse=True)
-def small_budget(monkeypatch, tmp_path):
-    # The clip pixel budget comes from ms-swift's environment, as in training.
-    monkeypatch.setenv("VIDEO_MIN_PIXELS", "3136")
-    monkeypatch.setenv("VIDEO_MAX_PIXELS", "6272")
-    monkeypatch.setenv("FPS_MAX_FRAMES", "16")
-    monkeypatch.setenv("VIDEOTEMP_CLIP_DIR", str(tmp_path / "clips"))
+pytestmark = pytest.mark.usefixtures("small_clip_budget")  # tests/conftest.py
 
 
 def new_request(video) -> RolloutInferRequest:

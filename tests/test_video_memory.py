@@ -15,7 +15,9 @@ import pytest
 from memory_helpers import ON_LINUX, glibc, stays_flat
 from videotemp_o3.video import FrameBudget, VideoReader, sample_many
 
-pytestmark = pytest.mark.skipif(not ON_LINUX, reason="reads /proc/self/status, glibc malloc_trim")
+# Slow: each check repeats its work 50 times (about 20 s of CPU for the file).
+pytestmark = [pytest.mark.skipif(not ON_LINUX, reason="reads /proc/self/status, glibc malloc_trim"),
+              pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
 from videotemp_o3 import protocol, synthetic
+from videotemp_o3.jsonl import dumps_line, iter_jsonl
 from videotemp_o3.segments import iou
 
 def _repo() -> Path:
@@ -379,14 +380,14 @@ def _write_jsonl(path: Path, rows: Iterable[dict]) -> int:
     n = 0
     with open(tmp, "w", encoding="utf-8") as f:
         for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.write(dumps_line(row))
             n += 1
     tmp.replace(path)
     return n
 
 
 def _read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [line.value for line in iter_jsonl(path)]
 
 
 def stage_data(work: Path, scale: Scale, seed: int, runner: Runner, device: str, workers: int,
@@ -638,10 +639,8 @@ def score_stage(stage: str, work: Path, split: str, python: str) -> dict:
     stage_dir = work / "eval" / stage / split
     split_dir = work / "data" / split
     truth = {}
-    for line in (split_dir / "data.jsonl").read_text().splitlines():
-        if line.strip():
-            rec = json.loads(line)
-            truth[rec["uid"]] = tuple(rec["timestamp"])
+    for line in iter_jsonl(split_dir / "data.jsonl"):
+        truth[line.value["uid"]] = tuple(line.value["timestamp"])
     out: dict[str, Any] = {}
     for task in TASKS:
         merged = _merge_parts(stage_dir, task)

@@ -51,6 +51,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from videotemp_o3.jsonl import iter_jsonl
+
 # ---------------------------------------------------------------------------------------------
 # The family's fixed design (changing any of these changes every video)
 # ---------------------------------------------------------------------------------------------
@@ -537,8 +539,7 @@ def oracle_report(data_dir: os.PathLike | str, overview=None, clip=None, *,
     overview = overview or overview_budget()
     clip = clip or clip_budget()
     root = Path(data_dir)
-    lines = (root / "data.jsonl").read_text().splitlines()
-    records = [json.loads(line) for line in lines if line.strip()][:limit]
+    records = [line.value for line in iter_jsonl(root / "data.jsonl")][:limit]
     oracle = Oracle()
     rows: dict[str, list[tuple[bool, float, bool]]] = {"overview": [], "clip": []}
     clock = {"overview": [0, 0], "clip": [0, 0]}

@@ -47,13 +47,8 @@ SMALL_VIDEO_ENV = {"VIDEO_MIN_PIXELS": "3136", "VIDEO_MAX_PIXELS": "6272", "FPS_
 def make_videos(root: Path) -> list[Path]:
     from videotemp_o3.testing import videos as V
 
-    encoders = subprocess.run(["ffmpeg", "-hide_banner", "-encoders"], capture_output=True, text=True).stdout
     specs = [("h264.mp4", "h264"), ("hevc.mkv", "hevc"), ("vp9.webm", "vp9")]
-    if " libsvtav1 " in encoders:
-        V.CODECS.setdefault("av1", ("libsvtav1", {"preset": 12, "pix_fmt": "yuv420p"}))
-        specs.append(("av1.mkv", "av1"))
-    elif " libaom-av1 " in encoders:
-        V.CODECS.setdefault("av1", ("libaom-av1", {"cpu-used": 8, "pix_fmt": "yuv420p"}))
+    if V.use_available_av1_encoder():
         specs.append(("av1.mkv", "av1"))
     (root / "videos").mkdir(parents=True)
     out = []

@@ -44,7 +44,6 @@ and fails when one would not fit a call.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -53,6 +52,9 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
+
+# The pool's own checksum (pool.py, next to this script, checks what this one writes).
+from pool import sha256
 
 REPO = Path(__file__).resolve().parents[2]
 CALL_LIMIT = 64 * 2**20
@@ -132,14 +134,6 @@ def wheel_key(filename: str) -> tuple[str, str]:
     """(normalised distribution name, version) of a wheel file name."""
     parts = filename[:-4].split("-")
     return norm(parts[0]), parts[1]
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def mib(n: int) -> str:
