@@ -177,6 +177,21 @@ def test_4xx_is_not_retried_and_names_the_url(scripted_server):
     assert len(scripted_server.requests) == 1
 
 
+def test_a_long_error_body_keeps_its_reason_at_the_end(scripted_server):
+    # vLLM's 400 for a processor failure: the data's repr (megabytes of arrays), then the reason.
+    body = "Failed to apply Qwen2_5_VLProcessor on data={'videos': [" + "[32, 36, 39], " * 5000 + \
+           "]} with kwargs={}: Validation error for field 'fps'"
+    scripted_server.script += [(400, {"error": {"message": body}})]
+    port = scripted_server.server_address[1]
+    with OpenAIEngine(f"http://127.0.0.1:{port}", model="m", backoff_seconds=0.01) as engine:
+        with pytest.raises(EngineError) as info:
+            engine.generate(conversation(), max_new_tokens=5)
+    message = str(info.value)
+    assert "Failed to apply Qwen2_5_VLProcessor" in message
+    assert "Validation error for field 'fps'" in message
+    assert "characters left out" in message and len(message) < 2000
+
+
 def test_connection_refused_gives_up_after_bounded_retries():
     port = free_port()  # nothing listens here any more
     engine = OpenAIEngine(f"http://127.0.0.1:{port}", model="m", max_retries=2,

@@ -89,6 +89,15 @@ VideoFormat = Literal["jpeg", "mkv"]
 _RETRY_STATUS = {429, 500, 502, 503, 504}
 
 
+def _shorten(text: str, head: int = 300, tail: int = 1200) -> str:
+    """``text`` cut in the middle when long. A server's error body can hold a whole array's
+    repr before its reason (vLLM's "Failed to apply …Processor on data={…}" ends with the
+    exception), so the end is kept as well as the start."""
+    if len(text) <= head + tail + 40:
+        return text
+    return f"{text[:head]} … [{len(text) - head - tail} characters left out] … {text[-tail:]}"
+
+
 def expected_visual_tokens(frames: np.ndarray) -> int:
     """Visual tokens Qwen2/2.5-VL spends on ``frames`` [T, H, W, 3] (T padded to even)."""
     t, h, w = frames.shape[:3]
@@ -217,7 +226,7 @@ class OpenAIEngine(Engine):
                         raise EngineError(
                             f"{method} {url}: reply is not JSON: {response.text[:300]!r}"
                         ) from exc
-                failure = f"HTTP {response.status_code}: {response.text[:500]}"
+                failure = f"HTTP {response.status_code}: {_shorten(response.text)}"
                 if response.status_code not in _RETRY_STATUS:
                     raise EngineError(f"{method} {url}: {failure}")
             if attempt >= self.max_retries:
