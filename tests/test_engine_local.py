@@ -15,7 +15,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from videotemp_o3.engines.base import Generation, cut_at_stop, validate_messages  # noqa: E402
-from videotemp_o3.engines.local import _TRANSFORMERS_MAJOR, LocalEngine, processor_video_kwargs  # noqa: E402
+from videotemp_o3.engines.base import TRANSFORMERS_MAJOR  # noqa: E402
+from videotemp_o3.engines.local import LocalEngine, processor_video_kwargs  # noqa: E402
 
 # CLIP normalisation of the Qwen2-VL processors.
 MEAN = np.array([0.48145466, 0.4578275, 0.40821073])
@@ -120,7 +121,7 @@ def test_processor_kwargs_carry_fps_for_both_transformers_generations():
     kwargs = processor_video_kwargs([video(parts[0], 2.0), video(parts[1], 0.5)])
     assert kwargs["do_resize"] is False and kwargs["do_sample_frames"] is False
     # transformers 4.x reads fps; 5.x rejects a list there and reads the metadata instead.
-    if _TRANSFORMERS_MAJOR < 5:
+    if TRANSFORMERS_MAJOR < 5:
         assert kwargs["fps"] == [2.0, 0.5]
     else:
         assert "fps" not in kwargs

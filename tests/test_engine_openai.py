@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -26,7 +27,7 @@ from local_server import QuietHandler
 
 httpx = pytest.importorskip("httpx")
 
-from videotemp_o3.engines.base import EngineError  # noqa: E402
+from videotemp_o3.engines.base import EngineError, video_metadata  # noqa: E402
 from videotemp_o3.engines.openai import OpenAIEngine, expected_visual_tokens  # noqa: E402
 
 
@@ -69,8 +70,8 @@ def test_jpeg_frames_request_for_vllm():
     assert body["model"] == "m" and body["max_tokens"] == 7 and body["temperature"] == 0.1
     assert body["stop"] == ["</answer>"] and body["include_stop_str_in_output"] is True
     assert body["seed"] == 3 and body["top_k"] == 1
-    assert body["mm_processor_kwargs"] == {"fps": 2.0, "do_sample_frames": False,
-                                           "do_resize": False}
+    assert body["mm_processor_kwargs"] == {"fps": 2.0, "do_sample_frames": False, "do_resize": False,
+                                           "video_metadata": [video_metadata(np.zeros((6, 56, 84, 3)), 2.0)]}
     system, user = body["messages"]
     assert system == {"role": "system", "content": "You watch videos."}
     video_part, text_part = user["content"]
@@ -96,8 +97,77 @@ def test_mixed_rates_send_one_fps_per_video():
         conversation(video(smooth_frames(4), 0.25), video(smooth_frames(2), 2.0)),
         max_new_tokens=1,
     )
-    assert body["mm_processor_kwargs"] == {"fps": [0.25, 2.0], "do_sample_frames": False}
+    kwargs = body["mm_processor_kwargs"]
+    assert kwargs["fps"] == [0.25, 2.0] and kwargs["do_sample_frames"] is False
+    assert [(m["fps"], m["total_num_frames"], m["frames_indices"]) for m in kwargs["video_metadata"]] == [
+        (0.25, 4, [0, 1, 2, 3]), (2.0, 2, [0, 1])]
     assert "stop" not in body and "seed" not in body
+
+
+def _processor_times(kwargs: dict, videos: list[np.ndarray]) -> list[float]:
+    """second_per_grid_ts the installed transformers' Qwen2.5-VL processor derives from a
+    request's mm_processor_kwargs, called as vLLM calls it (frames as arrays, the kwargs)."""
+    from transformers import AutoProcessor
+
+    from videotemp_o3.testing.tiny_model import build_tiny_model
+
+    global _PROCESSOR
+    if _PROCESSOR is None:
+        _PROCESSOR = AutoProcessor.from_pretrained(build_tiny_model(Path(tempfile.mkdtemp()) / "m"))
+    text = "<|vision_start|><|video_pad|><|vision_end|>" * len(videos)
+    out = _PROCESSOR(text=[text], videos=videos, do_resize=False, return_tensors="pt", **kwargs)
+    return [round(float(t), 4) for t in out["second_per_grid_ts"]]
+
+
+_PROCESSOR = None
+
+
+def test_processor_gets_each_videos_rate_from_the_request():
+    """An overview at 0.25 fps and a clip at 2 fps: Qwen2.5-VL must space them 8 s and 1 s per
+    temporal patch. transformers 4.x reads the fps list; 5.x refuses it (the engine's cue to
+    resend) and reads the per-video metadata of the resent request."""
+    import transformers
+
+    frames = [smooth_frames(4, 56, 112), smooth_frames(2, 56, 112)]
+    messages = conversation(video(frames[0], 0.25), video(frames[1], 2.0))
+    engine = OpenAIEngine("http://127.0.0.1:9", model="m")
+    first = engine.build_request(messages, max_new_tokens=1)["mm_processor_kwargs"]
+    engine._metadata_only = True  # what a refusal of the fps list switches on
+    resent = engine.build_request(messages, max_new_tokens=1)["mm_processor_kwargs"]
+    assert "fps" not in resent and resent["video_metadata"] == first["video_metadata"]
+    if int(transformers.__version__.split(".")[0]) >= 5:
+        with pytest.raises(Exception, match="fps"):
+            _processor_times(first, frames)
+        assert _processor_times(resent, frames) == [8.0, 1.0]
+    else:
+        assert _processor_times(first, frames) == [8.0, 1.0]
+
+
+def test_a_refused_fps_list_is_resent_as_metadata_only(scripted_server):
+    # vLLM 0.26 under transformers 5: its processor call fails and the 400 names the call only.
+    refusal = {"error": {"message": "Failed to apply Qwen2_5_VLProcessor on data={'text': "
+                                    "'<|video_pad|><|video_pad|>', 'videos': [...]} with kwargs={'fps': [0.25, 2.0]}"}}
+    scripted_server.script += [(400, refusal), (200, _completion("<answer>A</answer>")),
+                               (200, _completion("<answer>B</answer>"))]
+    port = scripted_server.server_address[1]
+    two = conversation(video(smooth_frames(4), 0.25), video(smooth_frames(2), 2.0))
+    with OpenAIEngine(f"http://127.0.0.1:{port}", model="m", backoff_seconds=0.01) as engine:
+        assert engine.generate(two, max_new_tokens=5).text == "<answer>A</answer>"
+        assert engine.generate(two, max_new_tokens=5).text == "<answer>B</answer>"
+    sent = [r[2]["mm_processor_kwargs"] for r in scripted_server.requests]
+    assert sent[0]["fps"] == [0.25, 2.0]
+    assert "fps" not in sent[1] and "fps" not in sent[2]
+    assert [m["fps"] for m in sent[2]["video_metadata"]] == [0.25, 2.0]
+
+
+def test_other_400s_are_not_resent(scripted_server):
+    scripted_server.script += [(400, {"error": "Failed to apply Qwen2_5_VLProcessor: video too long"}),
+                               (200, _completion("x"))]
+    port = scripted_server.server_address[1]
+    with OpenAIEngine(f"http://127.0.0.1:{port}", model="m", backoff_seconds=0.01) as engine:
+        with pytest.raises(EngineError, match="video too long"):
+            engine.generate(conversation(video(smooth_frames(4), 2.0)), max_new_tokens=5)
+    assert len(scripted_server.requests) == 1  # one video: fps was a number, not the cause
 
 
 def test_mkv_request_for_swift_is_lossless_with_the_true_rate():

@@ -118,3 +118,31 @@ def test_template_encodes_the_clip_rollout_with_decord(video, tiny_model_dir, de
     clip_frames = VideoReader(infos["videos"][1].removeprefix("file://")).num_frames
     assert grid[1][0] == math.ceil(clip_frames / 2)  # temporal patch 2
     assert grid[1][1:] == [56 // 14, 84 // 14]  # 96x160 at VIDEO_MAX_PIXELS 6272 -> 56x84
+
+
+def test_vllm_mode_encoding_gives_each_video_its_own_rate(video, tiny_model_dir, decord_only):
+    """What the rollout server's vLLM hands the Hugging Face processor for a clip rollout (the
+    overview and the clip, at different rates): the installed processor must accept it and space
+    each video by its own rate (Qwen2.5-VL: temporal patch 2 / rate). ms-swift 4.6 passes the
+    rates as an ``fps`` list, which transformers 5 refuses; the adapter passes them as
+    ``video_metadata`` there (swift_plugin.rates_as_metadata)."""
+    from videotemp_o3.engines.base import TRANSFORMERS_MAJOR
+
+    messages, infos = clip_call_rollout(video)
+    template = qwen_template(tiny_model_dir)
+    template.set_mode("vllm")
+    encoded = template.encode({"messages": messages, "videos": infos["videos"]})
+    kwargs, videos = encoded["mm_processor_kwargs"], encoded["videos"]
+    assert len(videos) == 2
+    if swift_plugin.SWIFT_MAJOR >= 4 and TRANSFORMERS_MAJOR >= 5:
+        assert "fps" not in kwargs and kwargs["do_sample_frames"] is False
+        rates = [m["fps"] for m in kwargs["video_metadata"]]
+        assert [m["total_num_frames"] for m in kwargs["video_metadata"]] == [len(v) for v in videos]
+    else:
+        rates = list(kwargs["fps"])
+    assert len(rates) == 2 and rates[0] < rates[1]  # the overview is sparser than the clip
+    # vLLM's call: the prompt's video placeholders, the frames as arrays, the request's kwargs.
+    text = "<|vision_start|><|video_pad|><|vision_end|>" * 2
+    frames = [v.permute(0, 2, 3, 1).numpy() for v in videos]
+    out = template.processor(text=[text], videos=frames, return_tensors="pt", **{"do_resize": False, **kwargs})
+    assert [round(float(t), 4) for t in out["second_per_grid_ts"]] == [round(2 / r, 4) for r in rates]

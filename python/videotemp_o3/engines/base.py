@@ -36,6 +36,8 @@ __all__ = [
     "validate_messages",
     "video_parts",
     "pad_to_even",
+    "video_metadata",
+    "TRANSFORMERS_MAJOR",
     "cut_at_stop",
 ]
 
@@ -187,6 +189,30 @@ def pad_to_even(frames: np.ndarray) -> np.ndarray:
     if frames.shape[0] % 2 == 0:
         return frames
     return np.concatenate([frames, frames[-1:]], axis=0)
+
+
+def _transformers_major() -> int:
+    try:
+        from importlib.metadata import version
+
+        return int(version("transformers").split(".")[0])
+    except Exception:  # noqa: BLE001 — not installed: no engine can run anyway
+        return 0
+
+
+TRANSFORMERS_MAJOR = _transformers_major()
+"""The installed transformers' major version (0 when it is missing): 5.x reads a video's rate
+from ``video_metadata`` and refuses ``fps`` as a list, 4.x reads ``fps``."""
+
+
+def video_metadata(frames: np.ndarray, fps: float) -> dict[str, Any]:
+    """What a transformers 5 Qwen-VL processor reads a video's rate from (``video_metadata``,
+    one per video): ``frames`` as handed over (T already even), every one of them sampled,
+    at ``fps``. Its ``sampled_fps`` = len(frames_indices) / total_num_frames · fps = ``fps``,
+    which gives Qwen2.5-VL's ``second_per_grid_ts``; 5.x ignores the ``fps`` argument there."""
+    t, h, w = (int(n) for n in frames.shape[:3])
+    return {"total_num_frames": t, "fps": float(fps), "frames_indices": list(range(t)),
+            "duration": t / float(fps), "height": h, "width": w}
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, str | None]:

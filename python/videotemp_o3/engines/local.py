@@ -48,7 +48,9 @@ from .base import (
     Generation,
     Message,
     cut_at_stop,
+    TRANSFORMERS_MAJOR,
     pad_to_even,
+    video_metadata,
     validate_messages,
     video_parts,
 )
@@ -75,17 +77,7 @@ def processor_video_kwargs(
     """
     videos = [pad_to_even(np.asarray(p["frames"])) for p in parts]
     fps = [float(p["fps"]) for p in parts]
-    metadata = [
-        {
-            "total_num_frames": int(v.shape[0]),
-            "fps": f,
-            "frames_indices": list(range(int(v.shape[0]))),
-            "duration": v.shape[0] / f,
-            "height": int(v.shape[1]),
-            "width": int(v.shape[2]),
-        }
-        for v, f in zip(videos, fps)
-    ]
+    metadata = [video_metadata(v, f) for v, f in zip(videos, fps)]
     kwargs: dict[str, Any] = {
         "videos": videos,
         "fps": fps,
@@ -97,23 +89,13 @@ def processor_video_kwargs(
         for optional in ("video_metadata", "do_sample_frames"):
             if optional not in accepted:
                 kwargs.pop(optional)
-    if _TRANSFORMERS_MAJOR >= 5:
+    if TRANSFORMERS_MAJOR >= 5:
         # 5.x validates ``fps`` as one number and takes each video's rate from its metadata;
         # a list is rejected, and one shared number would be wrong for videos at other rates.
         kwargs.pop("fps")
     return kwargs
 
 
-def _transformers_major() -> int:
-    try:
-        from importlib.metadata import version
-
-        return int(version("transformers").split(".")[0])
-    except Exception:  # noqa: BLE001 — not installed: the engine cannot run anyway
-        return 0
-
-
-_TRANSFORMERS_MAJOR = _transformers_major()
 
 
 def _accepted_video_kwargs(processor) -> set[str] | None:

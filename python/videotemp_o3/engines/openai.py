@@ -7,11 +7,14 @@ to decode and resample again (the release's path). Two wire formats, chosen per 
 ``video_format="jpeg"`` (default; vLLM)
     One ``video_url`` part per video whose URL is ``data:video/jpeg;base64,<jpeg1>,<jpeg2>,…``
     — vLLM splits it into frames and decodes each JPEG, with no sampling — and the request
-    field ``mm_processor_kwargs: {"fps": f, "do_sample_frames": false}``, which vLLM hands
-    to the HF processor: Qwen2.5-VL's ``second_per_grid_ts = 2 / f`` comes out right and no
-    processor resamples. When the videos of one request have different rates (overview and
-    clip), ``fps`` is a list, one per video in order, which the Qwen2.5-VL processor
-    accepts. Costs one JPEG encode per frame (quality ``jpeg_quality``). ``extra_body`` can
+    field ``mm_processor_kwargs: {"fps": f, "video_metadata": [...], "do_sample_frames":
+    false}``, which vLLM hands to the HF processor, so that Qwen2.5-VL's ``second_per_grid_ts
+    = 2 / f`` comes out right and no processor resamples. transformers 4.x reads ``fps`` (a
+    list, one per video in order, when the videos of one request have different rates, as an
+    overview and a clip do); 5.x ignores ``fps`` for the spacing (without metadata it assumes
+    24 fps: 0.083 s per temporal patch), reads each video's ``video_metadata`` instead, and
+    refuses ``fps`` as a list — after such a refusal (HTTP 400 "Failed to apply …Processor")
+    the engine resends with the metadata alone and keeps doing so. Costs one JPEG encode per frame (quality ``jpeg_quality``). ``extra_body`` can
     add processor kwargs, e.g. ``{"mm_processor_kwargs": {"do_resize": False}}`` if the
     server's min/max pixels would re-size our frames. Known limit: vLLM 0.11 attaches no
     metadata to ``video/jpeg`` frames, which Qwen2.5-VL does not need but Qwen3-VL does
@@ -77,6 +80,7 @@ from .base import (
     Message,
     cut_at_stop,
     pad_to_even,
+    video_metadata,
     validate_messages,
     video_parts,
 )
@@ -188,6 +192,7 @@ class OpenAIEngine(Engine):
         self.max_retries = int(max_retries)
         self.backoff_seconds = float(backoff_seconds)
         self.extra_body = dict(extra_body or {})
+        self._metadata_only = False
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
@@ -333,17 +338,28 @@ class OpenAIEngine(Engine):
             body["include_stop_str_in_output"] = True
         if seed is not None:
             body["seed"] = int(seed)
-        fps = [float(p["fps"]) for p in video_parts(messages)]
-        if fps and self.video_format == "jpeg":
-            same = all(f == fps[0] for f in fps)
-            body["mm_processor_kwargs"] = {"fps": fps[0] if same else fps,
-                                           "do_sample_frames": False}
+        videos = video_parts(messages)
+        if videos and self.video_format == "jpeg":
+            body["mm_processor_kwargs"] = self._processor_kwargs(videos)
         for key, value in self.extra_body.items():
             if isinstance(value, dict) and isinstance(body.get(key), dict):
                 body[key] = {**body[key], **value}
             else:
                 body[key] = value
         return body
+
+    def _processor_kwargs(self, videos: Sequence[dict]) -> dict[str, Any]:
+        """How the server's processor learns each video's rate (see the module notes): the
+        sampling rate as ``fps`` (transformers 4.x reads it, one number or one per video) and
+        as each video's ``video_metadata`` (transformers 5.x reads that and ignores ``fps``
+        for the temporal spacing). 5.x refuses ``fps`` as a list, so once a server has
+        refused one, this engine sends the metadata alone."""
+        fps = [float(p["fps"]) for p in videos]
+        kwargs: dict[str, Any] = {"do_sample_frames": False, "video_metadata": [
+            video_metadata(pad_to_even(np.asarray(p["frames"])), f) for f, p in zip(fps, videos)]}
+        if not self._metadata_only:
+            kwargs["fps"] = fps[0] if all(f == fps[0] for f in fps) else fps
+        return kwargs
 
     def generate(
         self,
@@ -365,7 +381,22 @@ class OpenAIEngine(Engine):
         body = self.build_request(
             messages, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop, seed=seed
         )
-        reply = self._request("POST", "/chat/completions", body)
+        try:
+            reply = self._request("POST", "/chat/completions", body)
+        except EngineError as exc:
+            fps = body.get("mm_processor_kwargs", {}).get("fps")
+            if not (isinstance(fps, list) and "HTTP 400" in str(exc) and "Failed to apply" in str(exc)):
+                raise
+            # vLLM under transformers 5 refuses `fps` as a list (one per video) in its
+            # processor call; the per-video metadata sent beside it says the same, and 5.x
+            # reads that. Resend without `fps`, and send it no more.
+            logger.warning("%s: the server's processor refused fps as a list (transformers 5); "
+                           "sending each video's rate as video_metadata only", self.base_url)
+            self._metadata_only = True
+            body = self.build_request(
+                messages, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop, seed=seed
+            )
+            reply = self._request("POST", "/chat/completions", body)
         seconds = time.perf_counter() - started
         try:
             choice = reply["choices"][0]

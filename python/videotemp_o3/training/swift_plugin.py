@@ -42,7 +42,9 @@ ms-swift logs each reward under its class name (``rewards/<Class>/mean``).
 Importing this module also teaches ms-swift's ``load_file`` to read ``file://`` URIs
 (:func:`_read_file_uris`): the rollout's videos travel as such URIs (see
 :func:`videotemp_o3.training.rl_env.rollout_video_ref`), and the Qwen2.5-VL template's video
-readers open every video through ``load_file``.
+readers open every video through ``load_file``. Under ms-swift 4 with transformers 5 it also
+makes the Qwen2.5-VL template hand vLLM each video's rate as ``video_metadata``
+(:func:`_vllm_video_rates_as_metadata`; ms-swift 4.6's ``fps`` list fails there).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from typing import Any
 from swift.version import __version__ as SWIFT_VERSION
 
 from videotemp_o3 import protocol
+from videotemp_o3.engines.base import TRANSFORMERS_MAJOR, video_metadata
 from videotemp_o3.training import rl_env
 from videotemp_o3.training.rewards import DEFAULT_CONFIG, RewardConfig
 from videotemp_o3.training.rl_env import (SCHEDULER_NAME, TEXT_TURNS_KEY, ClipEnvConfig, ClipEnvironment,
@@ -120,6 +123,50 @@ def _read_file_uris() -> None:
 
 
 _read_file_uris()
+
+
+def rates_as_metadata(mm_processor_kwargs: dict, videos: list) -> dict:
+    """``mm_processor_kwargs`` of a vLLM request with each video's rate moved from an ``fps``
+    list into ``video_metadata`` (one dict per video; ``videos`` are qwen-vl-utils' T×C×H×W
+    tensors), and ``do_sample_frames`` off (the frames are already the sampled ones).
+
+    Why: ms-swift 4's Qwen2.5-VL template gives vLLM one ``fps`` per video, a list, which
+    transformers 5's processor refuses (``Field 'fps' with value [2.0] doesn't match any type``;
+    ms-swift issues 9357, 9582) — and 5.x would not read ``fps`` for the temporal spacing
+    anyway, but each video's metadata, so the overview and the clips keep their own rates."""
+    kwargs = {k: v for k, v in mm_processor_kwargs.items() if k != "fps"}
+    kwargs["video_metadata"] = [video_metadata(v.permute(0, 2, 3, 1) if hasattr(v, "permute") else v, float(f))
+                                for v, f in zip(videos, mm_processor_kwargs["fps"])]
+    kwargs["do_sample_frames"] = False
+    return kwargs
+
+
+def _vllm_video_rates_as_metadata() -> None:
+    """Under ms-swift 4 and transformers 5, make the Qwen2.5-VL template's vLLM-mode encoding
+    pass each video's rate as :func:`rates_as_metadata` does (the rollout server's engine sends
+    the encoding to vLLM as is). Idempotent; nothing changes under ms-swift 3.10 or
+    transformers 4.x, where the ``fps`` list is what the processor reads."""
+    if SWIFT_MAJOR < 4 or TRANSFORMERS_MAJOR < 5:
+        return
+    from swift.template.templates.qwen import Qwen2_5VLTemplate
+
+    original = Qwen2_5VLTemplate._encode_truncated
+    if getattr(original, "rates_as_metadata", False):
+        return
+
+    @functools.wraps(original)
+    def _encode_truncated(self, inputs, _original=original):
+        encoded = _original(self, inputs)
+        kwargs, videos = encoded.get("mm_processor_kwargs"), encoded.get("videos") or []
+        if self.mode == "vllm" and kwargs and isinstance(kwargs.get("fps"), list) and len(kwargs["fps"]) == len(videos):
+            encoded["mm_processor_kwargs"] = rates_as_metadata(kwargs, videos)
+        return encoded
+
+    _encode_truncated.rates_as_metadata = True  # type: ignore[attr-defined]  # marks the wrapper as ours
+    Qwen2_5VLTemplate._encode_truncated = _encode_truncated
+
+
+_vllm_video_rates_as_metadata()
 
 
 class VideoClipScheduler(MultiTurnScheduler):
