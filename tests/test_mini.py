@@ -134,6 +134,12 @@ def test_trajectory_metrics_by_hand(tmp_path):
     assert m["mean_turns"] == pytest.approx(2.0)
     assert m["well_formed_rate"] == pytest.approx(2 / 3)
     assert m["last_call_iou"] == pytest.approx((5 / 15 + 1.0) / 2)
+    # q1 and q3 open with the same call [10, 20]; none was rejected.
+    assert (m["first_turn_calls"], m["first_calls_rejected"], m["distinct_first_spans"]) == (2, 0, 1)
+    # A rejected first call (no clip came back) with another span.
+    _write_traj(traj, "q4", [{"text": protocol.render_turn("look", segments=[(30, 31)])}, {"text": answer}])
+    m = mini.trajectory_metrics(tmp_path, "videotemp", {})
+    assert (m["first_turn_calls"], m["first_calls_rejected"], m["distinct_first_spans"]) == (3, 1, 2)
 
 
 def _score(acc=None, miou=None, r5=None, n=4):

@@ -619,8 +619,13 @@ def trajectory_metrics(stage_dir: Path, task: str, truth: dict[str, tuple[float,
                 segs = [c["segment"] for c in calls[-1]["clips"]]
                 hull = (min(s[0] for s in segs), max(s[1] for s in segs))
                 last_iou = iou(hull, truth[uid])
+            # The first turn's request, carried out or not: a model that cannot read time
+            # writes the same few spans for every video, and the clip tool rejects most.
+            first = parsed[0].tool_call if parsed else None
+            first_span = (first.spans[0].start, first.spans[0].end) if first is not None and first.spans else None
             rows.append({"turns": len(turns), "called": bool(calls), "well_formed": well,
-                         "last_call_iou": last_iou})
+                         "last_call_iou": last_iou, "first_span": first_span,
+                         "first_rejected": first is not None and not turns[0].get("clips")})
     n = len(rows)
     ious = [r["last_call_iou"] for r in rows if r["last_call_iou"] is not None]
     return {
@@ -630,6 +635,9 @@ def trajectory_metrics(stage_dir: Path, task: str, truth: dict[str, tuple[float,
         "well_formed_rate": sum(r["well_formed"] for r in rows) / n if n else None,
         "last_call_iou": sum(ious) / len(ious) if ious else None,
         "n_calls": len(ious),
+        "first_turn_calls": sum(r["first_span"] is not None for r in rows),
+        "first_calls_rejected": sum(r["first_rejected"] for r in rows),
+        "distinct_first_spans": len({r["first_span"] for r in rows if r["first_span"] is not None}),
     }
 
 
