@@ -71,7 +71,7 @@ def test_jpeg_frames_request_for_vllm():
     assert body["stop"] == ["</answer>"] and body["include_stop_str_in_output"] is True
     assert body["seed"] == 3 and body["top_k"] == 1
     assert body["mm_processor_kwargs"] == {"fps": 2.0, "do_sample_frames": False, "do_resize": False,
-                                           "video_metadata": [video_metadata(np.zeros((6, 56, 84, 3)), 2.0)]}
+                                           "video_metadata": [video_metadata(6, 56, 84, 2.0)]}
     system, user = body["messages"]
     assert system == {"role": "system", "content": "You watch videos."}
     video_part, text_part = user["content"]

@@ -135,7 +135,7 @@ def questions(bench_dir: Path, limit: int | None) -> list[tuple[Path, dict]]:
     data = bench_dir / "data.jsonl"
     if not data.is_file():
         raise SystemExit(f"serve_7b: no {data} (make it with scripts/device/make_media.py; --bench-dir)")
-    rows = [(bench_dir / r["videos"][0], r) for r in (line.value for line in iter_jsonl(data))]
+    rows = [(bench_dir / line.value["videos"][0], line.value) for line in iter_jsonl(data)]
     missing = [str(v) for v, _ in rows if not v.is_file()]
     if missing:
         raise SystemExit(f"serve_7b: videos named in {data} are missing: {missing[:3]}")

@@ -57,6 +57,7 @@ from pathlib import Path
 from pool import sha256
 
 REPO = Path(__file__).resolve().parents[2]
+REPACK = REPO / "scripts/device/repack_vllm.py"
 CALL_LIMIT = 64 * 2**20
 
 # --- what each stack holds --------------------------------------------------------------------
@@ -180,10 +181,9 @@ def gather_wheels(stacks: list[str], cache: Path) -> dict[str, list[Path]]:
             pip_download(batch, wheels)
     for spec in wanted:
         name, version = spec.split("==")
-        repack = REPO / "scripts/device/repack_vllm.py"
         stamp = wheels / f"vllm-{version}.repacked-by"
         if name == "vllm" and (find_wheel(wheels, spec) is None
-                               or not stamp.is_file() or stamp.read_text() != sha256(repack)):
+                               or not stamp.is_file() or stamp.read_text() != sha256(REPACK)):
             # A wheel repacked by an older repack_vllm.py may lack what the current one keeps
             # (the FlashAttention 3 build once was): repack again when the script changed.
             stale = find_wheel(wheels, spec)
@@ -194,8 +194,8 @@ def gather_wheels(stacks: list[str], cache: Path) -> dict[str, list[Path]]:
             if find_wheel(orig, spec) is None:
                 say(f"pip download {spec} (the whole wheel, to repack)")
                 pip_download([spec], orig)
-            subprocess.run([sys.executable, str(repack), str(find_wheel(orig, spec)), str(wheels)], check=True)
-            stamp.write_text(sha256(repack))
+            subprocess.run([sys.executable, str(REPACK), str(find_wheel(orig, spec)), str(wheels)], check=True)
+            stamp.write_text(sha256(REPACK))
         if name == "deepspeed" and find_wheel(wheels, spec) is None:
             say(f"building {spec} as a pure-Python wheel (DS_BUILD_OPS=0)")
             env = dict(os.environ, DS_BUILD_OPS="0", DS_ACCELERATOR="cuda")

@@ -205,12 +205,13 @@ TRANSFORMERS_MAJOR = _transformers_major()
 from ``video_metadata`` and refuses ``fps`` as a list, 4.x reads ``fps``."""
 
 
-def video_metadata(frames: np.ndarray, fps: float) -> dict[str, Any]:
+def video_metadata(frames: int, height: int, width: int, fps: float) -> dict[str, Any]:
     """What a transformers 5 Qwen-VL processor reads a video's rate from (``video_metadata``,
-    one per video): ``frames`` as handed over (T already even), every one of them sampled,
-    at ``fps``. Its ``sampled_fps`` = len(frames_indices) / total_num_frames · fps = ``fps``,
-    which gives Qwen2.5-VL's ``second_per_grid_ts``; 5.x ignores the ``fps`` argument there."""
-    t, h, w = (int(n) for n in frames.shape[:3])
+    one per video): ``frames`` frames of ``height`` × ``width`` as handed over (T already
+    even), every one of them sampled, at ``fps``. Its ``sampled_fps`` = len(frames_indices) /
+    total_num_frames · fps = ``fps``, which gives Qwen2.5-VL's ``second_per_grid_ts``; 5.x
+    ignores the ``fps`` argument there."""
+    t, h, w = int(frames), int(height), int(width)
     return {"total_num_frames": t, "fps": float(fps), "frames_indices": list(range(t)),
             "duration": t / float(fps), "height": h, "width": w}
 

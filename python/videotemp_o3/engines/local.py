@@ -44,11 +44,11 @@ from typing import Any, Literal, Sequence
 import numpy as np
 
 from .base import (
+    TRANSFORMERS_MAJOR,
     Engine,
     Generation,
     Message,
     cut_at_stop,
-    TRANSFORMERS_MAJOR,
     pad_to_even,
     video_metadata,
     validate_messages,
@@ -77,7 +77,7 @@ def processor_video_kwargs(
     """
     videos = [pad_to_even(np.asarray(p["frames"])) for p in parts]
     fps = [float(p["fps"]) for p in parts]
-    metadata = [video_metadata(v, f) for v, f in zip(videos, fps)]
+    metadata = [video_metadata(v.shape[0], v.shape[1], v.shape[2], f) for v, f in zip(videos, fps)]
     kwargs: dict[str, Any] = {
         "videos": videos,
         "fps": fps,
@@ -94,8 +94,6 @@ def processor_video_kwargs(
         # a list is rejected, and one shared number would be wrong for videos at other rates.
         kwargs.pop("fps")
     return kwargs
-
-
 
 
 def _accepted_video_kwargs(processor) -> set[str] | None:

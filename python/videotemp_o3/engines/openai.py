@@ -14,8 +14,8 @@ to decode and resample again (the release's path). Two wire formats, chosen per 
     overview and a clip do); 5.x ignores ``fps`` for the spacing (without metadata it assumes
     24 fps: 0.083 s per temporal patch), reads each video's ``video_metadata`` instead, and
     refuses ``fps`` as a list — after such a refusal (HTTP 400 "Failed to apply …Processor")
-    the engine resends with the metadata alone and keeps doing so. Costs one JPEG encode per frame (quality ``jpeg_quality``). ``extra_body`` can
-    add processor kwargs, e.g. ``{"mm_processor_kwargs": {"do_resize": False}}`` if the
+    the engine resends with the metadata alone and keeps doing so. Costs one JPEG encode per
+    frame (quality ``jpeg_quality``). ``extra_body`` can add processor kwargs, e.g. ``{"mm_processor_kwargs": {"do_resize": False}}`` if the
     server's min/max pixels would re-size our frames. Known limit: vLLM 0.11 attaches no
     metadata to ``video/jpeg`` frames, which Qwen2.5-VL does not need but Qwen3-VL does
     (HTTP 500 there); later vLLM takes the rate from ``media_io_kwargs`` instead.
@@ -355,8 +355,10 @@ class OpenAIEngine(Engine):
         for the temporal spacing). 5.x refuses ``fps`` as a list, so once a server has
         refused one, this engine sends the metadata alone."""
         fps = [float(p["fps"]) for p in videos]
-        kwargs: dict[str, Any] = {"do_sample_frames": False, "video_metadata": [
-            video_metadata(pad_to_even(np.asarray(p["frames"])), f) for f, p in zip(fps, videos)]}
+        kwargs: dict[str, Any] = {"do_sample_frames": False, "video_metadata": []}
+        for f, part in zip(fps, videos):
+            t, h, w = np.shape(part["frames"])[:3]
+            kwargs["video_metadata"].append(video_metadata(t + t % 2, h, w, f))  # T as sent: made even
         if not self._metadata_only:
             kwargs["fps"] = fps[0] if all(f == fps[0] for f in fps) else fps
         return kwargs
@@ -393,9 +395,7 @@ class OpenAIEngine(Engine):
             logger.warning("%s: the server's processor refused fps as a list (transformers 5); "
                            "sending each video's rate as video_metadata only", self.base_url)
             self._metadata_only = True
-            body = self.build_request(
-                messages, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop, seed=seed
-            )
+            body["mm_processor_kwargs"] = {k: v for k, v in body["mm_processor_kwargs"].items() if k != "fps"}
             reply = self._request("POST", "/chat/completions", body)
         seconds = time.perf_counter() - started
         try:

@@ -135,7 +135,7 @@ def rates_as_metadata(mm_processor_kwargs: dict, videos: list) -> dict:
     ms-swift issues 9357, 9582) — and 5.x would not read ``fps`` for the temporal spacing
     anyway, but each video's metadata, so the overview and the clips keep their own rates."""
     kwargs = {k: v for k, v in mm_processor_kwargs.items() if k != "fps"}
-    kwargs["video_metadata"] = [video_metadata(v.permute(0, 2, 3, 1) if hasattr(v, "permute") else v, float(f))
+    kwargs["video_metadata"] = [video_metadata(v.shape[0], v.shape[2], v.shape[3], f)
                                 for v, f in zip(videos, mm_processor_kwargs["fps"])]
     kwargs["do_sample_frames"] = False
     return kwargs
