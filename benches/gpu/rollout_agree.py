@@ -10,7 +10,8 @@ trainer's (a checkpoint read differently by vLLM, weights mangled by the per-ste
 produces completions, rewards and losses — only garbage ones — so the step table alone cannot
 tell. Each prompt is a record's conversation up to its first assistant turn (the system prompt,
 the question, the overview video), encoded by ms-swift's own template on both sides under the
-same ``VIDEO_*``/``FPS_*`` environment. Temperature 0 on both sides; the server runs its
+same ``VIDEO_*``/``FPS_*`` environment; each prompt also without its video (text only), which
+tells the vision path from the language model. Temperature 0 on both sides; the server runs its
 multi-turn scheduler, and its first assistant message is compared.
 
 Run it before GRPO (the server holds the checkpoint it loaded from disk) and after (it holds the
@@ -39,6 +40,10 @@ def first_turn_prompt(record: dict) -> tuple[list[dict], list[str], str]:
     prompt = [{"role": m["role"], "content": m["content"]} for m in messages[:first]]
     n_videos = sum(m["content"].count("<video>") for m in prompt)
     return prompt, list(record.get("videos") or [])[:n_videos], messages[first]["content"]
+
+
+def without_video(messages: list[dict]) -> list[dict]:
+    return [dict(m, content=m["content"].replace("<video>", "")) for m in messages]
 
 
 def common_prefix(a: str, b: str) -> int:
@@ -92,22 +97,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rollout_agree: --data {args.data} has no records", file=sys.stderr)
         return 2
     built = [first_turn_prompt(r) for r in records]
-    prompts = [(m, v) for m, v, _ in built]
+    # Each prompt twice: as recorded, and without its video — a server that agrees on text alone
+    # but not with the video has its vision path wrong, one that disagrees on both its language model.
+    prompts = [(m, v) for m, v, _ in built] + [(without_video(m), []) for m, _, _ in built]
     local = local_turns(args.policy, prompts, args.tokens)
     served = server_turns(args.server, prompts, args.tokens)
 
     rows = []
-    for record, (_, _, own), mine, theirs in zip(records, built, local, served):
-        rows.append({"id": record.get("id"), "record": own, "local": mine, "server": theirs,
+    kinds = ["video"] * len(built) + ["text only"] * len(built)
+    for i, (kind, mine, theirs) in enumerate(zip(kinds, local, served)):
+        record, (_, _, own) = records[i % len(built)], built[i % len(built)]
+        rows.append({"id": record.get("id"), "prompt": kind, "record": own, "local": mine, "server": theirs,
                      "local_vs_record": common_prefix(mine, own), "server_vs_local": common_prefix(theirs, mine)})
     same = sum(r["server"] == r["local"] for r in rows)
     lines = [f"Greedy first turns, {args.label}: the rollout server against ms-swift's transformers engine on "
              f"{args.policy} ({args.tokens} new tokens; {same} of {len(rows)} identical).", "",
-             "| record | local = record's turn (chars) | server = local (chars of local) | server's turn (start) |",
-             "|---|---|---|---|"]
+             "| record | prompt | local = record's turn (chars) | server = local (chars of local) | server's turn (start) |",
+             "|---|---|---|---|---|"]
     for r in rows:
         start = r["server"][:70].replace("|", "\\|").replace("\n", "⏎")
-        lines.append(f"| {r['id']} | {r['local_vs_record']} of {len(r['record'])} | "
+        lines.append(f"| {r['id']} | {r['prompt']} | {r['local_vs_record']} of {len(r['record'])} | "
                      f"{r['server_vs_local']} of {len(r['local'])} | `{start}` |")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
