@@ -403,6 +403,20 @@ def _read_jsonl(path: Path) -> list[dict]:
     return [line.value for line in iter_jsonl(path)]
 
 
+def sft_build_command(python: str, annotations: Path, seed: int, clips_dir: Path) -> list[str]:
+    """The SFT data builder's command line for the miniature (every scale), less ``-o``."""
+    return [python, "-m", "videotemp_o3.training.sft_data", "build", str(annotations),
+            "--clip-max-frames", str(synthetic.CLIP_MAX_FRAMES), "--seed", str(seed),
+            "--clips-dir", str(clips_dir),
+            # One phrasing per reasoning step: the 10 M-parameter model mixed the builder's
+            # several phrasings into garbled turns (the first GPU run: 22 % well formed).
+            "--wording", "fixed",
+            # Recovery turns: the second GPU run's first calls were mostly rejected (empty, too
+            # short, reversed) and the model, which had never seen the rejection feedback,
+            # derailed; a share of the trajectories shows one, then a valid call.
+            "--recovery", str(SFT_RECOVERY)]
+
+
 def stage_data(work: Path, scale: Scale, seed: int, runner: Runner, device: str, workers: int,
                python: str) -> dict:
     """Splits, SFT data (three arms), RL data. Returns sizes for the report."""
@@ -422,16 +436,7 @@ def stage_data(work: Path, scale: Scale, seed: int, runner: Runner, device: str,
         _write_jsonl(src, anns[k * per:(k + 1) * per])
         # The builder seeds each record from (seed, line number): a seed per shard keeps the
         # shards' random choices independent.
-        common = [python, "-m", "videotemp_o3.training.sft_data", "build", str(src),
-                  "--clip-max-frames", str(synthetic.CLIP_MAX_FRAMES), "--seed", str(seed * 1000 + k),
-                  "--clips-dir", str(sft / "clips"),
-                  # One phrasing per reasoning step: the 10 M-parameter model mixed the builder's
-                  # several phrasings into garbled turns (the first GPU run: 22 % well formed).
-                  "--wording", "fixed",
-                  # Recovery turns: the second GPU run's first calls were mostly rejected (empty,
-                  # too short, reversed) and the model, which had never seen the rejection
-                  # feedback, derailed; here 30 % of the trajectories show it, then a valid call.
-                  "--recovery", str(SFT_RECOVERY)]
+        common = sft_build_command(python, src, seed * 1000 + k, sft / "clips")
         jobs.append(Job(f"sft-data-{k}", common + ["-o", str(sft / "tool" / f"part{k:02d}.jsonl")],
                         env, runner.log_dir / "data" / f"sft_tool_{k}.log"))
         jobs.append(Job(f"sft-direct-{k}", common + ["-o", str(sft / "direct" / f"part{k:02d}.jsonl"),
