@@ -197,8 +197,9 @@ def _check_turns(messages: list[dict], duration: Optional[float], min_length: fl
             if checked.problem is not CallProblem.TURN_LIMIT and messages[k].get("loss") is False:
                 # A mistake kept in the context for the model to recover from, never trained.
                 if check_feedback and not last and "<video>" in messages[k + 1]["content"]:
-                    problems.append(f"message {k + 1}: the feedback to a rejected call holds a "
-                                    "clip")
+                    problems.append(f"message {k}: tool call rejected: {checked.problem.value} "
+                                    f"({checked.detail}), yet its feedback (message {k + 1}) "
+                                    "holds a clip")
                 continue
             problems.append(f"message {k}: tool call rejected: {checked.problem.value} "
                             f"({checked.detail}); a rejected call may stay in the context only "
