@@ -7,7 +7,7 @@
 #       --video-format jpeg --workers 16
 #
 # Overridable: MODEL (checkpoint dir or hub id), PORT, HOST, GPUS (CUDA_VISIBLE_DEVICES; tensor
-# parallel over them), SERVED_MODEL_NAME, MAX_MODEL_LEN, GPU_MEMORY_UTILIZATION, MAX_NEW_TOKENS.
+# parallel over them), SERVED_MODEL_NAME, MAX_MODEL_LEN, GPU_MEMORY_UTILIZATION, MAX_NEW_TOKENS, PLUGIN.
 #
 # Note on frames: eval/run.py decodes and samples the video itself and sends the frames as JPEGs
 # with their true fps; the server's own FPS / VIDEO_*_PIXELS settings below must cover what is
@@ -33,6 +33,11 @@ export VIDEO_MAX_PIXELS="${VIDEO_MAX_PIXELS:-200704}"
 export FPS_MAX_FRAMES="${FPS_MAX_FRAMES:-256}"
 export FPS="${FPS:-2.0}"
 TP=$(awk -F, '{print NF}' <<<"$GPUS")
+# Our ms-swift plug-in (the same file swift rollout and swift rlhf load): under ms-swift 4 with
+# transformers 5 it makes the Qwen2.5-VL template hand vLLM each video's rate as video_metadata —
+# without it every video request fails with "Field 'fps' with value [2.0] doesn't match any type"
+# (the template's per-video fps list); under ms-swift 3.10 / transformers 4 it changes nothing.
+PLUGIN="${PLUGIN:-$PWD/rl/plugin.py}"
 
 echo "[deploy] $MODEL on GPUs $GPUS (tensor parallel $TP) at http://$HOST:$PORT/v1 as '$SERVED_MODEL_NAME'"
 echo "[deploy] frames: FPS_MAX_FRAMES=$FPS_MAX_FRAMES VIDEO_MIN_PIXELS=$VIDEO_MIN_PIXELS VIDEO_MAX_PIXELS=$VIDEO_MAX_PIXELS; max_model_len $MAX_MODEL_LEN"
@@ -48,4 +53,5 @@ exec "$SWIFT" deploy \
   --max_new_tokens "$MAX_NEW_TOKENS" \
   --served_model_name "$SERVED_MODEL_NAME" \
   --host "$HOST" --port "$PORT" \
+  --external_plugins "$PLUGIN" \
   "$@"

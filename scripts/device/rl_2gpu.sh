@@ -13,6 +13,8 @@
 #      random model never calls the tool, and then the server's clip environment has nothing
 #      to answer;
 #   3. starts the rollout server from that checkpoint on GPU 1, then GRPO for STEPS steps on GPU 0;
+#   3b. before GRPO and after it, the server's greedy first turns against the trainer's model
+#      (benches/gpu/rollout_agree.py: a server computing another function still yields steps);
 #   4. reports per step: loss, each reward function's mean, turns per rollout, seconds per step;
 #      the clip files the environment wrote and the rollouts that called the tool; the weight
 #      syncs the server logged; peak memory per GPU. $OUT gets rl_2gpu-summary.md, rl_2gpu.tar.gz.
@@ -74,6 +76,15 @@ bg env ROLLOUT_DEVICES=$ROLLOUT_GPU MAX_MODEL_LEN=16384 GPU_MEMORY_UTILIZATION=$
 SERVER_PID=${_BG[-1]}
 wait_http http://127.0.0.1:8000/health/ "$SERVER_PID" "$WORK/rollout.log" "the rollout server" 420
 
+agree() {  # label checkpoint: greedy first turns, server against the trainer's model (benches/gpu/rollout_agree.py)
+  CUDA_VISIBLE_DEVICES=$TRAIN_GPU python3 benches/gpu/rollout_agree.py --policy "$2" --server http://127.0.0.1:8000 \
+    --data "$MEDIA/rl/sft_seed.jsonl" --label "$1" --out "$WORK" > "$WORK/rollout_agree_$1.log" 2>&1 \
+    && { echo; cat "$WORK/rollout_agree_$1.md"; } >> "$SUMMARY" \
+    || { tail -15 "$WORK/rollout_agree_$1.log" >&2; echo "$NAME: the agreement check ($1) failed; GRPO goes on" >&2; }
+}
+step "the server's greedy first turns against the policy's, before any weight sync"
+agree before "$POLICY"
+
 step "GRPO on GPU $TRAIN_GPU: $STEPS steps, $NUM_GENERATIONS generations, DeepSpeed $TRAIN_DEEPSPEED, weights synced each step"
 t_train=$SECONDS
 TRAIN_DEVICES=$TRAIN_GPU USE_VLLM=true DEEPSPEED="$TRAIN_DEEPSPEED" MAX_STEPS="$STEPS" NUM_GENERATIONS="$NUM_GENERATIONS" \
@@ -82,6 +93,11 @@ TRAIN_DEVICES=$TRAIN_GPU USE_VLLM=true DEEPSPEED="$TRAIN_DEEPSPEED" MAX_STEPS="$
   EXTRA_ARGS="--check_model false" bash rl/grpo.sh > "$WORK/grpo.log" 2>&1 \
   || { tail -60 "$WORK/grpo.log" >&2; echo "--- rollout server log:" >&2; tail -30 "$WORK/rollout.log" >&2; die "GRPO failed (grpo.log, rollout.log)"; }
 train_s=$((SECONDS - t_train))
+last_ckpt=$(ls -d "$WORK"/rl/grpo/v*/checkpoint-* 2>/dev/null | sort -V | tail -1 || true)
+if [ -n "$last_ckpt" ]; then
+  step "the server's greedy first turns after the weight syncs, against the trainer's saved $last_ckpt"
+  agree after "$last_ckpt"
+fi
 gpu_watch_stop
 
 # --- 4. the report -----------------------------------------------------------------------------------

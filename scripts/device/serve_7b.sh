@@ -19,7 +19,7 @@
 # tower (the repacked vLLM wheel has no FlashAttention build: scripts/device/repack_vllm.py), and
 # take every frame sent (vLLM's video/jpeg loader keeps only 32 unless told num_frames -1).
 # Knobs: CKPT (/tmp/qwen7b), WORKERS (4), NEW_TOKENS (64), LIMIT (questions; all), SWIFT_DEPLOY (1),
-# START_TIMEOUT (420 s per server), EMBEDDED (1).
+# START_TIMEOUT (420 s per server), EMBEDDED (1), VLLM_SERVE (1; 0 runs swift deploy alone, on GPU 0).
 NAME=serve_7b
 source "$(dirname "$0")/common.sh"
 CKPT="${CKPT:-/tmp/qwen7b}"
@@ -29,6 +29,7 @@ LIMIT="${LIMIT:-}"
 SWIFT_DEPLOY="${SWIFT_DEPLOY:-1}"
 START_TIMEOUT="${START_TIMEOUT:-420}"
 EMBEDDED="${EMBEDDED:-1}"
+VLLM_SERVE="${VLLM_SERVE:-1}"
 BENCH="${VIDEOTEMP_MEDIA:-/tmp/videotemp-media}/serve"
 SUMMARY="$WORK/summary.md"
 
@@ -69,19 +70,7 @@ start_swift() {  # gpu
     --vllm_enforce_eager true > "$WORK/swift_deploy.log" 2>&1
   SWIFT_PID=${_BG[-1]}
 }
-start_vllm
-if [ "$SWIFT_DEPLOY" = 1 ] && [ "$ngpu" -ge 2 ]; then start_swift 1; fi
-wait_http http://127.0.0.1:8000/health "$VLLM_PID" "$WORK/vllm_serve.log" "vllm serve" "$START_TIMEOUT"
-
-# --- 3. per-question latency against vLLM ----------------------------------------------------------
-step "per-question latency against vLLM (one question at a time)"
-python3 benches/gpu/serve_7b.py --base-url http://127.0.0.1:8000/v1 --bench-dir "$BENCH" --label vllm \
-  --new-tokens "$NEW_TOKENS" --embedded benches/gpu/results/agent_7b.json --out "$WORK" "${limit_args[@]}" \
-  > "$WORK/serve_7b_vllm.log" 2>&1 || { tail -30 "$WORK/serve_7b_vllm.log" >&2; die "the per-question pass against vLLM failed"; }
-{ echo; cat "$WORK/serve_7b_vllm.md"; } >> "$SUMMARY"
-tail -4 "$WORK/serve_7b_vllm.log"
-
-# --- 4. eval/run.py end to end ---------------------------------------------------------------------
+# --- eval/run.py end to end (step 4, against each server) -------------------------------------------
 { echo; echo "eval/run.py --engine openai end to end ($WORKERS workers, $NEW_TOKENS new tokens per turn; random"
   echo "weights, so the answers are chance — what is measured is the path):"; echo
   echo "| server | questions | errors | turns | wall s | mean s/question | max s/question |"
@@ -106,12 +95,26 @@ if errors:
 PY
   tail -3 "$WORK/run_$label.log"
 }
-run_eval vllm http://127.0.0.1:8000/v1 jpeg
-step "stopping vllm serve"
-kill "$VLLM_PID" 2>/dev/null || true; wait "$VLLM_PID" 2>/dev/null || true
+if [ "$VLLM_SERVE" = 1 ]; then
+  start_vllm
+  if [ "$SWIFT_DEPLOY" = 1 ] && [ "$ngpu" -ge 2 ]; then start_swift 1; fi
+  wait_http http://127.0.0.1:8000/health "$VLLM_PID" "$WORK/vllm_serve.log" "vllm serve" "$START_TIMEOUT"
+
+  # --- 3. per-question latency against vLLM; 4. eval/run.py against it ----------------------------
+  step "per-question latency against vLLM (one question at a time)"
+  python3 benches/gpu/serve_7b.py --base-url http://127.0.0.1:8000/v1 --bench-dir "$BENCH" --label vllm \
+    --new-tokens "$NEW_TOKENS" --embedded benches/gpu/results/agent_7b.json --out "$WORK" "${limit_args[@]}" \
+    > "$WORK/serve_7b_vllm.log" 2>&1 || { tail -30 "$WORK/serve_7b_vllm.log" >&2; die "the per-question pass against vLLM failed"; }
+  { echo; cat "$WORK/serve_7b_vllm.md"; } >> "$SUMMARY"
+  tail -4 "$WORK/serve_7b_vllm.log"
+
+  run_eval vllm http://127.0.0.1:8000/v1 jpeg
+  step "stopping vllm serve"
+  kill "$VLLM_PID" 2>/dev/null || true; wait "$VLLM_PID" 2>/dev/null || true
+fi
 
 if [ "$SWIFT_DEPLOY" = 1 ]; then
-  [ "$ngpu" -ge 2 ] || start_swift 0
+  [ "$ngpu" -ge 2 ] && [ "$VLLM_SERVE" = 1 ] || start_swift 0
   wait_http http://127.0.0.1:8001/health "$SWIFT_PID" "$WORK/swift_deploy.log" "swift deploy" "$START_TIMEOUT"
   run_eval swift_deploy http://127.0.0.1:8001/v1 mkv
   step "per-question wall time against swift deploy (2 questions; no engine counters there)"
