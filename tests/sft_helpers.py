@@ -37,11 +37,17 @@ def swift_template(model_dir: os.PathLike | str, env: dict[str, str]) -> Iterato
         if had_patch:
             mp.delattr(vp, "_patch")
         try:
-            from swift.llm import get_model_tokenizer, get_template
+            try:  # ms-swift 3
+                from swift.llm import get_model_tokenizer, get_template
 
-            _, processor = get_model_tokenizer(str(model_dir), load_model=False,
-                                               model_type="qwen2_5_vl")
-            template = get_template("qwen2_5_vl", processor)
+                _, processor = get_model_tokenizer(str(model_dir), load_model=False,
+                                                   model_type="qwen2_5_vl")
+                template = get_template("qwen2_5_vl", processor)
+            except ModuleNotFoundError:  # ms-swift 4: swift.llm is gone, the same at the top
+                from swift import get_processor, get_template as get_template_4
+
+                processor = get_processor(str(model_dir), model_type="qwen2_5_vl")
+                template = get_template_4(processor, template_type="qwen2_5_vl")
             template.set_mode("train")
             yield template
         finally:

@@ -88,6 +88,55 @@ def test_all_rounds_trains_every_assistant_round():
     assert record["messages"][2]["loss"] is False          # the input is not modified
 
 
+def test_all_rounds_keeps_a_rejected_call_untrained():
+    rejected = protocol.render_turn("Around 12 s.", segments=[(12.0, 12.0)])
+    verdict = protocol.validate_call(protocol.parse_turn(rejected).tool_call, 60.0, 0.5)
+    assert isinstance(verdict, protocol.RejectedCall)
+    imprecise = protocol.render_turn("Somewhere early.", segments=[(2.0, 30.0)])
+    record = {"messages": [{"role": "user", "content": "<video>q"},
+                           {"role": "assistant", "content": rejected, "loss": False},
+                           {"role": "user", "content": protocol.tool_feedback(verdict)},
+                           {"role": "assistant", "content": imprecise, "loss": False},
+                           {"role": "user", "content": protocol.tool_feedback(
+                               [(2.0, 30.0)], ask_final=True, video_tag="<video>")},
+                           {"role": "assistant", "content": protocol.render_turn(
+                               "It is B.", answer="B"), "loss": True}],
+              "videos": ["v", "c"]}
+    out = mini.all_rounds(record)
+    # The imprecise call is trained in this arm (that is the ablation); the mistake never is.
+    assert [m.get("loss") for m in out["messages"]] == [None, False, None, True, None, True]
+
+
+def test_miniature_sft_command_builds_recovery_turns(tmp_path, monkeypatch):
+    from videotemp_o3.training.sft_data import calls_not_carried_out
+
+    for key, value in synthetic.SWIFT_ENV.items():
+        monkeypatch.setenv(key, value)
+    spec = synthetic.VideoSpec(uid="v", duration=90.0, start=40.0, end=46.5, pattern="plain",
+                               colour="red", slot=1, options=synthetic.PATTERNS)
+    video = tmp_path / "v.mp4"
+    synthetic.render_video(video, spec)
+    rows = [{"video": str(video), "query": f"the red card {k}", "span": [40.0, 46.5]}
+            for k in range(12)]
+    ann = tmp_path / "ann.jsonl"
+    ann.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "sft.jsonl"
+    done = subprocess.run([*mini.sft_build_command(sys.executable, ann, 0, tmp_path / "clips"),
+                           "-o", str(out)], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    recovering = [r for r in records if calls_not_carried_out(r["messages"])]
+    # About SFT_RECOVERY of them (0.3 of 12: 3.6 expected), the rest as before.
+    assert 1 <= len(recovering) <= 8
+    for r in recovering:
+        assert [m["loss"] for m in r["messages"] if m["role"] == "assistant"] == [False, True, True]
+        assert [m["loss"] for m in mini.all_rounds(r)["messages"]
+                if m["role"] == "assistant"] == [False, True, True]
+    check = subprocess.run([sys.executable, "-m", "videotemp_o3.training.sft_data", "validate",
+                            str(out)], capture_output=True, text=True, cwd=REPO)
+    assert check.returncode == 0, check.stdout[-3000:]
+
+
 def test_overview_file_holds_the_frames_ms_swift_samples(tmp_path, monkeypatch):
     from videotemp_o3.video import VideoReader
 

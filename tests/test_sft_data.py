@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import random
 import re
@@ -11,14 +12,14 @@ import numpy as np
 import pytest
 
 from sft_helpers import SMALL_VIDEO_ENV, expected_clip_indices
-from videotemp_o3 import protocol
+from videotemp_o3 import mini, protocol
 from videotemp_o3.segments import Segment, iou
 from videotemp_o3.testing.videos import make_indexed_video, read_index
 from videotemp_o3.training import sft_check
 from videotemp_o3.training.annotations import read_annotations
 from videotemp_o3.training.sft_check import validate_file
-from videotemp_o3.training.sft_data import (BuildConfig, build_file, build_record, main,
-                                            release_files)
+from videotemp_o3.training.sft_data import (MISTAKES, BuildConfig, build_file, build_record,
+                                            calls_not_carried_out, main, release_files)
 from videotemp_o3.training.swift_media import clip_budget
 from videotemp_o3.video import VideoReader
 
@@ -152,6 +153,182 @@ def test_build_file_is_seeded_and_valid(video, annotations, tmp_path):
     build_file(annotations, out_b, tmp_path / "clips", BuildConfig(refine_fraction=0.5, seed=8),
                progress=False)
     assert out_a.read_text() != out_b.read_text()
+
+
+# Tool-call spans of each record (g1, m1, o1) for seeds 0, 1, 2 under the default configuration,
+# and a digest of all their messages, as the builder made them before recovery turns existed:
+# recovery 0 (the default) must draw and write exactly what it always did.
+BEFORE_RECOVERY = {
+    0: ([[[9.0, 23.3], [14.1, 17.9]], [[8.7, 20.8], [14.3, 17.9]], [[1.3, 21.4], [2.9, 8.9]]],
+        "586b60a8be7243b8"),
+    1: ([[[13.5, 17.2]], [[13.6, 30.7], [14.2, 17.6]], [[0.6, 17.7], [2.2, 9.0]]],
+        "2a281bbed863e0b9"),
+    2: ([[[14.0, 18.1]], [[14.2, 18.0]], [[3.0, 9.4]]], "fb8a384bf8fa266f"),
+}
+
+
+def _read_records(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _call_spans(record) -> list[list[float]]:
+    return [span.as_list() for span, _ in calls_and_clips(record)]
+
+
+def test_recovery_is_off_by_default_and_changes_nothing_else(video, annotations, tmp_path):
+    assert BuildConfig().recovery == 0.0
+    for seed, (spans, digest) in BEFORE_RECOVERY.items():
+        default, zero, half = (tmp_path / f"{name}{seed}.jsonl" for name in ("d", "z", "h"))
+        build_file(annotations, default, tmp_path / "clips", BuildConfig(seed=seed), progress=False)
+        build_file(annotations, zero, tmp_path / "clips", BuildConfig(seed=seed, recovery=0.0),
+                   progress=False)
+        records = _read_records(default)
+        assert [_call_spans(r) for r in records] == spans
+        messages = json.dumps([r["messages"] for r in records]).encode()
+        assert hashlib.sha256(messages).hexdigest()[:16] == digest
+        assert zero.read_text() == default.read_text()
+        # With P > 0 the recovery draws come last: a record that draws none is the P = 0 one.
+        report = build_file(annotations, half, tmp_path / "clips",
+                            BuildConfig(seed=seed, recovery=0.5), progress=False)
+        for before, after in zip(records, _read_records(half), strict=True):
+            if not calls_not_carried_out(after["messages"]):
+                assert after == before
+        assert report.recovered + report.direct_calls + report.refined == 3
+
+
+def _built_with_recovery(video, annotations, clips, seeds, **config) -> list[tuple[object, dict]]:
+    reader = VideoReader(video)
+    anns, _ = read_annotations(annotations)
+    return [(ann, build_record(ann, reader, random.Random(f"{seed}:{ann.uid}"), clips,
+                               BuildConfig(recovery=1.0, **config)))
+            for ann in anns for seed in seeds]
+
+
+@pytest.mark.parametrize("policy", ["unified", "last_two_rounds"])
+def test_recovery_starts_with_a_rejected_call_then_a_valid_call_and_the_answer(
+        video, annotations, tmp_path, policy):
+    reader = VideoReader(video)
+    duration = reader.duration_seconds
+    min_length = BuildConfig().clip_tool().min_length(reader)
+    kinds = set()
+    built = _built_with_recovery(video, annotations, tmp_path / "clips", range(6), policy=policy)
+    for ann, record in built:
+        msgs = record["messages"]
+        assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user", "assistant",
+                                             "user", "assistant"]
+        assistants = [m for m in msgs if m["role"] == "assistant"]
+        assert len(assistants) == protocol.DEFAULT_MAX_TURNS
+        # Turn 1: a call the protocol rejects, for one of the mistakes seen, inside the video;
+        # answered by exactly the feedback the protocol composes for it, without a clip.
+        first = protocol.parse_turn(msgs[2]["content"]).tool_call
+        assert first is not None and first.error is None
+        (mistake,) = first.spans
+        assert 0.0 <= min(mistake.start, mistake.end) <= max(mistake.start, mistake.end) <= duration
+        verdict = protocol.validate_call(first, duration, min_length, (), turn=1)
+        assert isinstance(verdict, protocol.RejectedCall) and verdict.problem in MISTAKES
+        kinds.add(verdict.problem)
+        assert msgs[3]["content"] == protocol.tool_feedback(verdict)
+        assert "<video>" not in msgs[3]["content"]
+        # Turn 2: the accurate call, carried out; its feedback asks for the answer.
+        second = protocol.parse_turn(msgs[4]["content"]).tool_call
+        clips = protocol.validate_call(second, duration, min_length, (), turn=2)
+        assert isinstance(clips, list) and iou(clips[0].segment, ann.span) >= 0.5
+        assert msgs[5]["content"] == protocol.tool_feedback(clips, ask_final=True,
+                                                            video_tag="<video>")
+        assert len(record["videos"]) == 2 and record["videos"][1].endswith(
+            f"_{clips[0].segment.start:.2f}-{clips[0].segment.end:.2f}_"
+            + record["videos"][1].rsplit("_", 1)[-1])
+        # Turn 3: the answer.
+        assert protocol.parse_turn(msgs[6]["content"]).answer is not None
+        # The mistake is never trained, in the builder's masking and in the all-rounds arm.
+        assert [m["loss"] for m in assistants] == [False, True, True]
+        assert calls_not_carried_out(msgs) == [2]
+        trained_all = [m["loss"] for m in mini.all_rounds(record)["messages"]
+                       if m["role"] == "assistant"]
+        assert trained_all == [False, True, True]
+    assert kinds == set(MISTAKES)
+    # ms-swift's data as the validator reads it: every record passes.
+    data = tmp_path / "recovery.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for _, r in built))
+    assert validate_file(data) == (len(built), [])
+
+
+def test_recovery_feedback_is_what_the_agent_sends(video, annotations, tmp_path):
+    """Each built record replayed through the real agent loop (its own clip tool, video layer
+    and protocol; the engine only says the record's assistant turns): every user turn the
+    builder wrote is the one the agent sends in that position."""
+    from videotemp_o3.agent import Agent, AgentConfig, Question
+    from videotemp_o3.engines.base import Engine, Generation
+    from videotemp_o3.video import FrameBudget
+
+    class Replay(Engine):
+        def __init__(self, replies):
+            self.replies = list(replies)
+
+        def generate(self, messages, **kw):
+            return Generation(self.replies.pop(0), 0, 0, 0, 0.0, 0.0)
+
+    config = BuildConfig()
+    agent_config = AgentConfig(overview_budget=FrameBudget(nframes=4, max_pixels=6272,
+                                                           min_pixels=3136),
+                               clip_budget=clip_budget(max_frames=config.clip_max_frames))
+    for ann, record in _built_with_recovery(video, annotations, tmp_path / "clips", range(3)):
+        msgs = record["messages"]
+        replies = [m["content"] for m in msgs if m["role"] == "assistant"]
+        traj = Agent(Replay(replies), agent_config).run(
+            video, Question(ann.text, ann.task, ann.options))
+        assert traj.error is None, traj.error
+        assert [t.text for t in traj.turns] == replies
+        assert traj.turns[0].rejected is not None and not traj.turns[0].clips
+        assert traj.turns[1].rejected is None and len(traj.turns[1].clips) == 1
+        assert traj.answer == protocol.parse_turn(replies[-1]).answer
+        sent = [m for m in traj.messages if m["role"] == "user"]
+        built = [m["content"] for m in msgs if m["role"] == "user"]
+        assert len(sent) == len(built) == 3
+        for agent_turn, built_turn in zip(sent, built, strict=True):
+            texts = "".join(p["text"] for p in agent_turn["content"] if p["type"] == "text")
+            assert texts == built_turn.replace("<video>", "")
+            assert sum(p["type"] == "video" for p in agent_turn["content"]) == \
+                built_turn.count("<video>")
+        assert traj.messages[0]["content"][0]["text"] == msgs[0]["content"]
+
+
+def test_recovery_out_of_range_is_one_line_naming_the_flag(annotations, tmp_path, capsys):
+    for value in ("1.5", "-0.1", "nan"):
+        assert main(["build", str(annotations), "-o", str(tmp_path / "x.jsonl"),
+                     "--recovery", value]) == 2
+        err = capsys.readouterr().err.splitlines()
+        assert len(err) == 1 and err[0].startswith(f"error: --recovery {float(value)}: "), err
+        assert "[0, 1]" in err[0]
+    assert not (tmp_path / "x.jsonl").exists()
+    with pytest.raises(ValueError, match="recovery must be a probability in"):
+        BuildConfig(recovery=2.0)
+    # In range, the CLI builds and counts the recovery trajectories.
+    out = tmp_path / "r.jsonl"
+    assert main(["build", str(annotations), "-o", str(out), "--clips-dir", str(tmp_path / "c"),
+                 "--recovery", "1"]) == 0
+    assert "0 refined, 3 recovering from a rejected call" in capsys.readouterr().out
+    assert all(calls_not_carried_out(r["messages"]) == [2] for r in _read_records(out))
+
+
+def test_validator_allows_a_rejected_call_only_untrained_and_without_clip(video, annotations,
+                                                                          tmp_path):
+    (_, record), = _built_with_recovery(video, annotations, tmp_path / "clips", [0])[:1]
+    trained = copy.deepcopy(record)
+    trained["messages"][2]["loss"] = True
+    unmarked = copy.deepcopy(record)
+    del unmarked["messages"][2]["loss"]
+    with_clip = copy.deepcopy(record)
+    with_clip["messages"][3]["content"] = "<video>" + with_clip["messages"][3]["content"]
+    with_clip["videos"].insert(1, with_clip["videos"][1])
+    assert sft_check.validate_record(record) == []
+    for bad in (trained, unmarked):
+        (reason,) = sft_check.validate_record(bad)
+        assert reason.startswith("message 2: tool call rejected: ")
+        assert reason.endswith('a rejected call may stay in the context only marked "loss": false')
+    (reason,) = sft_check.validate_record(with_clip)
+    assert reason.startswith("message 2: tool call rejected: ")
+    assert reason.endswith("yet its feedback (message 3) holds a clip")
 
 
 def _thinking(record) -> list[str]:

@@ -143,6 +143,39 @@ def test_end_of_the_last_turn_is_always_trained(template, video, tmp_path):
                                                               END_OF_TURN]
 
 
+@pytest.mark.parametrize("arm", ["unified", "all_rounds"])
+def test_recovery_trajectory_never_trains_the_rejected_call(template, video, tmp_path, arm):
+    """A built recovery trajectory (rejected call, its feedback, a valid call, the answer)
+    through ms-swift's template: the rejected call is in the input and not one of its tokens is
+    labelled, in the builder's masking and in the miniature's all-rounds arm."""
+    import random
+
+    from videotemp_o3 import mini
+    from videotemp_o3.training.annotations import Annotation
+    from videotemp_o3.training.sft_data import BuildConfig, build_record
+
+    ann = Annotation(video=video, task="mcq", text="What colour is the square?",
+                     options=("red", "green", "blue", "white"), answer="B", spans=(EVIDENCE,),
+                     uid="r", where="test:1")
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in SMALL_VIDEO_ENV.items():
+            mp.setenv(k, v)
+        record = build_record(ann, VideoReader(video), random.Random(0), tmp_path,
+                              BuildConfig(recovery=1.0))
+    if arm == "all_rounds":
+        record = mini.all_rounds(record)
+    rejected, valid, answer = assistant_texts(record)
+    enc = encode(template, record)
+    assert label_spans(template, enc) == [valid + END_OF_TURN, answer + END_OF_TURN]
+    ids, labels = enc["input_ids"], enc["labels"]
+    call_ids = template.tokenizer.encode(rejected, add_special_tokens=False)
+    start = _find(ids, call_ids)
+    assert all(label == -100 for label in labels[start:start + len(call_ids) + 2])
+    # The rejection feedback is in the input too, as a user turn.
+    feedback = template.tokenizer.encode(record["messages"][3]["content"], add_special_tokens=False)
+    assert _find(ids, feedback) > start
+
+
 def test_round_losses_rules():
     call = lambda s: protocol.render_turn("t", segments=[s])  # noqa: E731
     answer = protocol.render_turn("t", answer="B")

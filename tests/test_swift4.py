@@ -1,4 +1,5 @@
-"""Training under ms-swift 4 as well as 3.10: the CPU SFT and GRPO runs and the adapter's tests,
+"""Training under ms-swift 4 as well as 3.10: the CPU SFT and GRPO runs, the adapter's tests and
+the per-message masking checked token by token (recovery trajectories included),
 rerun in a subprocess with the ``.swift4`` overlay (ms-swift 4.6, transformers 5.17, trl 0.29,
 datasets 4: requirements/swift4-overlay.txt) first on PYTHONPATH, on the main environment's torch.
 scripts/setup.sh installs the overlay; the main environment keeps the release's ms-swift 3.10."""
@@ -15,6 +16,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 OVERLAY = REPO / ".swift4"
 RERUN = ["tests/test_swift4_adapter.py", "tests/test_rl_rollout_videos.py",
+         "tests/test_sft_masking.py",
          "tests/test_sft_train.py::test_cpu_training_run",
          "tests/test_rl_grpo.py::test_cpu_grpo_with_a_tool_calling_policy_gets_a_learning_signal"]
 

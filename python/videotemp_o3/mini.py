@@ -8,8 +8,10 @@ splits), a small random-initialised Qwen2.5-VL (:mod:`videotemp_o3.testing.tiny_
 ``small``), and then only the project's public entry points, each in its own process:
 
 1. **data** — the splits; SFT trajectories with ``python -m videotemp_o3.training.sft_data
-   build`` (imprecise → refined calls, answers; the builder's unified masking), the same records
-   with every assistant round trained (the "all rounds" ablation), direct answers without the
+   build`` (imprecise → refined calls, answers; the builder's unified masking; 30 % of them
+   recovery trajectories — a first call the clip tool rejects, its feedback, a valid call, the
+   answer — with the rejected call never trained), the same records with every assistant round
+   but a rejected call trained (the "all rounds" ablation), direct answers without the
    tool (``--no-tool-calls``, the single-pass baseline); GRPO rows with ``python -m
    videotemp_o3.training.rl_data build``.
 2. **sft** — three ``bash sft/sft.sh`` runs side by side on the one GPU: all rounds, unified
@@ -56,6 +58,7 @@ from typing import Any, Iterable, Optional, Sequence
 from videotemp_o3 import protocol, synthetic
 from videotemp_o3.jsonl import dumps_line, iter_jsonl
 from videotemp_o3.segments import iou
+from videotemp_o3.training.sft_data import calls_not_carried_out
 
 def _repo() -> Path:
     """The checkout whose scripts (sft/sft.sh, rl/grpo.sh, eval/run.py) the run drives:
@@ -71,6 +74,10 @@ def _repo() -> Path:
 
 
 REPO = _repo()
+
+SFT_RECOVERY = 0.3
+"""Share of the SFT trajectories (every scale) that start with a call the clip tool rejects,
+its feedback, then the accurate call and the answer (``sft_data build --recovery``)."""
 
 # ---------------------------------------------------------------------------------------------
 # Scales
@@ -368,9 +375,15 @@ def with_overview(record: dict, overviews: dict[str, str]) -> dict:
 
 
 def all_rounds(record: dict) -> dict:
-    """The record with every assistant round trained (ms-swift's per-message ``loss``)."""
-    messages = [dict(m, loss=True) if m.get("role") == "assistant" else m
-                for m in record["messages"]]
+    """The record with every assistant round trained (ms-swift's per-message ``loss``) except a
+    tool call that was not carried out (:func:`~videotemp_o3.training.sft_data.calls_not_carried_out`:
+    the recovery trajectories' rejected first call). The ablation is about the imprecise calls,
+    which the agent carries out; a rejected call is a mistake no arm should learn to make — it
+    is in the data only so that the model learns to recover from it — so it stays untrained in
+    both arms, and the arms differ in the masking of the imprecise calls alone."""
+    rejected = set(calls_not_carried_out(record["messages"]))
+    messages = [dict(m, loss=k not in rejected) if m.get("role") == "assistant" else m
+                for k, m in enumerate(record["messages"])]
     return dict(record, messages=messages)
 
 
@@ -388,6 +401,20 @@ def _write_jsonl(path: Path, rows: Iterable[dict]) -> int:
 
 def _read_jsonl(path: Path) -> list[dict]:
     return [line.value for line in iter_jsonl(path)]
+
+
+def sft_build_command(python: str, annotations: Path, seed: int, clips_dir: Path) -> list[str]:
+    """The SFT data builder's command line for the miniature (every scale), less ``-o``."""
+    return [python, "-m", "videotemp_o3.training.sft_data", "build", str(annotations),
+            "--clip-max-frames", str(synthetic.CLIP_MAX_FRAMES), "--seed", str(seed),
+            "--clips-dir", str(clips_dir),
+            # One phrasing per reasoning step: the 10 M-parameter model mixed the builder's
+            # several phrasings into garbled turns (the first GPU run: 22 % well formed).
+            "--wording", "fixed",
+            # Recovery turns: the second GPU run's first calls were mostly rejected (empty, too
+            # short, reversed) and the model, which had never seen the rejection feedback,
+            # derailed; a share of the trajectories shows one, then a valid call.
+            "--recovery", str(SFT_RECOVERY)]
 
 
 def stage_data(work: Path, scale: Scale, seed: int, runner: Runner, device: str, workers: int,
@@ -409,12 +436,7 @@ def stage_data(work: Path, scale: Scale, seed: int, runner: Runner, device: str,
         _write_jsonl(src, anns[k * per:(k + 1) * per])
         # The builder seeds each record from (seed, line number): a seed per shard keeps the
         # shards' random choices independent.
-        common = [python, "-m", "videotemp_o3.training.sft_data", "build", str(src),
-                  "--clip-max-frames", str(synthetic.CLIP_MAX_FRAMES), "--seed", str(seed * 1000 + k),
-                  "--clips-dir", str(sft / "clips"),
-                  # One phrasing per reasoning step: the 10 M-parameter model mixed the builder's
-                  # several phrasings into garbled turns (the first GPU run: 22 % well formed).
-                  "--wording", "fixed"]
+        common = sft_build_command(python, src, seed * 1000 + k, sft / "clips")
         jobs.append(Job(f"sft-data-{k}", common + ["-o", str(sft / "tool" / f"part{k:02d}.jsonl")],
                         env, runner.log_dir / "data" / f"sft_tool_{k}.log"))
         jobs.append(Job(f"sft-direct-{k}", common + ["-o", str(sft / "direct" / f"part{k:02d}.jsonl"),
@@ -447,6 +469,7 @@ def stage_data(work: Path, scale: Scale, seed: int, runner: Runner, device: str,
     masked = sum(1 for r in unified for m in r["messages"]
                  if m.get("role") == "assistant" and m.get("loss") is False)
     sizes["unified_rounds_masked"] = masked
+    sizes["recovery_trajectories"] = sum(1 for r in unified if calls_not_carried_out(r["messages"]))
     sizes["assistant_rounds"] = sum(1 for r in unified for m in r["messages"] if m.get("role") == "assistant")
     _say(f"SFT data: {sizes['sft_unified']} trajectories ({masked} of "
          f"{sizes['assistant_rounds']} assistant rounds masked), {sizes['single_pass']} direct "

@@ -6,6 +6,9 @@ Checked per record: message shapes, roles and their alternation (tool feedback i
 ``videos``/``images`` (counts, files, no media in assistant turns, one form of video per file),
 the turns as the protocol reads them (think tags, one action, tool calls the agent would carry
 out given the clips before them, answers and spans inside the video) and the ``evidence`` span.
+A call the protocol rejects is allowed only as context — marked ``"loss": false`` (never trained)
+and answered without a clip — within the turn limit: the recovery trajectories of
+:mod:`videotemp_o3.training.sft_data` start with one.
 Media are looked up once per path (:class:`~videotemp_o3.training.swift_media.MediaFiles`), where
 ms-swift will read them.
 """
@@ -18,7 +21,7 @@ from typing import Iterable, Iterator, Optional
 
 from videotemp_o3 import protocol
 from videotemp_o3.jsonl import JsonlError, iter_jsonl
-from videotemp_o3.protocol import Issue, RejectedCall, format_seconds, parse_turn, validate_call
+from videotemp_o3.protocol import CallProblem, Issue, RejectedCall, format_seconds, parse_turn, validate_call
 from videotemp_o3.segments import Segment
 from videotemp_o3.training.problems import DataProblem
 from videotemp_o3.training.swift_media import MediaFiles, VideoInfo
@@ -191,7 +194,16 @@ def _check_turns(messages: list[dict], duration: Optional[float], min_length: fl
         checked = validate_call(call, duration, min_length, shown, max_clips, turn=turn,
                                 max_turns=max_turns)
         if isinstance(checked, RejectedCall):
-            problems.append(f"message {k}: tool call rejected: {checked.problem.value} ({checked.detail})")
+            if checked.problem is not CallProblem.TURN_LIMIT and messages[k].get("loss") is False:
+                # A mistake kept in the context for the model to recover from, never trained.
+                if check_feedback and not last and "<video>" in messages[k + 1]["content"]:
+                    problems.append(f"message {k}: tool call rejected: {checked.problem.value} "
+                                    f"({checked.detail}), yet its feedback (message {k + 1}) "
+                                    "holds a clip")
+                continue
+            problems.append(f"message {k}: tool call rejected: {checked.problem.value} "
+                            f"({checked.detail}); a rejected call may stay in the context only "
+                            "marked \"loss\": false")
             continue
         for req in checked:
             r = req.requested

@@ -22,6 +22,14 @@ agent sends at inference: each call is answered by the agent's own clip tool
 messages is the masking of :mod:`videotemp_o3.training.masking`; ``evidence`` (seconds) lets
 that masking be recomputed; ms-swift ignores the extra fields.
 
+Recovery turns (``--recovery P``): with probability P a trajectory starts with a tool call the
+clip tool rejects — the mistakes small models make: an empty span ``[t, t]``, a reversed one
+``[b, a]``, one shorter than the protocol's shortest clip — answered by the tool's own
+rejection feedback, then the accurate call and the answer (three assistant turns, the protocol's
+limit). The rejected call is always ``"loss": false``: it stays in the context so the model
+learns what to do after a rejection, and is never itself trained. Without it a model that
+makes such a call meets feedback it never saw in training and derails.
+
 The release's files (the real data is not downloadable here; scripts take these paths)::
 
     sft/data/wo_tool_call/{activitynet,charades,vidchapters,video_r1_image_mc,video_r1_video}.jsonl
@@ -42,6 +50,7 @@ Annotations for ``build`` are the training annotations of
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import random
 import sys
@@ -52,8 +61,8 @@ from typing import Literal, Optional, Sequence
 from videotemp_o3 import protocol
 from videotemp_o3.clip_tool import ClipTool
 from videotemp_o3.jsonl import dumps_line
-from videotemp_o3.protocol import (DEFAULT_PROFILE, PromptProfile, PromptProfileError,
-                                   RejectedCall, format_seconds, parse_turn)
+from videotemp_o3.protocol import (DEFAULT_PROFILE, CallProblem, PromptProfile,
+                                   PromptProfileError, RejectedCall, format_seconds, parse_turn)
 from videotemp_o3.segments import Segment, iou
 from videotemp_o3.training.annotations import Annotation, measured_duration, read_annotations
 from videotemp_o3.training.masking import DEFAULT_TAU, POLICIES, MaskingPolicy, apply_masking
@@ -68,7 +77,10 @@ Wording = Literal["varied", "fixed"]
 WORDINGS: tuple[Wording, ...] = ("varied", "fixed")
 
 __all__ = ["WO_TOOL_CALL", "WI_TOOL_CALL", "release_files", "BuildConfig", "SftBuildReport",
-           "build_record", "build_file", "main"]
+           "build_record", "build_file", "calls_not_carried_out", "MISTAKES", "main"]
+
+MISTAKES: tuple[CallProblem, ...] = (CallProblem.EMPTY, CallProblem.REVERSED, CallProblem.TOO_SHORT)
+"""The rejected first calls a recovery trajectory starts with (:attr:`BuildConfig.recovery`)."""
 
 WO_TOOL_CALL = ("activitynet", "charades", "vidchapters", "video_r1_image_mc", "video_r1_video")
 WI_TOOL_CALL = ("activitynet", "longvila", "qvhighlight")
@@ -118,6 +130,17 @@ class BuildConfig:
     not learn one string); ``fixed`` always takes the first, for a model too small to keep
     several apart (the miniature's 10 M-parameter agent mixed them into garbled sentences). The
     draws happen either way, so both give the same spans and clips for a seed."""
+    recovery: float = 0.0
+    """Probability, in [0, 1], that a tool-call trajectory starts with a call the clip tool
+    rejects (one of :data:`MISTAKES`, drawn at random), followed by the tool's rejection
+    feedback, the accurate call and the answer; the rejected call never carries loss. Needs
+    ``max_turns`` ≥ 3. Its draws come after all others, so 0 (the default) builds the records
+    it always did for a seed, and with P > 0 a trajectory that draws no recovery is the one
+    P = 0 gives."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.recovery <= 1.0:  # also refuses NaN
+            raise ValueError(f"recovery must be a probability in [0, 1], got {self.recovery}")
 
     def phrase(self, rng: random.Random, options: Sequence[str]) -> str:
         drawn = rng.choice(options)
@@ -141,6 +164,8 @@ class SftBuildReport:
     records: int = 0
     refined: int = 0
     direct_calls: int = 0
+    recovered: int = 0
+    """Trajectories that start with a rejected call (:attr:`BuildConfig.recovery`)."""
     no_tool: int = 0
     clips: int = 0
     problems: list[DataProblem] = field(default_factory=list)
@@ -166,6 +191,12 @@ _THINK_REFINE = (
     "Within {p} s to {q} s, {target} happens roughly between {a} s and {b} s. I will narrow the "
     "clip to that segment.",
 )
+_THINK_RETRY = (
+    "That call was not carried out. In the overview, {target} seems to fall between {a} s and "
+    "{b} s, so I will ask for that segment, starting at {a} s and ending at {b} s.",
+    "The tool refused the segment I asked for. The overview places {target} between {a} s and "
+    "{b} s; I will request the clip from {a} s to {b} s.",
+)
 _THINK_ANSWER = {
     "grounding": "The clip shows {target} from {s} s to {e} s.",
     "mcq": "The clip shows {target}. Comparing what happens there with the options, option "
@@ -185,7 +216,9 @@ def build_record(ann: Annotation, reader: VideoReader, rng: random.Random,
                  clips_dir: os.PathLike | str, config: BuildConfig = BuildConfig(),
                  *, refine: Optional[bool] = None) -> dict:
     """One ms-swift record for ``ann``. ``refine`` forces the refinement trajectory (True) or
-    the direct call (False); None draws it with ``config.refine_fraction``.
+    the direct call (False); None draws it with ``config.refine_fraction``. With probability
+    ``config.recovery`` (drawn after everything else) the trajectory is instead a rejected call,
+    the accurate call and the answer.
 
     Raises ``ValueError`` when the annotation has several spans, the evidence lies outside the
     video, or no valid clip can be made from it.
@@ -219,7 +252,7 @@ def build_record(ann: Annotation, reader: VideoReader, rng: random.Random,
     if refine is None:
         refine = rng.random() < config.refine_fraction
     refine = refine and config.max_turns >= 3  # two calls and the answer
-    accurate = _accurate_span(ev, duration, rng, config.tau, min_length)
+    accurate = precise = _accurate_span(ev, duration, rng, config.tau, min_length)
     plan: list[tuple[Segment, str]] = []
     explore = _imprecise_span(ev, duration, rng, config.tau, min_length) if refine else None
     if explore is not None:
@@ -231,6 +264,13 @@ def build_record(ann: Annotation, reader: VideoReader, rng: random.Random,
         plan.append((accurate, config.phrase(rng, _THINK_REFINE)))
     else:
         plan.append((accurate, config.phrase(rng, _THINK_CALL)))
+    mistake: Optional[CallProblem] = None
+    # Drawn last and only when asked for, so that recovery 0 leaves every other draw as it was.
+    if config.recovery > 0 and rng.random() < config.recovery and config.max_turns >= 3:
+        mistake = rng.choice(MISTAKES)
+        plan = [(_mistaken_span(mistake, precise, duration, rng, min_length),
+                 config.phrase(rng, _THINK_CALL)),
+                (precise, config.phrase(rng, _THINK_RETRY))]
 
     shown: list[Segment] = []
     previous: Optional[Segment] = None
@@ -245,6 +285,20 @@ def build_record(ann: Annotation, reader: VideoReader, rng: random.Random,
         if call is None:
             raise ValueError(f"built turn {text!r:.80} reads back without a tool call")
         checked = tool.answer(call, reader, shown, turn)
+        if mistake is not None and turn == 1:
+            # The mistake must be one the protocol itself rejects (what the agent, the RL
+            # environment and the validator all apply), for the reason drawn; its feedback is
+            # the clip tool's observation, as the agent sends it on this turn.
+            verdict = protocol.validate_call(call, duration, min_length, shown, tool.max_clips,
+                                             turn=turn, max_turns=tool.max_turns)
+            if not (isinstance(verdict, RejectedCall) and verdict.problem is mistake
+                    and checked == verdict):
+                raise ValueError(f"built mistake {span} is not rejected as {mistake.value}: "
+                                 f"{verdict}")
+            messages.append({"role": "assistant", "content": text, "loss": False})
+            messages.append({"role": "user", "content": tool.observation(checked, turn,
+                                                                         video_tag=VIDEO_TAG)})
+            continue
         if isinstance(checked, RejectedCall):
             raise ValueError(f"built call {span} rejected: {checked.problem.value} ({checked.detail})")
         messages.append({"role": "assistant", "content": text})
@@ -290,6 +344,26 @@ def _accurate_span(ev: Segment, duration: float, rng: random.Random, tau: float,
     return ev
 
 
+def _mistaken_span(kind: CallProblem, near: Segment, duration: float, rng: random.Random,
+                   min_length: float) -> Segment:
+    """A call the protocol rejects as ``kind``, inside ``[0, duration]`` and about ``near`` (the
+    span the model meant): empty ``[t, t]`` with t inside it, its ends swapped, or a span
+    shorter than ``min_length`` (seconds) starting inside it."""
+    if kind is CallProblem.EMPTY:
+        t = _round(rng.uniform(near.start, near.end))
+        return Segment(t, t)
+    if kind is CallProblem.REVERSED:
+        return Segment(near.end, near.start)
+    if kind is CallProblem.TOO_SHORT:
+        # Whole tenths of a second as the model writes them, at least one and below the minimum.
+        tenths = rng.randint(1, max(1, math.ceil(min_length * 10) - 1))
+        length = tenths / 10 if tenths / 10 < min_length else min_length / 2
+        latest = min(near.end, duration - length)
+        start = math.floor(rng.uniform(min(near.start, latest), latest) * 10) / 10
+        return Segment(start, round(start + length, 2))
+    raise ValueError(f"no mistaken span of kind {kind.value}")
+
+
 def _imprecise_span(ev: Segment, duration: float, rng: random.Random, tau: float,
                     min_length: float) -> Optional[Segment]:
     """A first look that a coarse overview would suggest: a window 2.5–5× the evidence's
@@ -309,6 +383,21 @@ def _imprecise_span(ev: Segment, duration: float, rng: random.Random, tau: float
         if 0.0 < overlap < min(tau, 0.45) and span.length >= min_length:
             return span
     return None
+
+
+def calls_not_carried_out(messages: Sequence[dict]) -> list[int]:
+    """Indices into ``messages`` of the assistant tool calls that were not carried out: those
+    whose feedback (the next user turn) holds no clip. Every carried-out call is answered with
+    at least one clip, so this tells a rejected call from any other by the record alone (without
+    the video, whose frame rate the protocol's shortest clip depends on)."""
+    found = []
+    for k, m in enumerate(messages[:-1]):
+        nxt = messages[k + 1]
+        if (m.get("role") == "assistant" and nxt.get("role") == "user"
+                and parse_turn(str(m.get("content", ""))).tool_call is not None
+                and VIDEO_TAG not in str(nxt.get("content", ""))):
+            found.append(k)
+    return found
 
 
 def build_file(annotations: os.PathLike | str, out: os.PathLike | str,
@@ -343,11 +432,13 @@ def build_file(annotations: os.PathLike | str, out: os.PathLike | str,
             report.problems.append(DataProblem(ann.where, None, str(e)))
             continue
         calls = sum(1 for m in record["messages"] if m["role"] == "assistant") - 1
+        rejected = len(calls_not_carried_out(record["messages"]))
         report.records += 1
         report.clips += len(record["videos"]) - 1
         report.no_tool += calls == 0
-        report.direct_calls += calls == 1
-        report.refined += calls >= 2
+        report.recovered += rejected > 0
+        report.direct_calls += calls == 1 and not rejected
+        report.refined += calls >= 2 and not rejected
         lines.append(dumps_line(record))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
@@ -388,6 +479,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     b.add_argument("--wording", choices=WORDINGS, default=BuildConfig.wording,
                    help="the reasoning's phrasing: several per step drawn per record (varied), "
                         "or always the first (fixed: for very small models)")
+    b.add_argument("--recovery", type=float, default=BuildConfig.recovery, metavar="P",
+                   help="share of tool-call trajectories that start with a call the clip tool "
+                        "rejects (empty, reversed or too short), its rejection feedback, then the "
+                        "accurate call and the answer; the rejected call is never trained "
+                        "(default 0)")
     b.add_argument("--prompt-profile", metavar="FILE",
                    help="JSON prompt profile: the wording of the system prompt, the first turn's "
                         "prefix and the tool feedback (default: ours; README: prompt profiles)")
@@ -405,6 +501,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             print(f"{name}: {n} records, {lines} bad", file=sys.stderr)
         return 1 if bad else 0
 
+    if not 0.0 <= a.recovery <= 1.0:
+        print(f"error: --recovery {a.recovery}: expected a probability in [0, 1] (the share of "
+              "trajectories that start with a rejected call)", file=sys.stderr)
+        return 2
     for key, value in TRAINING_VIDEO_ENV.items():
         if key not in os.environ:
             if key == "VIDEO_MIN_PIXELS" and "VIDEO_MAX_PIXELS" in os.environ:
@@ -421,7 +521,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                          seed=a.seed, policy=a.policy, tau=a.tau, max_turns=a.max_turns,
                          clip_max_frames=a.clip_max_frames, codec=a.codec,
                          system_prompt_path=a.system_prompt, prompt_profile=profile,
-                         wording=a.wording)
+                         wording=a.wording, recovery=a.recovery)
     print(f"prompt profile: {profile.name}", file=sys.stderr)
     print(f"clip budget: {clip_budget(max_frames=config.clip_max_frames)}", file=sys.stderr)
     try:
@@ -432,7 +532,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     for problem in report.problems:
         print(f"skipped {problem}", file=sys.stderr)
     print(f"wrote {a.output}: {report.records} records ({report.no_tool} without tool call, "
-          f"{report.direct_calls} with one call, {report.refined} refined), {report.clips} clips, "
+          f"{report.direct_calls} with one call, {report.refined} refined, {report.recovered} "
+          f"recovering from a rejected call), {report.clips} clips, "
           f"{len(report.problems)} skipped")
     return 0
 
