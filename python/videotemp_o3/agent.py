@@ -90,6 +90,12 @@ class AgentConfig:
     prompt_profile: PromptProfile = DEFAULT_PROFILE
     """The wording of every text the model reads besides the question (a released
     checkpoint's, e.g.: ``PromptProfile.load(path)``)."""
+    overview_times: bool = False
+    """A timed overview: the overview goes to the model as consecutive two-frame videos (one
+    temporal token group each), each after the time of its first frame in text
+    (:func:`videotemp_o3.protocol.timed_overview`) — the same frames, pixels and visual tokens
+    as the one overview video. For a checkpoint trained that way (``sft_data build
+    --overview-times``); off, the overview is one video, as the release's."""
 
     def clip_tool(self) -> ClipTool:
         """The clip tool of this configuration (its budget, limits and wording)."""
@@ -216,6 +222,18 @@ def _video_part(frames: Frames) -> dict:
     return {"type": "video", "frames": frames.frames, "fps": frames.sample_fps, "timestamps": frames.timestamps.tolist()}
 
 
+def _overview_parts(overview: Frames, timed: bool) -> list[dict]:
+    """The first user turn's overview: one video part, or the timed overview's labels and
+    two-frame parts (:attr:`AgentConfig.overview_times`), each at the overview's rate."""
+    if not timed:
+        return [_video_part(overview)]
+    pieces = protocol.overview_pieces(overview.timestamps)
+    parts = [_video_part(Frames(overview.frames[a:b], overview.timestamps[a:b], overview.indices[a:b],
+                                overview.sample_fps)) for a, b in pieces]
+    layout = protocol.timed_overview(parts, [float(overview.timestamps[a]) for a, _ in pieces])
+    return [{"type": "text", "text": p} if isinstance(p, str) else p for p in layout]
+
+
 def _describe(part: dict) -> dict:
     """A message part as the trajectory records it (no pixel data)."""
     if part["type"] != "video":
@@ -262,12 +280,14 @@ class Agent:
         overview, _ = cache.sample(cfg.overview_budget)
         traj.overview = {"frames": len(overview), "size": list(overview.frames.shape[1:3]), "fps": overview.sample_fps,
                          "seconds": time.perf_counter() - t0, "duration": duration}
+        if cfg.overview_times:
+            traj.overview["pieces"] = len(protocol.overview_pieces(overview.timestamps))
         on_turn(traj, None)
         system = cfg.system_text()
         messages: list[dict] = [{"role": "system", "content": [{"type": "text", "text": system}]}] \
             if system else []
         messages.append({"role": "user", "content": [
-            _video_part(overview),
+            *_overview_parts(overview, cfg.overview_times),
             {"type": "text", "text": cfg.prompt_profile.first_turn(question.prompt(duration), max_clips=cfg.max_clips)}]})
         tool = cfg.clip_tool()
         turn_no = 0

@@ -104,6 +104,10 @@ def add_agent_args(p: argparse.ArgumentParser) -> None:
                    help=f"most frames of the whole-video overview (default {ov.max_frames})")
     g.add_argument("--overview-pixels", type=integer(28 * 28), default=ov.max_pixels,
                    help=f"pixels per overview frame (default {ov.max_pixels})")
+    g.add_argument("--overview-times", action="store_true",
+                   help="timed overview: the overview as two-frame videos, each after the time of its "
+                        "first frame in text — for a checkpoint trained so (sft_data build "
+                        "--overview-times); default: one overview video, as the release")
     g.add_argument("--clip-fps", type=number(0, exclusive=True), default=cl.fps,
                    help=f"sampling rate of a requested clip (default {cl.fps:g})")
     g.add_argument("--clip-max-frames", type=integer(2, " (frames come in pairs)"), default=cl.max_frames,
@@ -152,7 +156,8 @@ def agent_config(a: argparse.Namespace):
                        min_pixels=min(a.clip_pixels, cl.min_pixels), max_pixels=a.clip_pixels)
     return AgentConfig(overview_budget=overview, clip_budget=clip, max_turns=a.max_turns,
                        max_new_tokens=a.max_new_tokens, temperature=a.temperature, system_prompt_path=a.system_prompt,
-                       prompt_profile=a.prompt_profile or protocol.DEFAULT_PROFILE)
+                       prompt_profile=a.prompt_profile or protocol.DEFAULT_PROFILE,
+                       overview_times=a.overview_times)
 
 
 def make_engines_from_args(a: argparse.Namespace):

@@ -30,10 +30,12 @@ from dataclasses import dataclass
 from enum import Enum
 from itertools import accumulate
 from string import Template
-from typing import Literal, Sequence, TypeGuard
+from typing import Literal, Sequence, TypeGuard, TypeVar
 
 from videotemp_o3.options import DEFAULT_OPTIONS, OPTION_LETTERS, check_options, strip_label
 from videotemp_o3.segments import Segment, SpanLike
+
+_Piece = TypeVar("_Piece")
 
 TOOL_NAME = "get_video_clip_frame"
 MAX_CLIPS_PER_CALL = 3
@@ -784,6 +786,52 @@ def tool_feedback(outcome: "Sequence[ClipRequest] | RejectedCall | None", *, ask
     """The whole user turn that answers an assistant turn, in our wording
     (:meth:`PromptProfile.tool_feedback` says how it is composed)."""
     return DEFAULT_PROFILE.tool_feedback(outcome, ask_final=ask_final, video_tag=video_tag)
+
+
+# ---------------------------------------------------------------------------------------------
+# Timed overview: the overview's frame times in text (opt-in)
+# ---------------------------------------------------------------------------------------------
+
+OVERVIEW_PIECE_FRAMES = 2
+"""Frames per piece of a timed overview: Qwen2.5-VL's temporal patch, so one piece is exactly
+one temporal token group and the pieces together cost the tokens of the one overview video."""
+
+
+def overview_time_label(seconds: float) -> str:
+    """The text before one piece of a timed overview: the time of its first frame (``12.5 s``)."""
+    return f"{format_seconds(seconds)} s"
+
+
+def overview_pieces(timestamps: Sequence[float]) -> list[tuple[int, int]]:
+    """How a timed overview splits frames with ``timestamps`` (seconds, in order) into pieces:
+    ``(first, stop)`` index ranges of :data:`OVERVIEW_PIECE_FRAMES` frames each, the last one
+    shorter when the count is odd (its video is padded as every odd video is)."""
+    n = len(timestamps)
+    return [(k, min(k + OVERVIEW_PIECE_FRAMES, n)) for k in range(0, n, OVERVIEW_PIECE_FRAMES)]
+
+
+def timed_overview(pieces: Sequence[_Piece], first_times: Sequence[float]) -> list[str | _Piece]:
+    """The first user turn's overview as a timed overview lays it out: before each piece (a
+    video part, a ``<video>`` tag, …; the caller's), its label (:func:`overview_time_label` of
+    the piece's first frame time, seconds). The one place the layout is composed, so the agent,
+    the SFT builder and the RL rows show the model the same text.
+
+    Qwen3-VL states frame times in text the same way (``<t seconds>`` before each temporal
+    patch); Qwen2.5-VL has only its time-aligned rotary positions, which a very small model
+    does not learn to read.
+    """
+    if len(pieces) != len(first_times):
+        raise ValueError(f"{len(pieces)} overview pieces but {len(first_times)} times")
+    out: list[str | _Piece] = []
+    for piece, t in zip(pieces, first_times):
+        out += [overview_time_label(t), piece]
+    return out
+
+
+def timed_overview_text(first_times: Sequence[float], video_tag: str) -> str:
+    """:func:`timed_overview` as text, ``video_tag`` standing for each piece (ms-swift's
+    ``<video>``): what goes before the question in an SFT record or an RL row."""
+    return "".join(timed_overview([video_tag] * len(first_times), first_times))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from videotemp_o3.jsonl import JsonlError, iter_jsonl
 from videotemp_o3.protocol import CallProblem, Issue, RejectedCall, format_seconds, parse_turn, validate_call
 from videotemp_o3.segments import Segment
 from videotemp_o3.training.problems import DataProblem
-from videotemp_o3.training.swift_media import MediaFiles, VideoInfo
+from videotemp_o3.training.swift_media import MediaFiles, VideoInfo, overview_source
 
 __all__ = ["validate_record", "validate_file", "validate_files"]
 
@@ -98,7 +98,8 @@ def validate_record(record: object, *, media: Optional[MediaFiles] = None,
     info: Optional[VideoInfo] = None
     entries = record.get("videos") or []
     if isinstance(entries, list) and entries and isinstance(entries[0], str) and media.exists(entries[0]):
-        found = media.info(entries[0])
+        # A timed overview's first piece stands for its source video (swift_media).
+        found = media.info(overview_source(entries[0]))
         if isinstance(found, str):
             problems.append(f"videos[0] is not a readable video: {media.resolve(entries[0])}")
         else:

@@ -70,7 +70,8 @@ from videotemp_o3.training.problems import DataProblem
 from videotemp_o3.training.sft_check import validate_files
 from videotemp_o3.budgets import CLIP_MAX_FRAMES, TRAINING_VIDEO_ENV
 from videotemp_o3.training.swift_media import (VIDEO_TAG, Codec, MediaFiles, clip_budget,
-                                               clip_for_swift, video_for_swift)
+                                               clip_for_swift, overview_for_swift,
+                                               video_for_swift)
 from videotemp_o3.video import VideoError, VideoReader
 
 Wording = Literal["varied", "fixed"]
@@ -137,6 +138,13 @@ class BuildConfig:
     ``max_turns`` ≥ 3. Its draws come after all others, so 0 (the default) builds the records
     it always did for a seed, and with P > 0 a trajectory that draws no recovery is the one
     P = 0 gives."""
+
+    overview_times: bool = False
+    """A timed overview (:func:`videotemp_o3.protocol.timed_overview`): the first user turn
+    holds the overview as two-frame videos, each after the time of its first frame, written by
+    :func:`~videotemp_o3.training.swift_media.overview_for_swift` (the frames ms-swift's
+    environment samples) and listed first in ``videos``; the agent needs ``--overview-times``
+    to match. Off (the default): one ``<video>`` for the source video."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.recovery <= 1.0:  # also refuses NaN
@@ -232,9 +240,15 @@ def build_record(ann: Annotation, reader: VideoReader, rng: random.Random,
                          f"outside the video (0 – {format_seconds(duration)} s)")
     system = config.system_text()
     messages: list[dict] = [{"role": "system", "content": system}] if system else []
-    messages.append({"role": "user",
-                     "content": VIDEO_TAG + config.prompt_profile.first_turn(ann.prompt(duration))})
-    videos = [video_for_swift(reader.path)]
+    question = config.prompt_profile.first_turn(ann.prompt(duration))
+    if config.overview_times:
+        pieces = overview_for_swift(reader, clips_dir, codec=config.codec)
+        messages.append({"role": "user", "content": protocol.timed_overview_text(
+            [p.start for p in pieces], VIDEO_TAG) + question})
+        videos = [p.path for p in pieces]
+    else:
+        messages.append({"role": "user", "content": VIDEO_TAG + question})
+        videos = [video_for_swift(reader.path)]
     sought = target(ann)
     answer = ev if ann.task == "grounding" else ann.answer
     fmt = {"target": sought, "answer": ann.answer, "s": format_seconds(ev.start),
@@ -434,7 +448,9 @@ def build_file(annotations: os.PathLike | str, out: os.PathLike | str,
         calls = sum(1 for m in record["messages"] if m["role"] == "assistant") - 1
         rejected = len(calls_not_carried_out(record["messages"]))
         report.records += 1
-        report.clips += len(record["videos"]) - 1
+        overview_tags = record["messages"][1 if record["messages"][0]["role"] == "system" else 0][
+            "content"].count(VIDEO_TAG)
+        report.clips += len(record["videos"]) - overview_tags
         report.no_tool += calls == 0
         report.recovered += rejected > 0
         report.direct_calls += calls == 1 and not rejected
@@ -484,6 +500,10 @@ def main(argv: Optional[list[str]] = None) -> int:
                         "rejects (empty, reversed or too short), its rejection feedback, then the "
                         "accurate call and the answer; the rejected call is never trained "
                         "(default 0)")
+    b.add_argument("--overview-times", action="store_true",
+                   help="timed overview: the overview as two-frame videos, each after the time of "
+                        "its first frame in text (written next to the clips); evaluate with "
+                        "--overview-times")
     b.add_argument("--prompt-profile", metavar="FILE",
                    help="JSON prompt profile: the wording of the system prompt, the first turn's "
                         "prefix and the tool feedback (default: ours; README: prompt profiles)")
@@ -521,7 +541,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                          seed=a.seed, policy=a.policy, tau=a.tau, max_turns=a.max_turns,
                          clip_max_frames=a.clip_max_frames, codec=a.codec,
                          system_prompt_path=a.system_prompt, prompt_profile=profile,
-                         wording=a.wording, recovery=a.recovery)
+                         wording=a.wording, recovery=a.recovery,
+                         overview_times=a.overview_times)
     print(f"prompt profile: {profile.name}", file=sys.stderr)
     print(f"clip budget: {clip_budget(max_frames=config.clip_max_frames)}", file=sys.stderr)
     try:

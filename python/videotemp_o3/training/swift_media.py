@@ -98,6 +98,8 @@ __all__ = [
     "SwiftClip",
     "clip_budget",
     "clip_for_swift",
+    "overview_for_swift",
+    "overview_source",
     "swift_frame_size",
     "video_for_swift",
 ]
@@ -237,6 +239,92 @@ def clip_for_swift(reader: VideoReader, start: float, end: float,
                      timestamps=np.asarray(timestamps, dtype=np.float64),
                      indices=np.asarray(indices, dtype=np.int64), fps=float(fps),
                      size=target, stored_size=stored)
+
+
+def overview_for_swift(reader: VideoReader, out_dir: os.PathLike | str, *,
+                       budget: Optional[FrameBudget] = None,
+                       codec: Codec = "ffv1") -> list[SwiftClip]:
+    """The overview of ``reader``'s video as a timed overview's pieces
+    (:func:`videotemp_o3.protocol.timed_overview`): the frames ``budget`` (default: ms-swift's
+    environment, ``FrameBudget.from_env()`` — the frames ms-swift itself would sample from the
+    whole video) picks, decoded once and written as consecutive two-frame files in
+    :func:`clip_for_swift`'s lossless format, each at the overview's sampling rate, so that
+    ms-swift reads each piece as one temporal token group with the overview's pixels and
+    positions. An odd last piece repeats its last frame, as every odd video is padded.
+
+    Why files and not frame lists: the module docstring (a list of images is taken as 2 fps,
+    and one data set cannot mix lists with the clips' paths). qwen-vl-utils keeps both frames of
+    a two-frame file whatever its rate (``smart_nframes`` clamps to the file's frame count).
+
+    Each piece's JSON sidecar names its ``source`` and its place (``overview_piece``: index,
+    ``overview_pieces``: count), which :func:`overview_source` reads back. Pieces are named by
+    source, budget, codec and index, written once and found again.
+    """
+    from videotemp_o3 import protocol
+
+    if codec not in _CODECS:
+        raise ValueError(f"codec must be one of {sorted(_CODECS)}, got {codec!r}")
+    budget = budget or FrameBudget.from_env()
+    meta = reader.metadata
+    src_h, src_w = meta.display_size
+    indices, h, w, fps = budget.plan(reader.num_frames, meta.avg_fps, src_h, src_w, None, None)
+    target = (int(h), int(w))
+    size = protocol.OVERVIEW_PIECE_FRAMES
+    stored = _stored_size(target, (src_h, src_w), size, budget)
+    env = FrameBudget.from_env()
+    if env.nframes_for(size, fps) != size:
+        raise ValueError(f"ms-swift's frame budget (FPS_MAX_FRAMES={env.max_frames}) would not keep "
+                         f"both frames of a {size}-frame overview piece; raise FPS_MAX_FRAMES")
+    spans = protocol.overview_pieces(indices)
+    key = "|".join(map(str, (os.path.abspath(reader.path), os.stat(reader.path).st_size,
+                             os.stat(reader.path).st_mtime_ns, repr(budget), codec, stored)))
+    digest = hashlib.sha1(key.encode()).hexdigest()[:12]
+    ext = ".mkv" if codec == "ffv1" else ".avi"
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{Path(reader.path).stem}_overview{k:03d}of{len(spans):03d}_{digest}{ext}"
+             for k in range(len(spans))]
+    decoded = None
+    pieces = []
+    for k, ((a, b), path) in enumerate(zip(spans, paths)):
+        piece = [int(i) for i in indices[a:b]]
+        piece += piece[-1:] * (size - len(piece))  # the odd last piece: its last frame again
+        sidecar = path.with_suffix(".json")
+        if path.exists() and sidecar.exists():
+            timestamps = json.loads(sidecar.read_text())["timestamps"]
+        else:
+            if decoded is None:
+                decoded = reader.frames_at_indices(list(indices), size=stored)
+            rows = list(range(a, b)) + [b - 1] * (size - (b - a))
+            timestamps = [float(decoded.timestamps[r]) for r in rows]
+            _atomic_write(sidecar, lambda tmp: tmp.write_text(json.dumps(
+                {"source": os.path.abspath(reader.path), "overview_piece": k,
+                 "overview_pieces": len(spans), "indices": piece, "timestamps": timestamps,
+                 "fps": float(fps), "size": list(target), "stored_size": list(stored),
+                 "codec": codec})))
+            _atomic_write(path, lambda tmp: _write_video(decoded.frames[rows], fps, tmp, codec))
+        pieces.append(SwiftClip(path=str(path.resolve()), start=float(timestamps[0]),
+                                end=float(timestamps[-1]),
+                                timestamps=np.asarray(timestamps, dtype=np.float64),
+                                indices=np.asarray(piece, dtype=np.int64), fps=float(fps),
+                                size=target, stored_size=stored))
+    return pieces
+
+
+def overview_source(path: os.PathLike | str) -> str:
+    """The source video of a timed overview's piece (:func:`overview_for_swift`, read from its
+    sidecar), else ``path`` itself: the video whose clips a conversation asks for, and whose
+    length and rate the validators read."""
+    resolved = resolve_media_path(os.fspath(path))
+    sidecar = resolved.with_suffix(".json")
+    if resolved.suffix in (".mkv", ".avi") and sidecar.is_file():
+        try:
+            info = json.loads(sidecar.read_text())
+        except (OSError, ValueError):
+            return os.fspath(path)
+        if isinstance(info, dict) and "overview_piece" in info and isinstance(info.get("source"), str):
+            return info["source"]
+    return os.fspath(path)
 
 
 def _atomic_write(path: Path, write) -> None:
