@@ -330,3 +330,58 @@ def test_ms_swift_encodes_each_piece_as_one_temporal_group(tiny_model_dir, video
     # The labels are in the text the model reads.
     text = template.tokenizer.decode(b["input_ids"])
     assert "0.0 s<|vision_start|>" in text
+
+
+# -- RL rows ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def rl_annotations(video, tmp_path):
+    rows = [
+        {"uid": "g1", "video": str(video), "query": "the door opens", "span": EVIDENCE},
+        {"uid": "m1", "video": str(video), "question": "What colour is the door?",
+         "options": ["red", "green", "blue"], "answer": "C", "timestamp": EVIDENCE},
+    ]
+    path = tmp_path / "rl_ann.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_rl_rows_carry_the_timed_overview_and_the_environment_clips_the_source(
+        video, rl_annotations, tmp_path):
+    from videotemp_o3.training.rl_check import validate_file as validate_rl
+    from videotemp_o3.training.rl_data import build_rl_data
+    from videotemp_o3.training.rl_env import ClipEnvConfig, ClipEnvironment
+
+    plain = build_rl_data([rl_annotations], tmp_path / "plain")
+    timed = build_rl_data([rl_annotations], tmp_path / "timed", overview_times=True)
+    assert (timed.n_qa, timed.n_grounding, timed.problems) == (1, 1, [])
+    pieces = overview_for_swift(VideoReader(video), tmp_path / "timed" / "overviews")
+    for a_path, b_path in ((plain.qa, timed.qa), (plain.grounding, timed.grounding)):
+        assert validate_rl(b_path) == []
+        (a,), (b,) = ([json.loads(x) for x in p.read_text().splitlines()] for p in (a_path, b_path))
+        assert a["videos"] == [str(video.absolute())] and a["messages"][1]["content"].startswith("<video>")
+        assert b["videos"] == [p.path for p in pieces]
+        assert b["messages"][1]["content"] == protocol.timed_overview_text(
+            [p.start for p in pieces], "<video>") + a["messages"][1]["content"].removeprefix("<video>")
+        assert {k: v for k, v in a.items() if k not in ("messages", "videos")} == \
+            {k: v for k, v in b.items() if k not in ("messages", "videos")}
+    # A row whose tags do not match its pieces, or pieces of two sources, is refused.
+    (row,) = [json.loads(x) for x in timed.qa.read_text().splitlines()]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(dict(row, videos=row["videos"][:-1])) + "\n"
+                   + json.dumps(dict(row, videos=[str(video)] * len(row["videos"]))) + "\n")
+    problems = [str(p) for p in validate_rl(bad)]
+    assert any(":1:" in p and "expected 5 <video> tags" in p for p in problems), problems
+    assert any(":2:" in p and "timed overview's pieces" in p for p in problems), problems
+    # The GRPO environment answers a call on such a row with a clip of the source video.
+    messages = list(row["messages"]) + [{"role": "assistant", "content": protocol.render_turn(
+        "Look.", segments=[(14.0, 18.0)])}]
+    videos = list(row["videos"])
+    env = ClipEnvironment(ClipEnvConfig(max_turns=3, media_dir=tmp_path / "clips"))
+    infos = env.step(messages, videos, {}, 1)
+    assert len(videos) == len(pieces) + 1 and infos["clip_segments"] == [[14.0, 18.0]]
+    assert infos["video_duration"] == pytest.approx(VideoReader(video).duration_seconds)
+    clip = decord.VideoReader(videos[-1])
+    shown = [read_index(f) for f in clip.get_batch(list(range(len(clip)))).asnumpy()]
+    assert 140 <= shown[0] and shown[-1] <= 180

@@ -31,7 +31,7 @@ from videotemp_o3.options import letters, options_problem
 from videotemp_o3.segments import Segment
 from videotemp_o3.training.problems import Checker, DataError, DataProblem
 from videotemp_o3.training.rewards import DATA_TYPES, GroundTruth, UnscorableRow
-from videotemp_o3.training.swift_media import VIDEO_TAG, resolve_media_path
+from videotemp_o3.training.swift_media import VIDEO_TAG, overview_source, resolve_media_path
 
 QA_FILE = "qa.jsonl"
 GROUNDING_FILE = "grounding.jsonl"
@@ -44,11 +44,21 @@ def _check_videos(c: Checker, check_videos: bool) -> None:
     videos = c.get("videos", list, "a list with one video path")
     if videos is None:
         return
-    if len(videos) != 1 or not isinstance(videos[0], str) or not videos[0].strip():
+    if not videos or not all(isinstance(v, str) and v.strip() for v in videos):
         c.fail("videos", f"expected exactly one video path, got {videos!r:.80}")
-    elif check_videos and not resolve_media_path(videos[0]).is_file():
-        c.fail("videos", f"video not found: {resolve_media_path(videos[0])} (paths are read "
-                         "as given, relative to the working directory or to ROOT_IMAGE_DIR)")
+        return
+    if len(videos) > 1:
+        # Only a timed overview has several: its pieces, all of one source (swift_media).
+        sources = {overview_source(v) for v in videos}
+        if check_videos and (len(sources) != 1 or sources == {videos[0]}):
+            c.fail("videos", f"expected exactly one video path (or a timed overview's pieces, "
+                             f"written by rl_data build --overview-times), got {videos!r:.80}")
+            return
+    for v in videos:
+        if check_videos and not resolve_media_path(v).is_file():
+            c.fail("videos", f"video not found: {resolve_media_path(v)} (paths are read "
+                             "as given, relative to the working directory or to ROOT_IMAGE_DIR)")
+            return
 
 
 def _check_messages(c: Checker) -> None:
@@ -72,8 +82,11 @@ def _check_messages(c: Checker) -> None:
     # A GRPO row is a prompt: the policy writes every assistant turn itself.
     if roles not in (["system", "user"], ["user"]):
         c.fail("messages", f"expected [system,] user — the prompt only — got roles {roles}")
-    if tags != 1:
-        c.fail("messages", f"expected 1 {VIDEO_TAG} tag (the overview), got {tags}")
+    videos = c.record.get("videos")
+    want = len(videos) if isinstance(videos, list) and videos else 1
+    if tags != want:
+        what = "tag (the overview)" if want == 1 else "tags (the timed overview's pieces)"
+        c.fail("messages", f"expected {want} {VIDEO_TAG} {what}, got {tags}")
 
 
 def _check_duration(c: Checker, required: bool) -> float | None:

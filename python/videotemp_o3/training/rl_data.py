@@ -55,20 +55,27 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from videotemp_o3.jsonl import dumps_line
-from videotemp_o3.protocol import DEFAULT_PROFILE, PromptProfile, PromptProfileError
+from videotemp_o3.protocol import (DEFAULT_PROFILE, PromptProfile, PromptProfileError,
+                                   timed_overview_text)
 from videotemp_o3.segments import Segment
 from videotemp_o3.training.annotations import Annotation, measured_duration, read_annotations
 from videotemp_o3.training.problems import DataError, DataProblem
 from videotemp_o3.training.rl_check import GROUNDING_FILE, QA_FILE, validate_file, validate_files
-from videotemp_o3.training.swift_media import VIDEO_TAG, MediaFiles
+from videotemp_o3.training.swift_media import (VIDEO_TAG, MediaFiles, SwiftClip,
+                                               overview_for_swift)
+from videotemp_o3.video import VideoReader
 
 
-def prompt_messages(question_text: str, profile: PromptProfile = DEFAULT_PROFILE) -> list[dict]:
+def prompt_messages(question_text: str, profile: PromptProfile = DEFAULT_PROFILE,
+                    overview_times: Sequence[float] | None = None) -> list[dict]:
     """The prompt of a GRPO row: the profile's system prompt (none when it is empty), then the
-    first user turn — the overview's ``<video>`` tag and the question."""
+    first user turn — the overview's ``<video>`` tag and the question; with ``overview_times``
+    (the first frame time of each piece, seconds) a timed overview's labels and tags instead
+    (:func:`videotemp_o3.protocol.timed_overview_text`)."""
     system = profile.system_text()
     messages = [{"role": "system", "content": system}] if system else []
-    messages.append({"role": "user", "content": VIDEO_TAG + profile.first_turn(question_text)})
+    overview = VIDEO_TAG if overview_times is None else timed_overview_text(overview_times, VIDEO_TAG)
+    messages.append({"role": "user", "content": overview + profile.first_turn(question_text)})
     return messages
 
 
@@ -78,10 +85,16 @@ def _floats(seg: Segment) -> list[float]:
 
 
 def row(ann: Annotation, video: str, duration: float,
-        profile: PromptProfile = DEFAULT_PROFILE) -> dict:
-    """The GRPO row of one annotation with one span (mcq or grounding; module docstring)."""
-    out = {"messages": prompt_messages(ann.prompt(duration), profile), "videos": [video],
-           "task": ann.task}
+        profile: PromptProfile = DEFAULT_PROFILE, pieces: Sequence[SwiftClip] | None = None) -> dict:
+    """The GRPO row of one annotation with one span (mcq or grounding; module docstring).
+    ``pieces``: a timed overview's pieces (:func:`~videotemp_o3.training.swift_media.overview_for_swift`
+    of ``video``), which then take the source's place in ``videos``."""
+    if pieces is None:
+        messages, videos = prompt_messages(ann.prompt(duration), profile), [video]
+    else:
+        messages = prompt_messages(ann.prompt(duration), profile, [p.start for p in pieces])
+        videos = [p.path for p in pieces]
+    out = {"messages": messages, "videos": videos, "task": ann.task}
     if ann.task == "mcq":
         out.update(answer=ann.answer, options=list(ann.options))
     else:
@@ -104,9 +117,12 @@ class RlBuildReport:
 
 def build_rl_data(annotations: Iterable[os.PathLike | str], out_dir: os.PathLike | str, *,
                   video_root: os.PathLike | str | None = None,
-                  profile: PromptProfile = DEFAULT_PROFILE, progress: bool = False
-                  ) -> RlBuildReport:
+                  profile: PromptProfile = DEFAULT_PROFILE, progress: bool = False,
+                  overview_times: bool = False) -> RlBuildReport:
     """Write ``qa.jsonl`` and ``grounding.jsonl`` under ``out_dir`` from annotation files.
+    ``overview_times``: rows with a timed overview, its pieces written under
+    ``out_dir/overviews`` with the frames ms-swift's environment samples (as ``sft_data build
+    --overview-times``).
 
     Annotations with problems (bad fields, missing or unreadable video, a span outside the
     video, an annotated duration that disagrees with the file, an open question, several
@@ -118,6 +134,7 @@ def build_rl_data(annotations: Iterable[os.PathLike | str], out_dir: os.PathLike
     rows: dict[str, list[dict]] = {"mcq": [], "grounding": []}
     problems: list[DataProblem] = []
     media = MediaFiles()
+    readers: dict[str, list[SwiftClip]] = {}  # source -> its timed overview's pieces
     # uid -> where it was first used, per output file: GRPO groups and results are keyed by uid,
     # so a repeat is left out here (with its line) rather than failing the finished file.
     first_use: dict[str, dict[str, str]] = {"mcq": {}, "grounding": {}}
@@ -145,7 +162,14 @@ def build_rl_data(annotations: Iterable[os.PathLike | str], out_dir: os.PathLike
                 problems.append(duration)
                 continue
             first_use[ann.task][ann.uid] = ann.where
-            rows[ann.task].append(row(ann, str(ann.video.absolute()), duration, profile))
+            pieces = None
+            if overview_times:
+                source = str(ann.video.absolute())
+                if source not in readers:
+                    readers[source] = overview_for_swift(VideoReader(source, num_threads=1),
+                                                         out / "overviews")
+                pieces = readers[source]
+            rows[ann.task].append(row(ann, str(ann.video.absolute()), duration, profile, pieces))
         if progress and anns:
             print(file=sys.stderr)
     qa_path, g_path = out / QA_FILE, out / GROUNDING_FILE
@@ -175,6 +199,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="JSON prompt profile for the system prompt and the first turn's prefix "
                         "(default: our wording); give the RL environment the same file "
                         "(PROMPT_PROFILE=FILE for rl/rollout.sh and rl/grpo.sh)")
+    b.add_argument("--overview-times", action="store_true",
+                   help="timed overview: the overview as two-frame videos, each after the time of "
+                        "its first frame in text (written under OUT/overviews; as sft_data build "
+                        "--overview-times)")
     v = sub.add_parser("validate", help="check RL jsonl files (ours or the release's); lists "
                                         "every problem")
     v.add_argument("files", nargs="+")
@@ -191,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"building RL data from {len(a.annotations)} annotation file(s) into {a.out} "
               f"(prompt profile {profile.name}) ...", file=sys.stderr)
         report = build_rl_data(a.annotations, a.out, video_root=a.video_root, profile=profile,
-                               progress=True)
+                               progress=True, overview_times=a.overview_times)
         for problem in report.problems:
             print(f"skipped: {problem}", file=sys.stderr)
         print(f"wrote {report.n_qa} rows to {report.qa} and {report.n_grounding} rows to "

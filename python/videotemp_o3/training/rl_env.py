@@ -89,7 +89,7 @@ from videotemp_o3.segments import Segment
 from videotemp_o3.training import swift_media
 from videotemp_o3.training.rewards import (DEFAULT_CONFIG, REWARD_SETS, GroundTruth,
                                            RewardConfig, Rollout, UnscorableRow)
-from videotemp_o3.training.swift_media import VIDEO_TAG, resolve_media_path
+from videotemp_o3.training.swift_media import VIDEO_TAG, overview_source, resolve_media_path
 from videotemp_o3.video import FrameBudget, VideoReader
 
 SCHEDULER_NAME = "videotemp_clips"
@@ -303,7 +303,7 @@ class ClipEnvironment:
         if not videos:
             raise ValueError(f"{SCHEDULER_NAME}: the request has no video; every RL row needs "
                              "its overview video in 'videos' (see training/rl_data.py)")
-        video = videos[0]
+        video = overview_source(videos[0])  # a timed overview's first piece names its source
         state = RolloutState.of(data_dict)
         obs = self.observe(video, turn_text, turn, [Segment.of(s) for s in state.clip_segments])
         messages.append({"role": "user", "content": obs.text})
