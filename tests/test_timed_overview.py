@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -72,9 +73,9 @@ class Replay(Engine):
 
 
 def test_pieces_and_labels():
-    assert protocol.overview_pieces([0.0, 1.0, 2.0, 3.0]) == [(0, 2), (2, 4)]
-    assert protocol.overview_pieces([0.0, 1.0, 2.0]) == [(0, 2), (2, 3)]
-    assert protocol.overview_pieces([]) == []
+    assert protocol.overview_pieces(4) == [(0, 2), (2, 4)]
+    assert protocol.overview_pieces(3) == [(0, 2), (2, 3)]
+    assert protocol.overview_pieces(0) == []
     assert protocol.overview_time_label(0) == "0.0 s"
     assert protocol.overview_time_label(12.25) == "12.25 s"
     assert protocol.timed_overview(["A", "B"], [0.0, 7.5]) == ["0.0 s", "A", "7.5 s", "B"]
@@ -385,3 +386,49 @@ def test_rl_rows_carry_the_timed_overview_and_the_environment_clips_the_source(
     clip = decord.VideoReader(videos[-1])
     shown = [read_index(f) for f in clip.get_batch(list(range(len(clip)))).asnumpy()]
     assert 140 <= shown[0] and shown[-1] <= 180
+
+
+# -- flags and the miniature -----------------------------------------------------------------
+
+
+def test_eval_and_ask_flags_turn_it_on():
+    from videotemp_o3.cli import build_parser
+    from videotemp_o3.evaluate import build_parser as run_parser
+    from videotemp_o3.flags import agent_config
+
+    assert agent_config(run_parser().parse_args(["--bench", "videotemp"])).overview_times is False
+    assert agent_config(run_parser().parse_args(["--bench", "videotemp", "--overview-times"])
+                        ).overview_times is True
+    assert agent_config(build_parser().parse_args(["ask", "v.mp4", "q", "--overview-times"])
+                        ).overview_times is True
+
+
+def test_miniature_knob_is_off_by_default_and_reaches_every_stage(monkeypatch):
+    from dataclasses import replace
+
+    full = mini.SCALES["full"]
+    assert not full.overview_times and not mini.SCALES["smoke"].overview_times
+    timed = replace(full, overview_times=True)
+    for stage in mini.STAGES:
+        assert "--overview-times" not in mini.eval_flags(full, stage)
+        assert mini.eval_flags(timed, stage) == ["--overview-times", *mini.eval_flags(full, stage)]
+    plain = mini.sft_build_command("py", Path("a.jsonl"), 0, Path("c"))
+    assert mini.sft_build_command("py", Path("a.jsonl"), 0, Path("c"), True) == [*plain, "--overview-times"]
+
+    seen = {}
+
+    def fake_run(work, results, scale, **kw):
+        seen.update(scale=scale, command=kw["command"])
+        return {}
+
+    import signal
+
+    monkeypatch.setattr(mini, "run", fake_run)
+    monkeypatch.setattr(signal, "signal", lambda *_: None)  # main's stop handlers: not in pytest
+    monkeypatch.delenv("MINI_OVERVIEW_TIMES", raising=False)
+    assert mini.main(["run", "--device", "cpu", "--scale", "smoke"]) == 0
+    assert seen["scale"] == mini.SCALES["smoke"] and "MINI_OVERVIEW_TIMES" not in seen["command"]
+    monkeypatch.setenv("MINI_OVERVIEW_TIMES", "1")
+    assert mini.main(["run", "--device", "cpu", "--scale", "smoke"]) == 0
+    assert seen["scale"] == replace(mini.SCALES["smoke"], overview_times=True)
+    assert seen["command"].startswith("DEVICE=cpu MINI_SCALE=smoke SEED=0 MINI_OVERVIEW_TIMES=1 ")

@@ -227,7 +227,7 @@ def _overview_parts(overview: Frames, timed: bool) -> list[dict]:
     two-frame parts (:attr:`AgentConfig.overview_times`), each at the overview's rate."""
     if not timed:
         return [_video_part(overview)]
-    pieces = protocol.overview_pieces(overview.timestamps)
+    pieces = protocol.overview_pieces(len(overview))
     parts = [_video_part(Frames(overview.frames[a:b], overview.timestamps[a:b], overview.indices[a:b],
                                 overview.sample_fps)) for a, b in pieces]
     layout = protocol.timed_overview(parts, [float(overview.timestamps[a]) for a, _ in pieces])
@@ -281,7 +281,7 @@ class Agent:
         traj.overview = {"frames": len(overview), "size": list(overview.frames.shape[1:3]), "fps": overview.sample_fps,
                          "seconds": time.perf_counter() - t0, "duration": duration}
         if cfg.overview_times:
-            traj.overview["pieces"] = len(protocol.overview_pieces(overview.timestamps))
+            traj.overview["pieces"] = len(protocol.overview_pieces(len(overview)))
         on_turn(traj, None)
         system = cfg.system_text()
         messages: list[dict] = [{"role": "system", "content": [{"type": "text", "text": system}]}] \

@@ -51,7 +51,7 @@ import subprocess
 import sys
 import tarfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
@@ -59,6 +59,7 @@ from videotemp_o3 import protocol, synthetic
 from videotemp_o3.jsonl import dumps_line, iter_jsonl
 from videotemp_o3.segments import iou
 from videotemp_o3.training.sft_data import calls_not_carried_out
+from videotemp_o3.training.swift_media import overview_source
 
 def _repo() -> Path:
     """The checkout whose scripts (sft/sft.sh, rl/grpo.sh, eval/run.py) the run drives:
@@ -120,6 +121,12 @@ class Scale:
     follows still fits the budget when the data took longer than planned: a training run's time
     limit is the smaller of its own and what is left until its mark (less
     :data:`TRAINING_STARTUP_S`), and never below :data:`MIN_TRAINING_S`. None: no mark."""
+    overview_times: bool = False
+    """A timed overview everywhere — SFT data, GRPO rows, evaluation: the overview as two-frame
+    videos, each after the time of its first frame in text
+    (:func:`videotemp_o3.protocol.timed_overview`), so that the model can read *when* from text
+    rather than from the clock's pixels or its rotary positions. ``MINI_OVERVIEW_TIMES=1`` or
+    ``--overview-times`` turns it on for any scale."""
 
 
 SCALES = {
@@ -403,7 +410,8 @@ def _read_jsonl(path: Path) -> list[dict]:
     return [line.value for line in iter_jsonl(path)]
 
 
-def sft_build_command(python: str, annotations: Path, seed: int, clips_dir: Path) -> list[str]:
+def sft_build_command(python: str, annotations: Path, seed: int, clips_dir: Path,
+                      overview_times: bool = False) -> list[str]:
     """The SFT data builder's command line for the miniature (every scale), less ``-o``."""
     return [python, "-m", "videotemp_o3.training.sft_data", "build", str(annotations),
             "--clip-max-frames", str(synthetic.CLIP_MAX_FRAMES), "--seed", str(seed),
@@ -414,7 +422,9 @@ def sft_build_command(python: str, annotations: Path, seed: int, clips_dir: Path
             # Recovery turns: the second GPU run's first calls were mostly rejected (empty, too
             # short, reversed) and the model, which had never seen the rejection feedback,
             # derailed; a share of the trajectories shows one, then a valid call.
-            "--recovery", str(SFT_RECOVERY)]
+            "--recovery", str(SFT_RECOVERY),
+            # The overview's frame times in text (Scale.overview_times).
+            *(["--overview-times"] if overview_times else [])]
 
 
 def stage_data(work: Path, scale: Scale, seed: int, runner: Runner, device: str, workers: int,
@@ -436,7 +446,7 @@ def stage_data(work: Path, scale: Scale, seed: int, runner: Runner, device: str,
         _write_jsonl(src, anns[k * per:(k + 1) * per])
         # The builder seeds each record from (seed, line number): a seed per shard keeps the
         # shards' random choices independent.
-        common = sft_build_command(python, src, seed * 1000 + k, sft / "clips")
+        common = sft_build_command(python, src, seed * 1000 + k, sft / "clips", scale.overview_times)
         jobs.append(Job(f"sft-data-{k}", common + ["-o", str(sft / "tool" / f"part{k:02d}.jsonl")],
                         env, runner.log_dir / "data" / f"sft_tool_{k}.log"))
         jobs.append(Job(f"sft-direct-{k}", common + ["-o", str(sft / "direct" / f"part{k:02d}.jsonl"),
@@ -445,7 +455,8 @@ def stage_data(work: Path, scale: Scale, seed: int, runner: Runner, device: str,
     rl = work / "rl"
     rl_ann = _write_jsonl(sft / "ann" / "rl.jsonl", rl_annotations(data / "train")) and sft / "ann" / "rl.jsonl"
     jobs.append(Job("rl-data", [python, "-m", "videotemp_o3.training.rl_data", "build",
-                                str(rl_ann), "--out", str(rl)],
+                                str(rl_ann), "--out", str(rl),
+                                *(["--overview-times"] if scale.overview_times else [])],
                     env, runner.log_dir / "data" / "rl_data.log"))
     runner.run(jobs, label="data")
     parts = [sft / kind / f"part{k:02d}.jsonl" for kind in ("tool", "direct") for k in range(shards)]
@@ -455,10 +466,16 @@ def stage_data(work: Path, scale: Scale, seed: int, runner: Runner, device: str,
 
     unified = [r for k in range(shards) for r in _read_jsonl(sft / "tool" / f"part{k:02d}.jsonl")]
     direct = [r for k in range(shards) for r in _read_jsonl(sft / "direct" / f"part{k:02d}.jsonl")]
-    os.environ.update(synthetic.SWIFT_ENV)  # the budget the overview files are sampled under
-    overviews = presample_overviews(unified + direct, sft / "overviews", workers)
-    unified = [with_overview(r, overviews) for r in unified]
-    direct = [with_overview(r, overviews) for r in direct]
+    if scale.overview_times:
+        # The builder wrote each timed overview's pieces already: the frames ms-swift samples,
+        # in lossless files (what the pre-sampled overview file is for the plain overview).
+        overviews = {v: v for r in unified + direct for v in r["videos"]
+                     if overview_source(v) != v}
+    else:
+        os.environ.update(synthetic.SWIFT_ENV)  # the budget the overview files are sampled under
+        overviews = presample_overviews(unified + direct, sft / "overviews", workers)
+        unified = [with_overview(r, overviews) for r in unified]
+        direct = [with_overview(r, overviews) for r in direct]
     sizes = {
         "sft_unified": _write_jsonl(sft / "sft_unified.jsonl", unified),
         "sft_all_rounds": _write_jsonl(sft / "sft_all_rounds.jsonl", map(all_rounds, unified)),
@@ -577,7 +594,8 @@ def latest_checkpoint(out: Path) -> Path:
 
 
 def eval_flags(scale: Scale, stage: str) -> list[str]:
-    return ["--overview-frames", str(synthetic.OVERVIEW_FRAMES),
+    timed = ["--overview-times"] if scale.overview_times else []
+    return [*timed, "--overview-frames", str(synthetic.OVERVIEW_FRAMES),
             "--overview-pixels", str(synthetic.OVERVIEW_PIXELS),
             "--clip-fps", "2.0", "--clip-max-frames", str(synthetic.CLIP_MAX_FRAMES),
             "--clip-pixels", str(synthetic.CLIP_PIXELS),
@@ -1391,6 +1409,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     r.add_argument("--budget-s", type=float, default=float(os.environ["MINI_BUDGET_S"]) if os.environ.get("MINI_BUDGET_S") else None,
                    help="stop evaluations still running this many seconds after the start and "
                         "report what was answered (default: the scale's)")
+    r.add_argument("--overview-times", action="store_true",
+                   default=os.environ.get("MINI_OVERVIEW_TIMES", "0") not in ("", "0"),
+                   help="a timed overview in the SFT data, the GRPO rows and the evaluation: the "
+                        "overview's frame times in text (default: $MINI_OVERVIEW_TIMES, else off)")
     r.add_argument("--resume", action="store_true",
                    help="keep what an earlier run in --work finished and do the rest")
     sh = sub.add_parser("show", help="print one question's trajectory from eval/run.py's results")
@@ -1442,7 +1464,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         scale = SCALES[a.scale]
-        command = (f"DEVICE={a.device} MINI_SCALE={a.scale} SEED={a.seed} "
+        timed = ""
+        if a.overview_times:
+            scale = replace(scale, overview_times=True)
+            timed = "MINI_OVERVIEW_TIMES=1 "
+        command = (f"DEVICE={a.device} MINI_SCALE={a.scale} SEED={a.seed} {timed}"
                    f"bash scripts/reproduce_mini.sh")
         try:
             info = run(Path(a.work).resolve(), Path(a.results).resolve(), scale, seed=a.seed,

@@ -802,11 +802,10 @@ def overview_time_label(seconds: float) -> str:
     return f"{format_seconds(seconds)} s"
 
 
-def overview_pieces(timestamps: Sequence[float]) -> list[tuple[int, int]]:
-    """How a timed overview splits frames with ``timestamps`` (seconds, in order) into pieces:
-    ``(first, stop)`` index ranges of :data:`OVERVIEW_PIECE_FRAMES` frames each, the last one
-    shorter when the count is odd (its video is padded as every odd video is)."""
-    n = len(timestamps)
+def overview_pieces(n: int) -> list[tuple[int, int]]:
+    """How a timed overview splits ``n`` overview frames into pieces: ``(first, stop)`` index
+    ranges of :data:`OVERVIEW_PIECE_FRAMES` frames each, the last one shorter when ``n`` is odd
+    (its video is padded as every odd video is)."""
     return [(k, min(k + OVERVIEW_PIECE_FRAMES, n)) for k in range(0, n, OVERVIEW_PIECE_FRAMES)]
 
 

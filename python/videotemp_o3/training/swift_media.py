@@ -275,7 +275,7 @@ def overview_for_swift(reader: VideoReader, out_dir: os.PathLike | str, *,
     if env.nframes_for(size, fps) != size:
         raise ValueError(f"ms-swift's frame budget (FPS_MAX_FRAMES={env.max_frames}) would not keep "
                          f"both frames of a {size}-frame overview piece; raise FPS_MAX_FRAMES")
-    spans = protocol.overview_pieces(indices)
+    spans = protocol.overview_pieces(len(indices))
     key = "|".join(map(str, (os.path.abspath(reader.path), os.stat(reader.path).st_size,
                              os.stat(reader.path).st_mtime_ns, repr(budget), codec, stored)))
     digest = hashlib.sha1(key.encode()).hexdigest()[:12]
@@ -297,12 +297,13 @@ def overview_for_swift(reader: VideoReader, out_dir: os.PathLike | str, *,
                 decoded = reader.frames_at_indices(list(indices), size=stored)
             rows = list(range(a, b)) + [b - 1] * (size - (b - a))
             timestamps = [float(decoded.timestamps[r]) for r in rows]
-            _atomic_write(sidecar, lambda tmp: tmp.write_text(json.dumps(
-                {"source": os.path.abspath(reader.path), "overview_piece": k,
-                 "overview_pieces": len(spans), "indices": piece, "timestamps": timestamps,
-                 "fps": float(fps), "size": list(target), "stored_size": list(stored),
-                 "codec": codec})))
-            _atomic_write(path, lambda tmp: _write_video(decoded.frames[rows], fps, tmp, codec))
+            text = json.dumps({"source": os.path.abspath(reader.path), "overview_piece": k,
+                               "overview_pieces": len(spans), "indices": piece,
+                               "timestamps": timestamps, "fps": float(fps), "size": list(target),
+                               "stored_size": list(stored), "codec": codec})
+            frames = decoded.frames[rows]
+            _atomic_write(sidecar, lambda tmp, text=text: tmp.write_text(text))
+            _atomic_write(path, lambda tmp, frames=frames: _write_video(frames, fps, tmp, codec))
         pieces.append(SwiftClip(path=str(path.resolve()), start=float(timestamps[0]),
                                 end=float(timestamps[-1]),
                                 timestamps=np.asarray(timestamps, dtype=np.float64),
