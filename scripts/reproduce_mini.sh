@@ -9,7 +9,9 @@
 # Environment: DEVICE (cuda|cpu), MINI_SCALE (full|smoke), SEED (0), MINI_BUDGET_S (the scale's: 540
 # s for full; evaluations still running then are stopped), WORK (runs/mini/work: data,
 # checkpoints, logs), RESULTS (runs/mini/results, or $OUT when set: table.md, results.json,
-# plot.png, logs.tar.gz, best.tar.gz[.partN]), PYTHON (the repo's .venv, else python3).
+# plot.png, logs.tar.gz, best.tar.gz[.partN]), PYTHON (the repo's .venv, else python3),
+# MINI_OVERVIEW_TIMES (1: a timed overview — the overview's frame times in text — in the SFT
+# data, the GRPO rows and the evaluation; default off).
 # Needs the training stack (ms-swift 3.10.3, transformers 4.57, PyAV, qwen-vl-utils, decord) and
 # the package (`pip install -e .[train,infer,eval]`, or scripts/device/install.sh on a GPU machine).
 set -euo pipefail

@@ -3,7 +3,8 @@
 One question about one video is one conversation:
 
 1. the system prompt, then a user turn with the whole video under the *overview* budget and
-   the question;
+   the question (with :attr:`AgentConfig.overview_times`, the overview as two-frame videos, each
+   after the time of its first frame in text);
 2. each assistant turn either answers or calls ``get_video_clip_frame``; a valid call is
    answered with the requested clip(s) from the video layer under the *clip* budget, in a
    user turn that states each clip's absolute span; a bad call is answered with an

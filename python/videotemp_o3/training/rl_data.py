@@ -29,7 +29,9 @@ release's own rows):
   raises names neither file nor line.
 * ``timestamp`` is the evidence span in seconds, ``0 ≤ S < E ≤ duration``: the IoU reward
   compares the last tool call with it. For grounding it equals the answer.
-* ``videos`` holds exactly one path, which ms-swift and the RL environment read the same way:
+* ``videos`` holds exactly one path (or, with ``build --overview-times``, a timed overview's
+  two-frame pieces, one ``<video>`` tag each after its time, whose sidecars name the source the
+  environment clips), which ms-swift and the RL environment read the same way:
   absolute, or relative to the working directory (or to ``ROOT_IMAGE_DIR`` when set — ms-swift's
   rule). The builder writes absolute paths.
 * ``duration`` is the video's length as our video layer measures it (``VideoReader.duration_seconds``),

@@ -15,7 +15,10 @@ A record is one line of jsonl::
 
 One ``<video>`` tag per entry of ``videos``, in order: the whole video first (ms-swift samples
 it under its environment's budget), then each clip a tool call asked for, written by
-:mod:`videotemp_o3.training.swift_media`. Tool feedback is a *user* turn, exactly the text the
+:mod:`videotemp_o3.training.swift_media`. With ``--overview-times`` (a timed overview, opt-in) the
+whole video is instead the frames ms-swift's environment samples from it, as consecutive two-frame
+files, each tag after the time of its piece's first frame (``0.0 s<video>56.3 s<video>…``; the
+wording is :func:`videotemp_o3.protocol.timed_overview`'s). Tool feedback is a *user* turn, exactly the text the
 agent sends at inference: each call is answered by the agent's own clip tool
 (:class:`videotemp_o3.clip_tool.ClipTool`), and every text comes from the prompt profile
 (:class:`videotemp_o3.protocol.PromptProfile`; ours by default). ``loss`` on the assistant
