@@ -27,7 +27,9 @@ def test_engine_and_agent_under_transformers_5(tmp_path):
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp", str(tmp_path / "t"),
                         "tests/test_engine_local.py", "tests/test_agent.py", "tests/test_tiny_model.py",
                         # what the OpenAI engine sends gives each video its rate under 5.x too
-                        "tests/test_engine_openai.py::test_processor_gets_each_videos_rate_from_the_request"],
+                        "tests/test_engine_openai.py::test_processor_gets_each_videos_rate_from_the_request",
+                        # a timed overview: several two-frame videos, each with its rate
+                        "tests/test_timed_overview.py::test_local_engine_runs_a_greedy_trajectory_with_it"],
                        cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     assert " passed" in r.stdout.splitlines()[-1]
