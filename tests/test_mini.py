@@ -107,15 +107,22 @@ def test_all_rounds_keeps_a_rejected_call_untrained():
     assert [m.get("loss") for m in out["messages"]] == [None, False, None, True, None, True]
 
 
-def test_miniature_sft_command_builds_recovery_turns(tmp_path, monkeypatch):
-    from videotemp_o3.training.sft_data import calls_not_carried_out
-
+@pytest.fixture
+def red_card_video(tmp_path, monkeypatch):
+    """A 90-s synthetic video, red card at 40–46.5 s, under the miniature's ms-swift video budget."""
     for key, value in synthetic.SWIFT_ENV.items():
         monkeypatch.setenv(key, value)
     spec = synthetic.VideoSpec(uid="v", duration=90.0, start=40.0, end=46.5, pattern="plain",
                                colour="red", slot=1, options=synthetic.PATTERNS)
     video = tmp_path / "v.mp4"
     synthetic.render_video(video, spec)
+    return video
+
+
+def test_miniature_sft_command_builds_recovery_turns(tmp_path, red_card_video):
+    from videotemp_o3.training.sft_data import calls_not_carried_out
+
+    video = red_card_video
     rows = [{"video": str(video), "query": f"the red card {k}", "span": [40.0, 46.5]}
             for k in range(12)]
     ann = tmp_path / "ann.jsonl"
@@ -137,15 +144,10 @@ def test_miniature_sft_command_builds_recovery_turns(tmp_path, monkeypatch):
     assert check.returncode == 0, check.stdout[-3000:]
 
 
-def test_overview_file_holds_the_frames_ms_swift_samples(tmp_path, monkeypatch):
+def test_overview_file_holds_the_frames_ms_swift_samples(tmp_path, red_card_video):
     from videotemp_o3.video import VideoReader
 
-    for key, value in synthetic.SWIFT_ENV.items():
-        monkeypatch.setenv(key, value)
-    spec = synthetic.VideoSpec(uid="v", duration=90.0, start=40.0, end=46.5, pattern="plain",
-                               colour="red", slot=1, options=synthetic.PATTERNS)
-    src = tmp_path / "v.mp4"
-    synthetic.render_video(src, spec)
+    src = red_card_video
     _, path = mini._overview_file((str(src), str(tmp_path / "ov")))
     agent_view = VideoReader(src).overview(synthetic.overview_budget())
     stored = VideoReader(path)
