@@ -64,8 +64,12 @@ def reference_rope_index(
     tokens_per_second = getattr(vision, "tokens_per_second", 1.0)
     grids = {IMAGE: iter(image_grid_thw if image_grid_thw is not None else ()),
              VIDEO: iter(video_grid_thw if video_grid_thw is not None else ())}
-    seconds = iter(second_per_grid_ts.tolist() if torch.is_tensor(second_per_grid_ts)
-                   else (second_per_grid_ts or ()))
+    if second_per_grid_ts is None:
+        seconds = iter(())
+    elif isinstance(second_per_grid_ts, torch.Tensor):
+        seconds = iter(second_per_grid_ts.tolist())
+    else:
+        seconds = iter(second_per_grid_ts)
     device = input_ids.device
     position_ids = torch.zeros(3, *input_ids.shape, dtype=input_ids.dtype, device=device)
     deltas = []
@@ -118,7 +122,8 @@ def _probe_departs(model_class) -> bool:
     want, _ = reference_rope_index(model, ids, kinds, **args)
     try:
         got, _ = model_class.get_rope_index(model, ids, kinds, **args)
-    except Exception:  # another signature: not the function this module knows how to replace
+    except (TypeError, AttributeError, ValueError, IndexError, RuntimeError, StopIteration):
+        # another signature or layout: not the function this module knows how to replace
         return False
     return not torch.equal(got, want)
 
