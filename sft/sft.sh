@@ -209,12 +209,17 @@ args=(
 [[ -n "$MODEL_TYPE" ]] && args+=(--model_type "$MODEL_TYPE")
 args+=(--template "$TEMPLATE")
 [[ "$DEEPSPEED" != "none" ]] && args+=(--deepspeed "$DEEPSPEED")
+# sft/plugin.py: Qwen2.5-VL's reference M-RoPE positions under transformers 5 (the file says why).
+plugins=("$HERE/plugin.py")
 if [[ "$DEVICE" == "cpu" ]]; then
   # No mixed precision on CPU (the Trainer would autocast to bf16), and the one shim a CPU run
   # of ms-swift 3.10.3 needs (sft/cpu_compat.py says why).
-  args+=(--bf16 false --fp16 false --external_plugins "$HERE/cpu_compat.py")
+  args+=(--bf16 false --fp16 false)
+  plugins+=("$HERE/cpu_compat.py")
   [[ "${NPROC_PER_NODE:-1}" != "1" || "${NNODES:-1}" != "1" ]] && args+=(--ddp_backend gloo)
 fi
+# ms-swift keeps only the last --external_plugins: a caller passing its own names these too.
+args+=(--external_plugins "${plugins[@]}")
 
 echo "running: $SWIFT sft ${args[*]} $*"
 "$SWIFT" sft "${args[@]}" "$@"

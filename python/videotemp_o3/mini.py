@@ -533,10 +533,10 @@ def sft_job(arm: str, data: Path, model: Path, out: Path, scale: Scale, seed: in
         "DATALOADER_NUM_WORKERS": str(sft_loader_workers(scale, os.cpu_count() or 2)), "REPORT_TO": "none", "DEEPSPEED": "none",
         "VIDEOTEMP_MINI_TIME_LIMIT_S": str(time_limit_s or scale.sft_time_limit_s),
     })
-    plugins = [str(PLUGIN)]
+    # sft.sh adds its own plug-ins (sft/plugin.py; on CPU the shim sft/cpu_compat.py); ms-swift
+    # keeps only the last --external_plugins, so name them all.
+    plugins = [str(REPO / "sft" / "plugin.py"), str(PLUGIN)]
     if device == "cpu":
-        # sft.sh adds its own CPU shim as a plug-in; ms-swift keeps only the last
-        # --external_plugins, so name both.
         plugins.insert(0, str(REPO / "sft" / "cpu_compat.py"))
     extra = ["--check_model", "false", "--external_plugins", *plugins, "--weight_decay", "0.0",
              "--save_strategy", "steps", "--lazy_tokenize", "true"]

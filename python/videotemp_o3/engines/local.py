@@ -43,6 +43,7 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
+from .qwen_positions import use_reference_positions
 from .base import (
     TRANSFORMERS_MAJOR,
     Engine,
@@ -230,6 +231,8 @@ class LocalEngine(Engine):
         return self
 
     def _setup(self, model, dtype, *, top_p, top_k, repetition_penalty) -> None:
+        if self.model_type == "qwen2_5_vl":
+            use_reference_positions()  # transformers 5.x places video prompts otherwise
         self.model = model.eval()
         self.device = self.model.device
         self.dtype = dtype

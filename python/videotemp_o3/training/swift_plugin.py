@@ -44,7 +44,9 @@ Importing this module also teaches ms-swift's ``load_file`` to read ``file://`` 
 :func:`videotemp_o3.training.rl_env.rollout_video_ref`), and the Qwen2.5-VL template's video
 readers open every video through ``load_file``. Under ms-swift 4 with transformers 5 it also
 makes the Qwen2.5-VL template hand vLLM each video's rate as ``video_metadata``
-(:func:`_vllm_video_rates_as_metadata`; ms-swift 4.6's ``fps`` list fails there).
+(:func:`_vllm_video_rates_as_metadata`; ms-swift 4.6's ``fps`` list fails there), and gives
+transformers 5's Qwen2.5-VL the M-RoPE positions vLLM serves
+(:func:`videotemp_o3.engines.qwen_positions.use_reference_positions`).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from swift.version import __version__ as SWIFT_VERSION
 
 from videotemp_o3 import protocol
 from videotemp_o3.engines.base import TRANSFORMERS_MAJOR, video_metadata
+from videotemp_o3.engines.qwen_positions import use_reference_positions
 from videotemp_o3.training import rl_env
 from videotemp_o3.training.rewards import DEFAULT_CONFIG, RewardConfig
 from videotemp_o3.training.rl_env import (SCHEDULER_NAME, TEXT_TURNS_KEY, ClipEnvConfig, ClipEnvironment,
@@ -167,6 +170,9 @@ def _vllm_video_rates_as_metadata() -> None:
 
 
 _vllm_video_rates_as_metadata()
+
+# The trainer (transformers 5) must place tokens where the rollout server (vLLM) does.
+use_reference_positions()
 
 
 class VideoClipScheduler(MultiTurnScheduler):

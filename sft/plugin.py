@@ -1,0 +1,7 @@
+"""Loaded by ``sft.sh`` with ``--external_plugins`` on every run: under transformers 5 it gives
+Qwen2.5-VL the M-RoPE positions the model was trained with and vLLM serves
+(:mod:`videotemp_o3.engines.qwen_positions` says how 5.x departs); a no-op under 4.x."""
+
+from videotemp_o3.engines.qwen_positions import use_reference_positions
+
+use_reference_positions()
