@@ -1,5 +1,6 @@
 """Build vLLM 0.26's Qwen2_5_VLForConditionalGeneration on CPU from a checkpoint dir."""
-import os, sys
+import os
+import sys
 os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("VLLM_PLUGINS", "none")
 import vllm.platforms as P

@@ -1,7 +1,11 @@
 """Fit the tiny model on the four seed trajectories (transformers 5.17 + ms-swift 4 template, CPU,
 as the seeding SFT does on GPU), then greedy first turns of the RL prompts with (a) the positions
 transformers 5.17 trains with and (b) the positions vLLM 0.26 computes for the same tokens."""
-import os, sys, json, types, time
+import os
+import sys
+import json
+import types
+import time
 os.environ.update(VIDEO_MIN_PIXELS="3136", VIDEO_MAX_PIXELS="6272", FPS_MAX_FRAMES="64", FPS_MIN_FRAMES="4")
 import torch
 torch.manual_seed(0)
@@ -17,13 +21,15 @@ from transformers import Qwen2_5_VLForConditionalGeneration
 hm = Qwen2_5_VLForConditionalGeneration.from_pretrained(ckpt, dtype=torch.float32, attn_implementation="sdpa")
 cfg, vm = build(ckpt)
 VIDEO = hm.config.video_token_id
-fix = lambda r: [v.replace("/tmp/videotemp-media", media) for v in r["videos"]]
+def fix(r):
+    return [v.replace("/tmp/videotemp-media", media) for v in r["videos"]]
 
 def tens(x):
-    if torch.is_tensor(x): return x.clone()
+    if torch.is_tensor(x):
+        return x.clone()
     return x if torch.is_tensor(x) else torch.tensor(x)
 
-seeds = [json.loads(l) for l in open(f"{media}/rl/sft_seed.jsonl")]
+seeds = [json.loads(line) for line in open(f"{media}/rl/sft_seed.jsonl")]
 tpl.set_mode("train")
 batches = []
 for r in seeds:
@@ -39,7 +45,10 @@ t0 = time.time()
 for s in range(steps):
     b = batches[s % len(batches)]
     loss = hm(**b).loss
-    loss.backward(); opt.step(); sched.step(); opt.zero_grad()
+    loss.backward()
+    opt.step()
+    sched.step()
+    opt.zero_grad()
     if s % 25 == 0 or s == steps - 1:
         print(f"step {s} loss {loss.item():.4f} ({time.time() - t0:.0f}s)", flush=True)
 hm.eval()
@@ -50,7 +59,8 @@ def vllm_positions(ids, grids, secs):
     while i < len(ids_l):
         if ids_l[i] == VIDEO:
             offsets.append(i)
-            while i < len(ids_l) and ids_l[i] == VIDEO: i += 1
+            while i < len(ids_l) and ids_l[i] == VIDEO:
+                i += 1
         else:
             i += 1
     feats = [types.SimpleNamespace(modality="video", mm_position=types.SimpleNamespace(offset=o),
@@ -80,7 +90,8 @@ def greedy(e, which, n=40):
         logits = hm(inputs_embeds=emb, position_ids=pos, attention_mask=torch.ones(1, len(cur), dtype=torch.long)).logits[0, -1]
         t = int(logits.argmax())
         out.append(t)
-        if t == proc.tokenizer.convert_tokens_to_ids("<|im_end|>"): break
+        if t == proc.tokenizer.convert_tokens_to_ids("<|im_end|>"):
+            break
     return proc.tokenizer.decode(out)
 
 tpl.set_mode("transformers")

@@ -1,7 +1,7 @@
 """Run vLLM 0.26's Qwen2.5-VL pure-torch path on CPU: every CustomOp through forward_native, the paged
 attention kernel replaced by causal SDPA over the whole sequence (what it computes for one prefill)."""
 import torch
-from build import build
+import build  # noqa: F401  (first: it puts vLLM on its CPU platform before any vLLM import)
 from vllm.model_executor.custom_op import CustomOp
 from vllm.model_executor.layers.attention.attention import Attention
 

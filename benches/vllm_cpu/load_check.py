@@ -20,7 +20,8 @@ def expected(vname):
 
 def check(label, weights):
     with torch.no_grad():
-        for p in m.parameters(): p.fill_(float("nan"))
+        for p in m.parameters():
+            p.fill_(float("nan"))
     loaded = m.load_weights(weights)
     bad = []
     for n, p in m.named_parameters():
@@ -31,7 +32,8 @@ def check(label, weights):
                         float((got - e).abs().nan_to_num(1e9).max()) if got.shape == e.shape else None))
     names = {n for n, _ in m.named_parameters()}
     print(f"{label}: {len(names)} vLLM params, {len(loaded)} reported loaded, mismatched: {len(bad)}")
-    for b in bad: print("   ", b)
+    for b in bad:
+        print("   ", b)
     print("    not reported loaded:", sorted(names - set(loaded)))
 
 check("checkpoint names (server start)", list(sd.items()))

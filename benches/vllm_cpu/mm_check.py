@@ -2,13 +2,15 @@
 ms-swift 4's template in vllm mode (our plugin loaded) -> vLLM 0.26's multimodal processor, mrope
 positions, vision tower and language model (pure torch), against ms-swift's template in
 transformers mode -> transformers 5.17's Qwen2.5-VL. Same checkpoint, fp32, CPU."""
-import os, sys, json
+import os
+import sys
+import json
 os.environ.update(VIDEO_MIN_PIXELS="3136", VIDEO_MAX_PIXELS="6272", FPS_MAX_FRAMES="64", FPS_MIN_FRAMES="4")
 import torch
-import fwd
+import fwd  # noqa: F401  (its import patches vLLM's custom ops and attention for CPU)
 from build import build
 ckpt, media = sys.argv[1], sys.argv[2]
-rows = [json.loads(l) for l in open(f"{media}/rl/data/qa.jsonl")] + [json.loads(l) for l in open(f"{media}/rl/data/grounding.jsonl")]
+rows = [json.loads(line) for name in ("qa", "grounding") for line in open(f"{media}/rl/data/{name}.jsonl")]
 import videotemp_o3.training.swift_plugin  # noqa: F401  (the rollout server loads it: rl/plugin.py)
 from swift.model import get_processor
 from swift.template import get_template
@@ -64,12 +66,14 @@ for row in rows[:2]:
     vp, hp = vpos.numpy(), hpos[:, 0].numpy()
     import numpy as np
     vmask = np.array(vids) == cfg.model_config.hf_config.video_token_id
-    first = int(np.argmax(vmask)); n = int(vmask.sum())
+    first = int(np.argmax(vmask))
+    n = int(vmask.sum())
     print(f"   video tokens {first}..{first + n - 1}; text before identical {np.array_equal(vp[:, :first], hp[:, :first])}")
     for name, p in (("vLLM", vp), ("transformers", hp)):
         seg = p[:, first:first + n]
         print(f"   {name}: video t values {sorted(set(seg[0].tolist()))[:12]}... h max {seg[1].max()} w max {seg[2].max()}; first text after video {p[:, first + n].tolist()}")
-    if os.environ.get("STOP_AFTER_POSITIONS"): continue
+    if os.environ.get("STOP_AFTER_POSITIONS"):
+        continue
     with torch.no_grad():
         venc = vm.embed_multimodal(pixel_values_videos=vpix, video_grid_thw=vgrid[None] if vgrid.ndim == 1 else vgrid,
                                    **({"second_per_grid_ts": vsec.data[None]} if vsec is not None else {}))

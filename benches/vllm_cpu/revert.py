@@ -1,5 +1,5 @@
 """ms-swift 4.6's revert_runtime_names_to_checkpoint applied to the transformers-5 runtime names."""
-import ast, torch
+import ast
 from transformers import Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLConfig
 src = open(__import__('swift.rlhf_trainers.utils', fromlist=['x']).__file__).read()
 ns = {'_cached_reverse_renamings': None, '_VLLM_CHECKPOINT_STYLE_PACKED_MOE_MODEL_TYPES': frozenset({'nemotron_h'}),

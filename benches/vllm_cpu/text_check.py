@@ -1,5 +1,6 @@
-import sys, torch
-import fwd
+import sys
+import torch
+import fwd  # noqa: F401  (its import patches vLLM's custom ops and attention for CPU)
 from build import build
 from safetensors.torch import load_file
 ckpt = sys.argv[1]
