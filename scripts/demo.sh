@@ -30,9 +30,11 @@ fi
 if [ -z "${MODEL:-}" ]; then
   if [ -f "$SHIPPED/model.safetensors" ]; then
     MODEL="$SHIPPED"
-    # The miniature's budgets (python/videotemp_o3/synthetic.py) on 2 CPU cores.
-    FLAGS=(--device cpu --overview-frames 32 --overview-pixels 6272 --clip-fps 2 --clip-max-frames 8
-           --clip-pixels 25088 --max-new-tokens 160 --temperature 0)
+    # As its evaluation ran it (the miniature's budgets, the timed overview if trained with it:
+    # MANIFEST.json's agent_flags), on 2 CPU cores.
+    mapfile -t FLAGS < <($PY -m videotemp_o3.mini flags "$MODEL")
+    [ ${#FLAGS[@]} -gt 0 ] || { echo "[demo] $MODEL/MANIFEST.json: no agent flags" >&2; exit 1; }
+    FLAGS=(--device cpu "${FLAGS[@]}")
     echo "[demo] no MODEL given: using the shipped small agent ($MODEL); set MODEL=<checkpoint> for a real one"
   else
     MODEL="$OUT/tiny-qwen2.5-vl"

@@ -416,6 +416,37 @@ def test_published_results_come_with_the_shipped_agent():
         assert ignored.returncode == 1, ".gitignore hides models/videotemp-mini"
 
 
+def test_a_shipped_checkpoint_runs_with_the_flags_of_its_evaluation(tmp_path):
+    """The main job runs the shipped agent as its evaluation did (MANIFEST.json's agent_flags):
+    one trained with the timed overview must get it; an older manifest gets the plain flags."""
+    import argparse
+
+    from videotemp_o3 import flags
+
+    def parsed(argv):
+        p = argparse.ArgumentParser()
+        flags.add_agent_args(p)
+        return flags.agent_config(p.parse_args(argv))
+
+    timed = mini.eval_flags(mini.replace(mini.SCALES["full"], overview_times=True), "sft_unified")
+    (tmp_path / "MANIFEST.json").write_text(json.dumps({"stage": "sft_unified", "agent_flags": timed}))
+    assert mini.agent_flags(tmp_path) == timed and parsed(timed).overview_times
+    out = subprocess.run([sys.executable, "-m", "videotemp_o3.mini", "flags", str(tmp_path)],
+                         capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0 and out.stdout.split() == timed
+
+    (tmp_path / "MANIFEST.json").write_text(json.dumps({"stage": "sft_all_rounds"}))
+    plain = parsed(mini.agent_flags(tmp_path))
+    assert not plain.overview_times and plain.max_turns == protocol.DEFAULT_MAX_TURNS
+    assert plain.overview_budget.max_frames == synthetic.OVERVIEW_FRAMES and plain.temperature == 0.0
+    assert plain.overview_budget.max_pixels == synthetic.OVERVIEW_PIXELS
+
+    (tmp_path / "MANIFEST.json").write_text(json.dumps({"agent_flags": "--overview-times"}))
+    bad = subprocess.run([sys.executable, "-m", "videotemp_o3.mini", "flags", str(tmp_path)],
+                         capture_output=True, text=True, cwd=REPO)
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "agent_flags" in bad.stderr
+
+
 @needs_shipped
 def test_shipped_checkpoint_loads_with_its_manifest():
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
@@ -441,7 +472,8 @@ def test_shipped_agent_greedy_trajectory_is_well_formed(tmp_path):
     rec = json.loads(data.read_text().splitlines()[0])
     spec = synthetic.spec_of(rec)
     config = AgentConfig(overview_budget=synthetic.overview_budget(), clip_budget=synthetic.clip_budget(),
-                         max_new_tokens=160, temperature=0.0)
+                         max_new_tokens=160, temperature=0.0,
+                         overview_times="--overview-times" in mini.agent_flags(SHIPPED))
     with LocalEngine(SHIPPED, device="cpu") as engine:
         traj = Agent(engine, config).run(tmp_path / rec["videos"][0],
                                          Question(synthetic.QUESTION.format(colour=spec.colour), "mcq",

@@ -603,6 +603,19 @@ def eval_flags(scale: Scale, stage: str) -> list[str]:
             "--max-turns", "1" if stage == "single_pass" else str(protocol.DEFAULT_MAX_TURNS)]
 
 
+def agent_flags(model_dir: Path) -> list[str]:
+    """``eval/run.py`` flags that run a shipped checkpoint as its evaluation did: the manifest's
+    ``agent_flags`` (a checkpoint trained with the timed overview must be run with it), else —
+    a manifest written before they were recorded — the miniature's plain-overview flags."""
+    manifest = json.loads((Path(model_dir) / "MANIFEST.json").read_text())
+    flags = manifest.get("agent_flags")
+    if flags is None:
+        return eval_flags(replace(SCALES["full"], overview_times=False), manifest.get("stage", "sft_unified"))
+    if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
+        raise ValueError(f"{model_dir}/MANIFEST.json: agent_flags must be a list of strings")
+    return flags
+
+
 def shard_dirs(split_dir: Path, shards: int) -> list[Path]:
     """``shards`` data folders over ``split_dir``'s records (same uids, videos linked)."""
     if shards <= 1:
@@ -1127,6 +1140,8 @@ def _run(work: Path, results: Path, scale: Scale, info: dict[str, Any], *, seed:
         manifest = {"made_by": command or "bash scripts/reproduce_mini.sh", "seed": seed,
                     "scale": scale.name, "stage": best, "title": STAGE_TITLES[best],
                     "chosen_by": "validation split: mean of MCQ accuracy and grounding mIoU",
+                    # How it was evaluated, so the main job runs it the same way (agent_flags()).
+                    "agent_flags": eval_flags(scale, best),
                     "val_scores": val_scores,
                     "test_row": next((r for r in rows if r["stage"] == best), None),
                     "git_commit": info["git_commit"], "device": device,
@@ -1427,6 +1442,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sp.add_argument("--published", default=str(PUBLISHED),
                     help="where table.md, results.json and plot.png are copied (default: docs/mini)")
     sp.add_argument("--no-readme", action="store_true", help="only unpack the checkpoint")
+    fl = sub.add_parser("flags", help="the eval/run.py flags a shipped checkpoint runs with, one per line")
+    fl.add_argument("model", help="a folder of `mini ship` (MANIFEST.json)")
     rd = sub.add_parser("readme", help="rewrite the README's results section from a run's results.json")
     rd.add_argument("results", help="the --results folder of a run (results.json, table.md, plot.png)")
     rd.add_argument("--readme", default=str(REPO / "README.md"))
@@ -1441,6 +1458,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 print(f"results section of {a.readme} written; table, results and plot in {out}")
         except (RuntimeError, OSError, tarfile.TarError, json.JSONDecodeError, KeyError) as e:
             print(f"[mini] {a.cmd}: {e}", file=sys.stderr)
+            return 1
+        return 0
+    if a.cmd == "flags":
+        try:
+            print("\n".join(agent_flags(Path(a.model))))
+        except (OSError, ValueError, KeyError) as e:
+            print(f"[mini] flags: {e}", file=sys.stderr)
             return 1
         return 0
     if a.cmd == "show":
