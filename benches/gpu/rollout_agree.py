@@ -47,12 +47,7 @@ def without_video(messages: list[dict]) -> list[dict]:
 
 
 def common_prefix(a: str, b: str) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
+    return len(os.path.commonprefix([a, b]))
 
 
 def local_turns(policy: str, prompts: list[tuple[list[dict], list[str]]], tokens: int) -> list[str]:

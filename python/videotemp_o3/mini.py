@@ -59,7 +59,7 @@ from videotemp_o3 import protocol, synthetic
 from videotemp_o3.jsonl import dumps_line, iter_jsonl
 from videotemp_o3.segments import iou
 from videotemp_o3.training.sft_data import calls_not_carried_out
-from videotemp_o3.training.swift_media import overview_source
+from videotemp_o3.training.swift_media import overview_tag_count
 
 def _repo() -> Path:
     """The checkout whose scripts (sft/sft.sh, rl/grpo.sh, eval/run.py) the run drives:
@@ -469,8 +469,8 @@ def stage_data(work: Path, scale: Scale, seed: int, runner: Runner, device: str,
     if scale.overview_times:
         # The builder wrote each timed overview's pieces already: the frames ms-swift samples,
         # in lossless files (what the pre-sampled overview file is for the plain overview).
-        overviews = {v: v for r in unified + direct for v in r["videos"]
-                     if overview_source(v) != v}
+        overviews = {v: v for r in unified + direct
+                     for v in r["videos"][:overview_tag_count(r["messages"])]}
     else:
         os.environ.update(synthetic.SWIFT_ENV)  # the budget the overview files are sampled under
         overviews = presample_overviews(unified + direct, sft / "overviews", workers)

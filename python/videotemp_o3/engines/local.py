@@ -43,7 +43,6 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
-from .qwen_positions import use_reference_positions
 from .base import (
     TRANSFORMERS_MAJOR,
     Engine,
@@ -55,6 +54,7 @@ from .base import (
     validate_messages,
     video_parts,
 )
+from .qwen_positions import use_reference_positions
 
 __all__ = ["LocalEngine", "processor_video_kwargs", "SUPPORTED_MODEL_TYPES"]
 

@@ -15,8 +15,9 @@ to decode and resample again (the release's path). Two wire formats, chosen per 
     24 fps: 0.083 s per temporal patch), reads each video's ``video_metadata`` instead, and
     refuses ``fps`` as a list — after such a refusal (HTTP 400 "Failed to apply …Processor")
     the engine resends with the metadata alone and keeps doing so. Costs one JPEG encode per
-    frame (quality ``jpeg_quality``). ``extra_body`` can add processor kwargs, e.g. ``{"mm_processor_kwargs": {"do_resize": False}}`` if the
-    server's min/max pixels would re-size our frames. Known limit: vLLM 0.11 attaches no
+    frame (quality ``jpeg_quality``). ``extra_body`` can add processor kwargs, e.g.
+    ``{"mm_processor_kwargs": {"do_resize": False}}`` if the server's min/max pixels would
+    re-size our frames. Known limit: vLLM 0.11 attaches no
     metadata to ``video/jpeg`` frames, which Qwen2.5-VL does not need but Qwen3-VL does
     (HTTP 500 there); later vLLM takes the rate from ``media_io_kwargs`` instead.
 

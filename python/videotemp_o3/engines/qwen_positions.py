@@ -35,6 +35,7 @@ own forward does too, so one patch covers SFT, GRPO's forward passes and local i
 
 from __future__ import annotations
 
+import inspect
 import itertools
 
 import torch
@@ -140,8 +141,6 @@ def use_reference_positions() -> bool:
     current = model_class.get_rope_index
     if current is reference_rope_index:
         return False
-    import inspect
-
     if "mm_token_type_ids" not in inspect.signature(current).parameters:
         return False  # transformers 4.x: finds vision tokens by id, already the reference
     if not _probe_departs(model_class):

@@ -136,7 +136,7 @@ def build_rl_data(annotations: Iterable[os.PathLike | str], out_dir: os.PathLike
     rows: dict[str, list[dict]] = {"mcq": [], "grounding": []}
     problems: list[DataProblem] = []
     media = MediaFiles()
-    readers: dict[str, list[SwiftClip]] = {}  # source -> its timed overview's pieces
+    pieces_of: dict[str, list[SwiftClip]] = {}  # source -> its timed overview's pieces
     # uid -> where it was first used, per output file: GRPO groups and results are keyed by uid,
     # so a repeat is left out here (with its line) rather than failing the finished file.
     first_use: dict[str, dict[str, str]] = {"mcq": {}, "grounding": {}}
@@ -164,14 +164,13 @@ def build_rl_data(annotations: Iterable[os.PathLike | str], out_dir: os.PathLike
                 problems.append(duration)
                 continue
             first_use[ann.task][ann.uid] = ann.where
-            pieces = None
+            source, pieces = str(ann.video.absolute()), None
             if overview_times:
-                source = str(ann.video.absolute())
-                if source not in readers:
-                    readers[source] = overview_for_swift(VideoReader(source, num_threads=1),
-                                                         out / "overviews")
-                pieces = readers[source]
-            rows[ann.task].append(row(ann, str(ann.video.absolute()), duration, profile, pieces))
+                if source not in pieces_of:
+                    pieces_of[source] = overview_for_swift(VideoReader(source, num_threads=1),
+                                                           out / "overviews")
+                pieces = pieces_of[source]
+            rows[ann.task].append(row(ann, source, duration, profile, pieces))
         if progress and anns:
             print(file=sys.stderr)
     qa_path, g_path = out / QA_FILE, out / GROUNDING_FILE

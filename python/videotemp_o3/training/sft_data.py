@@ -74,7 +74,7 @@ from videotemp_o3.training.sft_check import validate_files
 from videotemp_o3.budgets import CLIP_MAX_FRAMES, TRAINING_VIDEO_ENV
 from videotemp_o3.training.swift_media import (VIDEO_TAG, Codec, MediaFiles, clip_budget,
                                                clip_for_swift, overview_for_swift,
-                                               video_for_swift)
+                                               overview_tag_count, video_for_swift)
 from videotemp_o3.video import VideoError, VideoReader
 
 Wording = Literal["varied", "fixed"]
@@ -451,9 +451,7 @@ def build_file(annotations: os.PathLike | str, out: os.PathLike | str,
         calls = sum(1 for m in record["messages"] if m["role"] == "assistant") - 1
         rejected = len(calls_not_carried_out(record["messages"]))
         report.records += 1
-        overview_tags = record["messages"][1 if record["messages"][0]["role"] == "system" else 0][
-            "content"].count(VIDEO_TAG)
-        report.clips += len(record["videos"]) - overview_tags
+        report.clips += len(record["videos"]) - overview_tag_count(record["messages"])
         report.no_tool += calls == 0
         report.recovered += rejected > 0
         report.direct_calls += calls == 1 and not rejected

@@ -86,7 +86,7 @@ import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal, Optional, Tuple
+from typing import Literal, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -100,6 +100,7 @@ __all__ = [
     "clip_for_swift",
     "overview_for_swift",
     "overview_source",
+    "overview_tag_count",
     "swift_frame_size",
     "video_for_swift",
 ]
@@ -264,20 +265,21 @@ def overview_for_swift(reader: VideoReader, out_dir: os.PathLike | str, *,
 
     if codec not in _CODECS:
         raise ValueError(f"codec must be one of {sorted(_CODECS)}, got {codec!r}")
-    budget = budget or FrameBudget.from_env()
+    env = FrameBudget.from_env()
+    budget = budget or env
     meta = reader.metadata
     src_h, src_w = meta.display_size
     indices, h, w, fps = budget.plan(reader.num_frames, meta.avg_fps, src_h, src_w, None, None)
     target = (int(h), int(w))
     size = protocol.OVERVIEW_PIECE_FRAMES
     stored = _stored_size(target, (src_h, src_w), size, budget)
-    env = FrameBudget.from_env()
     if env.nframes_for(size, fps) != size:
         raise ValueError(f"ms-swift's frame budget (FPS_MAX_FRAMES={env.max_frames}) would not keep "
                          f"both frames of a {size}-frame overview piece; raise FPS_MAX_FRAMES")
     spans = protocol.overview_pieces(len(indices))
-    key = "|".join(map(str, (os.path.abspath(reader.path), os.stat(reader.path).st_size,
-                             os.stat(reader.path).st_mtime_ns, repr(budget), codec, stored)))
+    st = os.stat(reader.path)
+    key = "|".join(map(str, (os.path.abspath(reader.path), st.st_size, st.st_mtime_ns, repr(budget),
+                             codec, stored)))
     digest = hashlib.sha1(key.encode()).hexdigest()[:12]
     ext = ".mkv" if codec == "ffv1" else ".avi"
     out = Path(out_dir)
@@ -326,6 +328,13 @@ def overview_source(path: os.PathLike | str) -> str:
         if isinstance(info, dict) and "overview_piece" in info and isinstance(info.get("source"), str):
             return info["source"]
     return os.fspath(path)
+
+
+def overview_tag_count(messages: Sequence[dict]) -> int:
+    """How many entries of a record's ``videos`` are its overview: the ``<video>`` tags of its
+    first user turn (one, or a timed overview's pieces); the rest are clips."""
+    first_user = next((m for m in messages if m.get("role") == "user"), None)
+    return str(first_user.get("content", "")).count(VIDEO_TAG) if first_user else 0
 
 
 def _atomic_write(path: Path, write) -> None:
