@@ -333,6 +333,39 @@ def test_ms_swift_encodes_each_piece_as_one_temporal_group(tiny_model_dir, video
     assert "0.0 s<|vision_start|>" in text
 
 
+def test_reading_the_pieces_logs_no_clamp_warning_once_quieted(tiny_model_dir, video, annotations,
+                                                               tmp_path, caplog):
+    import logging
+
+    from videotemp_o3.training.swift_media import quiet_clamp_warnings
+
+    anns, _ = read_annotations(annotations)
+    timed = build_record(anns[0], VideoReader(video), random.Random("0:g1"), tmp_path / "clips",
+                         BuildConfig(overview_times=True, clip_max_frames=12))
+    logger = logging.getLogger("qwen_vl_utils.vision_process")
+    kept = list(logger.filters)
+
+    def clamp_warnings() -> int:
+        caplog.clear()
+        with caplog.at_level(logging.WARNING), \
+                swift_template(tiny_model_dir, dict(SMALL_VIDEO_ENV, FPS_MAX_FRAMES="12")) as template:
+            template.encode({k: timed[k] for k in ("messages", "videos")})
+            logger.warning("smart_nframes: something else")
+        assert "something else" in caplog.text  # other warnings still pass
+        return caplog.text.count("> total_frames[2]")
+
+    try:
+        for f in kept:
+            logger.removeFilter(f)
+        assert clamp_warnings() >= 6  # one per piece read: what the plug-ins keep out of the logs
+        quiet_clamp_warnings()
+        quiet_clamp_warnings()
+        assert len(logger.filters) == 1
+        assert clamp_warnings() == 0
+    finally:
+        logger.filters[:] = kept
+
+
 # -- RL rows ---------------------------------------------------------------------------------
 
 

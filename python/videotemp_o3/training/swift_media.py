@@ -80,7 +80,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import re
 import threading
 import warnings
 from dataclasses import dataclass
@@ -312,6 +314,27 @@ def overview_for_swift(reader: VideoReader, out_dir: os.PathLike | str, *,
                                 indices=np.asarray(piece, dtype=np.int64), fps=float(fps),
                                 size=target, stored_size=stored))
     return pieces
+
+
+_CLAMP_WARNING = re.compile(r"smart_nframes: nframes\[[^\]]*\] > total_frames\[\d+\]$")
+
+
+class _ClampWarningFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _CLAMP_WARNING.match(record.getMessage())
+
+
+def quiet_clamp_warnings() -> None:
+    """Drops qwen-vl-utils' ``smart_nframes: nframes[…] > total_frames[…]`` warning, which it
+    logs every time it reads a file whose frame rate is below ``FPS`` and then keeps all its
+    frames — what our pre-sampled overview files and timed-overview pieces are made for (the
+    module docstring), so it fires for every overview of every sample: 16 lines per training
+    row of a timed overview, most of an SFT log. A source video at or above ``FPS`` never
+    triggers it. Idempotent; installed by the plug-ins ms-swift loads (``sft/plugin.py``,
+    :mod:`videotemp_o3.training.swift_plugin`)."""
+    logger = logging.getLogger("qwen_vl_utils.vision_process")
+    if not any(isinstance(f, _ClampWarningFilter) for f in logger.filters):
+        logger.addFilter(_ClampWarningFilter())
 
 
 def overview_source(path: os.PathLike | str) -> str:

@@ -62,6 +62,7 @@ from videotemp_o3 import protocol
 from videotemp_o3.engines.base import TRANSFORMERS_MAJOR, video_metadata
 from videotemp_o3.engines.qwen_positions import use_reference_positions
 from videotemp_o3.training import rl_env
+from videotemp_o3.training.swift_media import quiet_clamp_warnings
 from videotemp_o3.training.rewards import DEFAULT_CONFIG, RewardConfig
 from videotemp_o3.training.rl_env import (SCHEDULER_NAME, TEXT_TURNS_KEY, ClipEnvConfig, ClipEnvironment,
                                           with_text_turns)
@@ -173,6 +174,8 @@ _vllm_video_rates_as_metadata()
 
 # The trainer (transformers 5) must place tokens where the rollout server (vLLM) does.
 use_reference_positions()
+# Every pre-sampled overview read would log a warning (swift_media.quiet_clamp_warnings).
+quiet_clamp_warnings()
 
 
 class VideoClipScheduler(MultiTurnScheduler):
