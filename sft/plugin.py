@@ -1,11 +1,8 @@
-"""Loaded by ``sft.sh`` with ``--external_plugins`` on every run: under transformers 5 it gives
-Qwen2.5-VL the M-RoPE positions the model was trained with and vLLM serves
-(:mod:`videotemp_o3.engines.qwen_positions` says how 5.x departs); a no-op under 4.x. It also
-keeps qwen-vl-utils from logging a warning for every pre-sampled overview it reads
-(:func:`videotemp_o3.training.swift_media.quiet_clamp_warnings`)."""
+"""Loaded by ``sft.sh`` with ``--external_plugins`` on every run: the package's ms-swift adapter
+(:mod:`videotemp_o3.training.swift_plugin`), which under transformers 5 gives Qwen2.5-VL the
+M-RoPE positions the model was trained with and vLLM serves (a no-op under 4.x), makes the
+Qwen2.5-VL template take the video pad id from the checkpoint's tokenizer (the miniature's
+compact vocabulary), and keeps qwen-vl-utils from logging a warning for every pre-sampled
+overview it reads. Its rewards and scheduler, registered too, are unused by SFT."""
 
-from videotemp_o3.engines.qwen_positions import use_reference_positions
-from videotemp_o3.training.swift_media import quiet_clamp_warnings
-
-use_reference_positions()
-quiet_clamp_warnings()
+import videotemp_o3.training.swift_plugin  # noqa: F401  (patches on import)

@@ -47,6 +47,57 @@ def test_small_model_size_and_tokens(small_model):
     assert tok.convert_ids_to_tokens(tok("441").input_ids) == ["4", "4", "1"]
 
 
+@pytest.fixture(scope="module")
+def compact_model(tmp_path_factory):
+    from videotemp_o3.testing.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("compact"), size="compact")
+
+
+def test_the_miniature_trains_the_compact_model():
+    assert mini.SCALES["full"].model == mini.SCALES["smoke"].model == "compact"
+
+
+def test_compact_model_size_and_tokens(compact_model):
+    from transformers import AutoConfig, AutoTokenizer
+
+    assert (compact_model / "model.safetensors").stat().st_size <= 25 * 10**6   # ships in the repository
+    cfg = AutoConfig.from_pretrained(compact_model)
+    text = cfg.text_config if hasattr(cfg, "text_config") else cfg
+    assert (text.hidden_size, text.num_hidden_layers, cfg.vision_config.depth) == (256, 6, 4)
+    assert text.hidden_size // text.num_attention_heads >= 32   # vLLM's kept kernels serve it
+    tok = AutoTokenizer.from_pretrained(compact_model)
+    # The special tokens right after the BPE: the vocabulary is the tokenizer, no fillers.
+    assert text.vocab_size == len(tok) < 1200
+    assert cfg.video_token_id == tok.convert_tokens_to_ids("<|video_pad|>") == len(tok) - 9
+    assert cfg.image_token_id == tok.convert_tokens_to_ids("<|image_pad|>")
+    assert tok.convert_tokens_to_ids("<|im_end|>") in (cfg.eos_token_id if isinstance(cfg.eos_token_id, list)
+                                                       else [cfg.eos_token_id])
+    # The miniature's tokenizer, as the small model's: whole protocol words, one digit per token.
+    assert tok.convert_ids_to_tokens(tok("441").input_ids) == ["4", "4", "1"]
+    assert len(tok(protocol.system_prompt()).input_ids) < 260
+
+
+def test_ms_swift_expands_the_compact_video_pad(compact_model, tmp_path):
+    """ms-swift's Qwen2.5-VL template hard-codes Qwen's pad ids; through our adapter (loaded by
+    sft.sh and rl/plugin.py) it finds the compact model's in its tokenizer and expands each video
+    into its visual tokens (tests/test_swift4.py reruns this under ms-swift 4)."""
+    import videotemp_o3.training.swift_plugin  # noqa: F401  (what the plug-ins load)
+    from sft_helpers import SMALL_VIDEO_ENV, swift_template
+    from videotemp_o3.testing.videos import make_indexed_video
+
+    video = make_indexed_video(tmp_path / "v.mp4", frames=40, fps=4.0)
+    record = {"messages": [{"role": "user", "content": "<video>Which pattern?"},
+                           {"role": "assistant", "content": "<answer>A</answer>"}],
+              "videos": [str(video)]}
+    with swift_template(compact_model, dict(SMALL_VIDEO_ENV)) as template:
+        encoded = template.encode(record)
+        pad = template.tokenizer.convert_tokens_to_ids("<|video_pad|>")
+    (t, h, w), = encoded["video_grid_thw"].tolist()
+    assert encoded["input_ids"].count(pad) == t * h * w // 4 > 1
+    assert 151656 not in encoded["input_ids"]
+
+
 # ---------------------------------------------------------------------------------------------
 # Data transforms
 # ---------------------------------------------------------------------------------------------

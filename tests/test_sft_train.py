@@ -162,8 +162,20 @@ def test_records_without_loss_marks_get_the_releases_masking(tmp_path):
     assert done.returncode == 2 and "MASKING must be" in done.stderr
 
 
+@pytest.fixture(params=["tiny", "compact"])
+def trainable_model(request, tmp_path_factory):
+    """The test model (Qwen2.5's 151665 ids) and the miniature's compact-vocabulary model, whose
+    pad ids ms-swift's template must take from its tokenizer (swift_plugin, loaded by sft.sh)."""
+    if request.param == "tiny":
+        return request.getfixturevalue("tiny_model_dir")
+    from videotemp_o3.testing.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("compact"), size="compact")
+
+
 @pytest.mark.slow
-def test_cpu_training_run(tiny_model_dir, tmp_path, monkeypatch):
+def test_cpu_training_run(trainable_model, tmp_path, monkeypatch):
+    tiny_model_dir = trainable_model
     for k, v in SMALL_VIDEO_ENV.items():
         monkeypatch.setenv(k, v)
     data = training_data(tmp_path)

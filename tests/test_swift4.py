@@ -18,6 +18,7 @@ OVERLAY = REPO / ".swift4"
 RERUN = ["tests/test_swift4_adapter.py", "tests/test_rl_rollout_videos.py", "tests/test_qwen_positions.py",
          "tests/test_sft_masking.py",
          "tests/test_sft_train.py::test_cpu_training_run",
+         "tests/test_mini.py::test_ms_swift_expands_the_compact_video_pad",
          "tests/test_rl_grpo.py::test_cpu_grpo_with_a_tool_calling_policy_gets_a_learning_signal"]
 
 

@@ -5,7 +5,8 @@
 
 From nothing: the synthetic task family (:mod:`videotemp_o3.synthetic`: train / val / test
 splits), a small random-initialised Qwen2.5-VL (:mod:`videotemp_o3.testing.tiny_model`, size
-``small``), and then only the project's public entry points, each in its own process:
+``compact``; the first three GPU runs trained ``small``), and then only the project's public
+entry points, each in its own process:
 
 1. **data** — the splits; SFT trajectories with ``python -m videotemp_o3.training.sft_data
    build`` (imprecise → refined calls, answers; the builder's unified masking; 30 % of them
@@ -121,6 +122,11 @@ class Scale:
     follows still fits the budget when the data took longer than planned: a training run's time
     limit is the smaller of its own and what is left until its mark (less
     :data:`TRAINING_STARTUP_S`), and never below :data:`MIN_TRAINING_S`. None: no mark."""
+    model: str = "compact"
+    """The size of :mod:`videotemp_o3.testing.tiny_model` trained from random init. ``compact``
+    (a vocabulary of under a thousand ids, a 256-wide body) since the third GPU run, which
+    trained ``small`` (hidden 64: Qwen's 151665-id embedding held 9.7 M of its 10.4 M
+    parameters) and saw it learn the protocol's words but not its numbers."""
     overview_times: bool = False
     """A timed overview everywhere — SFT data, GRPO rows, evaluation: the overview as two-frame
     videos, each after the time of its first frame in text
@@ -1040,7 +1046,7 @@ def _run(work: Path, results: Path, scale: Scale, info: dict[str, Any], *, seed:
     t = time.time()
     init = work / "model" / "init"
     if not (resume and (init / "model.safetensors").is_file()):
-        init = build_tiny_model(init, seed=seed, size="small")
+        init = build_tiny_model(init, seed=seed, size=scale.model)
     stages["model (random init)"] = time.time() - t
 
     ckpt: dict[str, Path] = {"random_init": init}

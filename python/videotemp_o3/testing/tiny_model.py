@@ -1,10 +1,10 @@
-"""Random-initialised Qwen2.5-VL checkpoints built offline: a *tiny* one for tests, a *small* one
-to train.
+"""Random-initialised Qwen2.5-VL checkpoints built offline: a *tiny* one for tests, *compact* (and
+the earlier *small*) to train.
 
-    python -m videotemp_o3.testing.tiny_model OUT_DIR                 # tiny (tests)
-    python -m videotemp_o3.testing.tiny_model OUT_DIR --size small    # small (the miniature)
+    python -m videotemp_o3.testing.tiny_model OUT_DIR                   # tiny (tests)
+    python -m videotemp_o3.testing.tiny_model OUT_DIR --size compact    # the miniature's model
 
-writes a directory (tiny: about 13 MB; small: about 21 MB) that loads with ``AutoProcessor.from_pretrained(OUT_DIR)``
+writes a directory (tiny: about 13 MB; compact: about 15 MB; small: about 21 MB) that loads with ``AutoProcessor.from_pretrained(OUT_DIR)``
 and ``Qwen2_5_VLForConditionalGeneration.from_pretrained(OUT_DIR)`` with no network and no
 model hub, and serves with ``swift deploy --model OUT_DIR --model_type qwen2_5_vl
 --template qwen2_5_vl`` (ms-swift cannot guess the type from a local directory). The
@@ -16,8 +16,10 @@ What is real and what is not:
 
 - Token ids of the special tokens are Qwen2.5's own (``<|endoftext|>`` = 151643 …
   ``<|video_pad|>`` = 151656 … ``<|file_sep|>`` = 151664), and the vocabulary has exactly
-  Qwen2.5's 151665 entries. ms-swift's Qwen2-VL template hard-codes the image/video pad ids
-  (151655/151656), so a compact id layout would break ``swift deploy`` and SFT tests.
+  Qwen2.5's 151665 entries (all sizes but *compact*, below). ms-swift's Qwen2-VL template
+  hard-codes the image/video pad ids (151655/151656); our ms-swift adapter
+  (:mod:`videotemp_o3.training.swift_plugin`) has it read them from the tokenizer instead,
+  which only matters for *compact*.
 - Below 151643 sits a byte-level BPE trained with ``tokenizers`` on a small built-in corpus
   (digits one per token, the protocol tags, JSON punctuation, video words), then padded
   with pronounceable filler words (" bako", " dutemi", …) so that *every* id the model can
@@ -45,6 +47,20 @@ differs where learning needs it:
 - the BPE is trained on a corpus that adds every text of the agent protocol (system prompt,
   prompts, tool feedback), the synthetic task's questions and the SFT builder's reasoning
   templates, with 2048 merges, so that a whole trajectory is a few hundred tokens.
+
+The **compact** size is what the miniature builds since its third GPU run: the small size's
+embedding is 95 % of its parameters, bounds its width to 64 (a wider one would not ship in 25 MB)
+and is 92 % of a CPU training step (8 × 1024 tokens: 54 s with the 151665-way head and loss,
+4.6 s without), while its transformer body has about 0.5 M parameters. *compact* keeps the
+miniature's tokenizer (its own corpus) but lays the special tokens right after the BPE — a
+vocabulary of under a thousand ids — and spends the weights on the body:
+
+- text hidden 256, 6 layers, 8 heads / 2 KV heads (head_dim 32 — vLLM's kept attention
+  kernels serve it —, M-RoPE sections [4, 6, 6]), MLP 1024; vision depth 4, hidden 128, 4
+  heads, MLP 512, full attention in blocks 1 and 3, merger to 256. About 7.5 M parameters,
+  ~15 MB in bfloat16.
+- transformers and vLLM read the pad and vision ids from ``config.json``; ms-swift's template
+  reads them from the tokenizer through our adapter (loaded by ``sft.sh`` and ``rl/plugin.py``).
 
 The build is deterministic: the same seed gives byte-identical files.
 """
@@ -92,8 +108,9 @@ SPECIAL_TOKENS: tuple[tuple[str, bool], ...] = (
 VOCAB_SIZE = FIRST_SPECIAL_ID + len(SPECIAL_TOKENS)  # 151665, as Qwen2.5's tokenizer
 
 
-def _token_id(content: str) -> int:
-    return FIRST_SPECIAL_ID + [c for c, _ in SPECIAL_TOKENS].index(content)
+def _token_id(content: str, first: int = FIRST_SPECIAL_ID) -> int:
+    """The id of special token ``content`` when the specials start at ``first``."""
+    return first + [c for c, _ in SPECIAL_TOKENS].index(content)
 
 
 # Our own chat template. ChatML turns; a message's content is a string or a list of parts
@@ -214,8 +231,11 @@ def _filler_words():
             yield "\u0120" + "".join(combo)
 
 
-def _build_tokenizer_json(size: str = "tiny") -> str:
-    """Train the byte-level BPE and lay out the full Qwen2.5-sized vocabulary."""
+def _build_tokenizer_json(corpus: str = "tiny", layout: str = "qwen") -> tuple[str, int]:
+    """Train the byte-level BPE on ``corpus`` (``tiny``: the test corpus; ``small``: the
+    miniature's) and lay out the vocabulary: ``qwen``, Qwen2.5's 151665 ids (fillers up to
+    151643, the special tokens at Qwen's ids); ``compact``, the special tokens right after the
+    BPE. Returns the tokenizer's JSON and the id of its first special token."""
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
     from tokenizers import trainers
 
@@ -229,26 +249,27 @@ def _build_tokenizer_json(size: str = "tiny") -> str:
     )
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=_BPE_VOCAB_TARGET if size == "tiny" else _SMALL_BPE_VOCAB_TARGET,
+        vocab_size=_BPE_VOCAB_TARGET if corpus == "tiny" else _SMALL_BPE_VOCAB_TARGET,
         min_frequency=2,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
         special_tokens=[],
     )
-    tokenizer.train_from_iterator(_corpus() if size == "tiny" else _small_corpus(), trainer=trainer)
+    tokenizer.train_from_iterator(_corpus() if corpus == "tiny" else _small_corpus(), trainer=trainer)
 
     spec = json.loads(tokenizer.to_str())
     vocab: dict[str, int] = spec["model"]["vocab"]
     next_id = len(vocab)
+    first = FIRST_SPECIAL_ID if layout == "qwen" else next_id
     fillers = _filler_words()
-    while next_id < FIRST_SPECIAL_ID:
+    while next_id < first:
         word = next(fillers)
         if word not in vocab:
             vocab[word] = next_id
             next_id += 1
     spec["added_tokens"] = [
         {
-            "id": FIRST_SPECIAL_ID + i,
+            "id": first + i,
             "content": content,
             "single_word": False,
             "lstrip": False,
@@ -261,10 +282,11 @@ def _build_tokenizer_json(size: str = "tiny") -> str:
     text = json.dumps(spec, ensure_ascii=False)
     # Validate here, where the cause is obvious, rather than in a confusing load later.
     check = Tokenizer.from_str(text)
-    if (check.get_vocab_size(with_added_tokens=True) != VOCAB_SIZE
-            or check.token_to_id("<|video_pad|>") != _token_id("<|video_pad|>")):
-        raise RuntimeError("tiny tokenizer: vocabulary does not have Qwen2.5's layout")
-    return text
+    if (check.get_vocab_size(with_added_tokens=True) != first + len(SPECIAL_TOKENS)
+            or check.token_to_id("<|video_pad|>") != _token_id("<|video_pad|>", first)
+            or (layout == "qwen" and first + len(SPECIAL_TOKENS) != VOCAB_SIZE)):
+        raise RuntimeError(f"tiny tokenizer: vocabulary does not have the {layout} layout")
+    return text, first
 
 
 def _build_processor(tokenizer_file: Path):
@@ -315,12 +337,16 @@ SIZES: dict[str, dict[str, Any]] = {
     # The miniature's model (see the module docstring).
     "small": dict(hidden=64, layers=4, heads=4, kv_heads=2, mlp=256, mrope=[2, 3, 3],
                   vision_depth=4, vision_hidden=64, vision_heads=4, vision_mlp=256,
-                  fullatt=[1, 3], init=0.02),
+                  fullatt=[1, 3], init=0.02, corpus="small"),
+    # The miniature's model with a compact vocabulary (see the module docstring).
+    "compact": dict(hidden=256, layers=6, heads=8, kv_heads=2, mlp=1024, mrope=[4, 6, 6],
+                    vision_depth=4, vision_hidden=128, vision_heads=4, vision_mlp=512,
+                    fullatt=[1, 3], init=0.02, corpus="small", layout="compact"),
 }
 """Architecture of each size the builder knows."""
 
 
-def _build_config(size: str = "tiny"):
+def _build_config(size: str = "tiny", first_special: int = FIRST_SPECIAL_ID):
     from transformers import Qwen2_5_VLConfig
 
     if size not in SIZES:
@@ -335,7 +361,7 @@ def _build_config(size: str = "tiny"):
     if sum(mrope_section) * 2 != head_dim:
         raise ValueError(f"mrope_section {mrope_section} does not cover head_dim {head_dim}")
     text_config = dict(
-        vocab_size=VOCAB_SIZE,
+        vocab_size=first_special + len(SPECIAL_TOKENS),
         hidden_size=hidden,
         intermediate_size=z["mlp"],
         num_hidden_layers=z["layers"],
@@ -347,8 +373,8 @@ def _build_config(size: str = "tiny"):
         rope_theta=1000000.0,
         rope_scaling={"type": "mrope", "mrope_section": mrope_section},
         tie_word_embeddings=True,
-        bos_token_id=_token_id("<|endoftext|>"),
-        eos_token_id=_token_id("<|im_end|>"),
+        bos_token_id=_token_id("<|endoftext|>", first_special),
+        eos_token_id=_token_id("<|im_end|>", first_special),
         # tiny: far above Qwen's 0.02 on purpose: with tiny init the residual stream is the
         # input embedding, and through the tied LM head greedy decoding just repeats the
         # last token. At 0.3 the random model emits varied tokens, which the stop-string
@@ -375,13 +401,13 @@ def _build_config(size: str = "tiny"):
     return Qwen2_5_VLConfig(
         text_config=text_config,
         vision_config=vision_config,
-        image_token_id=_token_id("<|image_pad|>"),
-        video_token_id=_token_id("<|video_pad|>"),
-        vision_start_token_id=_token_id("<|vision_start|>"),
-        vision_end_token_id=_token_id("<|vision_end|>"),
-        bos_token_id=_token_id("<|endoftext|>"),
-        eos_token_id=_token_id("<|im_end|>"),
-        pad_token_id=_token_id("<|endoftext|>"),
+        image_token_id=_token_id("<|image_pad|>", first_special),
+        video_token_id=_token_id("<|video_pad|>", first_special),
+        vision_start_token_id=_token_id("<|vision_start|>", first_special),
+        vision_end_token_id=_token_id("<|vision_end|>", first_special),
+        bos_token_id=_token_id("<|endoftext|>", first_special),
+        eos_token_id=_token_id("<|im_end|>", first_special),
+        pad_token_id=_token_id("<|endoftext|>", first_special),
         tie_word_embeddings=True,
         initializer_range=z["init"],
         torch_dtype="bfloat16",
@@ -395,11 +421,7 @@ def build_tiny_model(out_dir: str | Path, *, seed: int = 0, size: str = "tiny") 
     Creates ``out_dir`` if needed and overwrites the files it writes. Returns the directory
     as an absolute ``Path``. Takes a few seconds on one CPU core; deterministic for a given
     ``seed`` (the global torch RNG is used under ``torch.random.fork_rng`` and restored).
-
-    ``head_dim``: the language model's attention head size, 8 (the default, the sizes in the
-    module docstring) or 32 — for vLLM, whose kept decoder attention kernels need head
-    sizes of at least 32 (Triton; FlexAttention needs 16): 4 heads of 32 make the text
-    hidden size 128 (M-RoPE sections [4, 6, 6]); the vision tower is the same in both.
+    The sizes are in the module docstring and :data:`SIZES`.
     """
     import torch
     from transformers import GenerationConfig, Qwen2_5_VLForConditionalGeneration
@@ -407,20 +429,24 @@ def build_tiny_model(out_dir: str | Path, *, seed: int = 0, size: str = "tiny") 
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
 
+    if size not in SIZES:
+        raise ValueError(f"unknown size {size!r}; expected one of {sorted(SIZES)}")
     tokenizer_file = out / "tokenizer.json"
-    # The test sizes share one tokenizer; the miniature has its own (its own corpus).
-    tokenizer_file.write_text(_build_tokenizer_json("small" if size == "small" else "tiny"), encoding="utf-8")
+    # The test sizes share one tokenizer; the miniature's have their own corpus.
+    text, first_special = _build_tokenizer_json(SIZES[size].get("corpus", "tiny"),
+                                                SIZES[size].get("layout", "qwen"))
+    tokenizer_file.write_text(text, encoding="utf-8")
     processor = _build_processor(tokenizer_file)
 
-    config = _build_config(size)
+    config = _build_config(size, first_special)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = Qwen2_5_VLForConditionalGeneration(config)
     model = model.to(torch.bfloat16).eval()
     model.generation_config = GenerationConfig(
-        bos_token_id=_token_id("<|endoftext|>"),
-        eos_token_id=[_token_id("<|im_end|>"), _token_id("<|endoftext|>")],
-        pad_token_id=_token_id("<|endoftext|>"),
+        bos_token_id=_token_id("<|endoftext|>", first_special),
+        eos_token_id=[_token_id("<|im_end|>", first_special), _token_id("<|endoftext|>", first_special)],
+        pad_token_id=_token_id("<|endoftext|>", first_special),
         do_sample=False,
     )
     model.save_pretrained(out, safe_serialization=True)
@@ -460,7 +486,7 @@ def ensure_tiny_model(root: str | Path, *, seed: int = 0) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m videotemp_o3.testing.tiny_model",
-        description="Build a random Qwen2.5-VL checkpoint offline: tiny (tests) or small (to train).",
+        description="Build a random Qwen2.5-VL checkpoint offline: tiny (tests) or compact (to train).",
     )
     parser.add_argument("out_dir", help="directory to write the checkpoint into")
     parser.add_argument("--seed", type=int, default=0, help="weight-init seed (default 0)")

@@ -77,6 +77,7 @@ if SWIFT_MAJOR >= 4:
     from swift.rollout.multi_turn import MultiTurnScheduler, multi_turns
 
     _LOAD_FILE_HOMES: tuple[str, ...] = ("swift.template.vision_utils", "swift.template")
+    _QWEN_TEMPLATES = "swift.template.templates.qwen"
 else:
     from swift.llm.infer.protocol import (ChatCompletionResponse, ChatCompletionResponseChoice, ChatMessage,
                                           RequestConfig, RolloutOutput, UsageInfo)
@@ -85,6 +86,7 @@ else:
     from swift.plugin.orm import ORM, orms
 
     _LOAD_FILE_HOMES = ("swift.llm.template.vision_utils", "swift.llm.template", "swift.llm")
+    _QWEN_TEMPLATES = "swift.llm.template.template.qwen"
 
 __all__ = ["SWIFT_MAJOR", "SWIFT_VERSION", "TEXT_TURNS_KEY", "with_text_turns", "VideoClipScheduler",
            "ChatCompletionResponse", "ChatCompletionResponseChoice", "ChatMessage", "RequestConfig",
@@ -170,6 +172,34 @@ def _vllm_video_rates_as_metadata() -> None:
     Qwen2_5VLTemplate._encode_truncated = _encode_truncated
 
 
+def _media_ids_from_the_tokenizer() -> None:
+    """Make ms-swift's Qwen2-VL-family templates take the image and video pad ids from the
+    checkpoint's tokenizer where it has them elsewhere than Qwen2.5's (151655 / 151656).
+
+    Why: the templates hard-code those ids as class attributes and look for them to expand each
+    ``<|video_pad|>`` into its visual tokens; a checkpoint with another id layout — the
+    miniature's compact vocabulary (:mod:`videotemp_o3.testing.tiny_model`, size ``compact``)
+    — would be trained on one pad token per video instead of the video. transformers and vLLM
+    read the ids from the checkpoint's config, so only the template needs telling. A Qwen2.5-VL
+    checkpoint's tokenizer gives the hard-coded ids, and nothing changes. Idempotent."""
+    template_cls: Any = importlib.import_module(_QWEN_TEMPLATES).Qwen2VLTemplate
+    original = template_cls.init_processor
+    if getattr(original, "media_ids_from_tokenizer", False):
+        return
+
+    def init_processor(self, processor, _original=original) -> None:
+        _original(self, processor)
+        tokenizer = getattr(processor, "tokenizer", processor)
+        vocab = tokenizer.get_vocab() if processor is not None else {}
+        for attr, token in (("image_token_id", "<|image_pad|>"), ("video_token_id", "<|video_pad|>")):
+            if token in vocab and vocab[token] != getattr(self, attr):
+                setattr(self, attr, vocab[token])
+
+    init_processor.media_ids_from_tokenizer = True  # type: ignore[attr-defined]  # marks the wrapper as ours
+    template_cls.init_processor = init_processor
+
+
+_media_ids_from_the_tokenizer()
 _vllm_video_rates_as_metadata()
 
 # The trainer (transformers 5) must place tokens where the rollout server (vLLM) does.
