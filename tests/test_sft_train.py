@@ -175,13 +175,12 @@ def trainable_model(request, tmp_path_factory):
 
 @pytest.mark.slow
 def test_cpu_training_run(trainable_model, tmp_path, monkeypatch):
-    tiny_model_dir = trainable_model
     for k, v in SMALL_VIDEO_ENV.items():
         monkeypatch.setenv(k, v)
     data = training_data(tmp_path)
     out = tmp_path / "out"
     env = {**os.environ, **SMALL_VIDEO_ENV,
-           "DEVICE": "cpu", "MODEL": str(tiny_model_dir), "MODEL_TYPE": "qwen2_5_vl", "DATA": str(data),
+           "DEVICE": "cpu", "MODEL": str(trainable_model), "MODEL_TYPE": "qwen2_5_vl", "DATA": str(data),
            "OUTPUT_DIR": str(out), "EPOCHS": "3", "GRAD_ACC": "1", "LR": "2e-3", "WARMUP_RATIO": "0",
            "LOGGING_STEPS": "1", "SAVE_STEPS": "1000", "SAVE_ONLY_MODEL": "true",
            "GRADIENT_CHECKPOINTING": "false", "MAX_LENGTH": "4096", "DATASET_NUM_PROC": "1",
@@ -232,7 +231,7 @@ def test_cpu_training_run(trainable_model, tmp_path, monkeypatch):
 
     # Full fine-tuning moved the language model and, as in the release (--freeze_aligner false),
     # the merger; --freeze_vit kept the vision tower as it was.
-    initial = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    initial = Qwen2_5_VLForConditionalGeneration.from_pretrained(trainable_model, dtype=torch.float32)
     before, after = initial.state_dict(), model.state_dict()
     tower = [k for k in after if "visual" in k and "merger" not in k]
     merger = [k for k in after if "visual" in k and "merger" in k]

@@ -475,19 +475,20 @@ def stage_data(work: Path, scale: Scale, seed: int, runner: Runner, device: str,
     if scale.overview_times:
         # The builder wrote each timed overview's pieces already: the frames ms-swift samples,
         # in lossless files (what the pre-sampled overview file is for the plain overview).
-        overviews = {v: v for r in unified + direct
-                     for v in r["videos"][:overview_tag_count(r["messages"])]}
+        overview_files = len({v for r in unified + direct
+                              for v in r["videos"][:overview_tag_count(r["messages"])]})
     else:
         os.environ.update(synthetic.SWIFT_ENV)  # the budget the overview files are sampled under
         overviews = presample_overviews(unified + direct, sft / "overviews", workers)
         unified = [with_overview(r, overviews) for r in unified]
         direct = [with_overview(r, overviews) for r in direct]
+        overview_files = len(overviews)
     sizes = {
         "sft_unified": _write_jsonl(sft / "sft_unified.jsonl", unified),
         "sft_all_rounds": _write_jsonl(sft / "sft_all_rounds.jsonl", map(all_rounds, unified)),
         "single_pass": _write_jsonl(sft / "single_pass.jsonl", direct),
         "rl_rows": sum(len(_read_jsonl(p)) for p in sorted(rl.glob("*.jsonl"))),
-        "overview_files": len(overviews),
+        "overview_files": overview_files,
     }
     masked = sum(1 for r in unified for m in r["messages"]
                  if m.get("role") == "assistant" and m.get("loss") is False)

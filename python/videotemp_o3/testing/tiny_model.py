@@ -108,9 +108,15 @@ SPECIAL_TOKENS: tuple[tuple[str, bool], ...] = (
 VOCAB_SIZE = FIRST_SPECIAL_ID + len(SPECIAL_TOKENS)  # 151665, as Qwen2.5's tokenizer
 
 
-def _token_id(content: str, first: int = FIRST_SPECIAL_ID) -> int:
-    """The id of special token ``content`` when the specials start at ``first``."""
-    return first + [c for c, _ in SPECIAL_TOKENS].index(content)
+def _special_ids(first: int = FIRST_SPECIAL_ID) -> dict[str, int]:
+    """The id of each special token when the specials start at ``first``."""
+    return {content: first + i for i, (content, _) in enumerate(SPECIAL_TOKENS)}
+
+
+def _size_spec(size: str) -> dict[str, Any]:
+    if size not in SIZES:
+        raise ValueError(f"unknown size {size!r}; expected one of {sorted(SIZES)}")
+    return SIZES[size]
 
 
 # Our own chat template. ChatML turns; a message's content is a string or a list of parts
@@ -283,8 +289,7 @@ def _build_tokenizer_json(corpus: str = "tiny", layout: str = "qwen") -> tuple[s
     # Validate here, where the cause is obvious, rather than in a confusing load later.
     check = Tokenizer.from_str(text)
     if (check.get_vocab_size(with_added_tokens=True) != first + len(SPECIAL_TOKENS)
-            or check.token_to_id("<|video_pad|>") != _token_id("<|video_pad|>", first)
-            or (layout == "qwen" and first + len(SPECIAL_TOKENS) != VOCAB_SIZE)):
+            or check.token_to_id("<|video_pad|>") != _special_ids(first)["<|video_pad|>"]):
         raise RuntimeError(f"tiny tokenizer: vocabulary does not have the {layout} layout")
     return text, first
 
@@ -349,9 +354,8 @@ SIZES: dict[str, dict[str, Any]] = {
 def _build_config(size: str = "tiny", first_special: int = FIRST_SPECIAL_ID):
     from transformers import Qwen2_5_VLConfig
 
-    if size not in SIZES:
-        raise ValueError(f"unknown size {size!r}; expected one of {sorted(SIZES)}")
-    z = SIZES[size]
+    z = _size_spec(size)
+    ids = _special_ids(first_special)
     hidden = z["hidden"]
     heads = z["heads"]
     head_dim = hidden // heads
@@ -373,8 +377,8 @@ def _build_config(size: str = "tiny", first_special: int = FIRST_SPECIAL_ID):
         rope_theta=1000000.0,
         rope_scaling={"type": "mrope", "mrope_section": mrope_section},
         tie_word_embeddings=True,
-        bos_token_id=_token_id("<|endoftext|>", first_special),
-        eos_token_id=_token_id("<|im_end|>", first_special),
+        bos_token_id=ids["<|endoftext|>"],
+        eos_token_id=ids["<|im_end|>"],
         # tiny: far above Qwen's 0.02 on purpose: with tiny init the residual stream is the
         # input embedding, and through the tied LM head greedy decoding just repeats the
         # last token. At 0.3 the random model emits varied tokens, which the stop-string
@@ -401,13 +405,13 @@ def _build_config(size: str = "tiny", first_special: int = FIRST_SPECIAL_ID):
     return Qwen2_5_VLConfig(
         text_config=text_config,
         vision_config=vision_config,
-        image_token_id=_token_id("<|image_pad|>", first_special),
-        video_token_id=_token_id("<|video_pad|>", first_special),
-        vision_start_token_id=_token_id("<|vision_start|>", first_special),
-        vision_end_token_id=_token_id("<|vision_end|>", first_special),
-        bos_token_id=_token_id("<|endoftext|>", first_special),
-        eos_token_id=_token_id("<|im_end|>", first_special),
-        pad_token_id=_token_id("<|endoftext|>", first_special),
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        bos_token_id=ids["<|endoftext|>"],
+        eos_token_id=ids["<|im_end|>"],
+        pad_token_id=ids["<|endoftext|>"],
         tie_word_embeddings=True,
         initializer_range=z["init"],
         torch_dtype="bfloat16",
@@ -429,24 +433,23 @@ def build_tiny_model(out_dir: str | Path, *, seed: int = 0, size: str = "tiny") 
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
 
-    if size not in SIZES:
-        raise ValueError(f"unknown size {size!r}; expected one of {sorted(SIZES)}")
+    spec = _size_spec(size)
     tokenizer_file = out / "tokenizer.json"
     # The test sizes share one tokenizer; the miniature's have their own corpus.
-    text, first_special = _build_tokenizer_json(SIZES[size].get("corpus", "tiny"),
-                                                SIZES[size].get("layout", "qwen"))
+    text, first_special = _build_tokenizer_json(spec.get("corpus", "tiny"), spec.get("layout", "qwen"))
     tokenizer_file.write_text(text, encoding="utf-8")
     processor = _build_processor(tokenizer_file)
 
     config = _build_config(size, first_special)
+    ids = _special_ids(first_special)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = Qwen2_5_VLForConditionalGeneration(config)
     model = model.to(torch.bfloat16).eval()
     model.generation_config = GenerationConfig(
-        bos_token_id=_token_id("<|endoftext|>", first_special),
-        eos_token_id=[_token_id("<|im_end|>", first_special), _token_id("<|endoftext|>", first_special)],
-        pad_token_id=_token_id("<|endoftext|>", first_special),
+        bos_token_id=ids["<|endoftext|>"],
+        eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
+        pad_token_id=ids["<|endoftext|>"],
         do_sample=False,
     )
     model.save_pretrained(out, safe_serialization=True)

@@ -330,8 +330,8 @@ def quiet_clamp_warnings() -> None:
     frames — what our pre-sampled overview files and timed-overview pieces are made for (the
     module docstring), so it fires for every overview of every sample: 16 lines per training
     row of a timed overview, most of an SFT log. A source video at or above ``FPS`` never
-    triggers it. Idempotent; installed by the plug-ins ms-swift loads (``sft/plugin.py``,
-    :mod:`videotemp_o3.training.swift_plugin`)."""
+    triggers it. Idempotent; installed by the ms-swift adapter
+    (:mod:`videotemp_o3.training.swift_plugin`), which ``sft/plugin.py`` and ``rl/plugin.py`` load."""
     logger = logging.getLogger("qwen_vl_utils.vision_process")
     if not any(isinstance(f, _ClampWarningFilter) for f in logger.filters):
         logger.addFilter(_ClampWarningFilter())

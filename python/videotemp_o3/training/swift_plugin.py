@@ -46,7 +46,11 @@ readers open every video through ``load_file``. Under ms-swift 4 with transforme
 makes the Qwen2.5-VL template hand vLLM each video's rate as ``video_metadata``
 (:func:`_vllm_video_rates_as_metadata`; ms-swift 4.6's ``fps`` list fails there), and gives
 transformers 5's Qwen2.5-VL the M-RoPE positions vLLM serves
-(:func:`videotemp_o3.engines.qwen_positions.use_reference_positions`).
+(:func:`videotemp_o3.engines.qwen_positions.use_reference_positions`). Under both versions it
+makes the Qwen2-VL templates take the pad ids from the checkpoint's tokenizer
+(:func:`_media_ids_from_the_tokenizer`; the miniature's compact vocabulary) and drops
+qwen-vl-utils' per-file clamp warning (:func:`videotemp_o3.training.swift_media.quiet_clamp_warnings`).
+``sft/plugin.py`` imports this module for those patches.
 """
 
 from __future__ import annotations
@@ -189,8 +193,9 @@ def _media_ids_from_the_tokenizer() -> None:
 
     def init_processor(self, processor, _original=original) -> None:
         _original(self, processor)
-        tokenizer = getattr(processor, "tokenizer", processor)
-        vocab = tokenizer.get_vocab() if processor is not None else {}
+        if processor is None:
+            return
+        vocab = getattr(processor, "tokenizer", processor).get_vocab()
         for attr, token in (("image_token_id", "<|image_pad|>"), ("video_token_id", "<|video_pad|>")):
             if token in vocab and vocab[token] != getattr(self, attr):
                 setattr(self, attr, vocab[token])
